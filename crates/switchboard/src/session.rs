@@ -1,0 +1,263 @@
+//! The protocol every connection speaks, as a state machine without I/O.
+//!
+//! A strategy hands a [`Session`] the bytes it read and gets back the bytes to
+//! write and whether to close. Everything the wire protocol says — framing,
+//! `Hi`/`Hello`, `bye`/`exit`, the limits, the `ERR` lines — happens here,
+//! once, for every concurrency model; the [`Mode`] decides what a line means.
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use crate::codec::LineCodec;
+use crate::mode::Mode;
+
+/// A connected client's number: 1, 2, 3, ... as the operator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why the server ends a connection with an `ERR` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goodbye {
+    /// No room for this client; the text says why (`serving another client`).
+    Busy(&'static str),
+    /// A line went over `--max-line`.
+    LineTooLong,
+    /// A text mode received bytes that are not UTF-8.
+    InvalidUtf8,
+    /// The client was silent for `--idle-timeout`.
+    IdleTimeout,
+    /// The server is stopping.
+    ShuttingDown,
+    /// The operator closed this client with `/kick`.
+    Kicked,
+}
+
+impl Goodbye {
+    /// The line sent to the client, `\n` included.
+    pub fn line(self) -> String {
+        format!("ERR {self}\n")
+    }
+}
+
+impl fmt::Display for Goodbye {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Goodbye::Busy(why) => write!(f, "busy: {why}"),
+            Goodbye::LineTooLong => f.write_str("line too long"),
+            Goodbye::InvalidUtf8 => f.write_str("invalid utf-8"),
+            Goodbye::IdleTimeout => f.write_str("idle timeout"),
+            Goodbye::ShuttingDown => f.write_str("server shutting down"),
+            Goodbye::Kicked => f.write_str("kicked by the operator"),
+        }
+    }
+}
+
+/// What the strategy should do after feeding a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep the connection; write whatever was produced.
+    Continue,
+    /// Write whatever was produced, then close the connection.
+    Close,
+}
+
+/// One client's protocol state.
+pub struct Session {
+    codec: LineCodec,
+    lines: LineHandler,
+}
+
+/// The part of a session that sees whole lines (split from the codec so the
+/// codec can lend out slices of its input while this part is borrowed).
+struct LineHandler {
+    id: ClientId,
+    mode: Arc<dyn Mode>,
+    raw: bool,
+    first_line: bool,
+}
+
+impl Session {
+    /// A new session for client `id`, answering lines through `mode`.
+    pub fn new(id: ClientId, mode: Arc<dyn Mode>, max_line: usize) -> Self {
+        Session {
+            codec: LineCodec::new(max_line),
+            lines: LineHandler {
+                id,
+                raw: mode.is_raw(),
+                mode,
+                first_line: true,
+            },
+        }
+    }
+
+    /// The client this session belongs to.
+    pub fn id(&self) -> ClientId {
+        self.lines.id
+    }
+
+    /// Handles bytes received from the client, appending replies to `out`.
+    pub fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        let mut flow = Flow::Continue;
+        let framed = self.codec.decode(input, |line| {
+            let step = self.lines.handle(line, out);
+            if step.is_break() {
+                flow = Flow::Close;
+            }
+            step
+        });
+        self.refuse_if_too_long(framed, out, flow)
+    }
+
+    /// The client stopped sending (half-close or EOF): answers a last line
+    /// that had no `\n`, and the connection is then closed.
+    pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
+        let framed = self.codec.finish(|line| self.lines.handle(line, out));
+        self.refuse_if_too_long(framed, out, Flow::Close)
+    }
+
+    fn refuse_if_too_long(
+        &self,
+        framed: Result<(), crate::codec::LineTooLong>,
+        out: &mut Vec<u8>,
+        flow: Flow,
+    ) -> Flow {
+        match framed {
+            Ok(()) => flow,
+            Err(_) => {
+                out.extend_from_slice(Goodbye::LineTooLong.line().as_bytes());
+                Flow::Close
+            }
+        }
+    }
+}
+
+impl LineHandler {
+    fn handle(&mut self, line: &[u8], out: &mut Vec<u8>) -> ControlFlow<()> {
+        let first_line = std::mem::replace(&mut self.first_line, false);
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        let word = text.trim_ascii();
+        if word.eq_ignore_ascii_case(b"bye") || word.eq_ignore_ascii_case(b"exit") {
+            out.extend_from_slice(b"bye\n");
+            return ControlFlow::Break(());
+        }
+        if self.raw {
+            self.mode.on_raw_line(self.id, line, out);
+            return ControlFlow::Continue(());
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            out.extend_from_slice(Goodbye::InvalidUtf8.line().as_bytes());
+            return ControlFlow::Break(());
+        };
+        if first_line && word.eq_ignore_ascii_case(b"hi") {
+            out.extend_from_slice(b"Hello\n");
+        } else {
+            self.mode.on_line(self.id, text, out);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mode::{Echo, Reverse};
+
+    fn session(mode: Arc<dyn Mode>, max_line: usize) -> Session {
+        Session::new(ClientId(1), mode, max_line)
+    }
+
+    fn feed(s: &mut Session, input: &[u8]) -> (String, Flow) {
+        let mut out = Vec::new();
+        let flow = s.on_bytes(input, &mut out);
+        (String::from_utf8_lossy(&out).into_owned(), flow)
+    }
+
+    /// A first `Hi` in any case gets `Hello`; later lines go to the mode.
+    #[test]
+    fn greeting_then_mode() {
+        let mut s = session(Arc::new(Reverse), 100);
+        assert_eq!(feed(&mut s, b"hI\r\nabc\nhi\n").0, "Hello\ncba\nih\n");
+    }
+
+    /// `bye` and `exit` in any case, with `\r\n`, end the session with `bye`.
+    #[test]
+    fn bye_and_exit_close() {
+        for word in [&b"bye\n"[..], b"EXIT\r\n", b"  Bye \n"] {
+            let mut s = session(Arc::new(Reverse), 100);
+            assert_eq!(feed(&mut s, word), ("bye\n".into(), Flow::Close));
+        }
+    }
+
+    /// Lines after `bye` in the same read are not answered.
+    #[test]
+    fn nothing_after_bye() {
+        let mut s = session(Arc::new(Reverse), 100);
+        assert_eq!(
+            feed(&mut s, b"ab\nbye\ncd\n"),
+            ("ba\nbye\n".into(), Flow::Close)
+        );
+    }
+
+    /// Echo returns exact bytes (`\r`, invalid UTF-8, `Hi`) but still obeys `bye`.
+    #[test]
+    fn echo_is_byte_exact() {
+        let mut s = session(Arc::new(Echo), 100);
+        let input = b"Hi\r\n\xff\xfe\n\n";
+        assert_eq!(
+            feed(&mut s, input).0.as_bytes(),
+            String::from_utf8_lossy(input).as_bytes()
+        );
+        let mut out = Vec::new();
+        s.on_bytes(b"\xff\r\n", &mut out);
+        assert_eq!(out, b"\xff\r\n");
+        assert_eq!(feed(&mut s, b"bye\r\n"), ("bye\n".into(), Flow::Close));
+    }
+
+    /// A text mode answers invalid UTF-8 with `ERR invalid utf-8` and closes.
+    #[test]
+    fn invalid_utf8_refused() {
+        let mut s = session(Arc::new(Reverse), 100);
+        assert_eq!(
+            feed(&mut s, b"ok\n\xc3\x28\n"),
+            ("ko\nERR invalid utf-8\n".into(), Flow::Close)
+        );
+    }
+
+    /// A line over the limit gets `ERR line too long`; one at the limit does not.
+    #[test]
+    fn line_limit() {
+        let mut s = session(Arc::new(Echo), 4);
+        assert_eq!(
+            feed(&mut s, b"abcd\r\n"),
+            ("abcd\r\n".into(), Flow::Continue)
+        );
+        assert_eq!(
+            feed(&mut s, b"abcde\n"),
+            ("ERR line too long\n".into(), Flow::Close)
+        );
+    }
+
+    /// An empty line is a line: echo sends an empty line back.
+    #[test]
+    fn empty_line_is_answered() {
+        let mut s = session(Arc::new(Echo), 4);
+        assert_eq!(feed(&mut s, b"\n"), ("\n".into(), Flow::Continue));
+    }
+
+    /// At end of input a last unterminated line is still answered.
+    #[test]
+    fn eof_answers_last_line() {
+        let mut s = session(Arc::new(Reverse), 100);
+        assert_eq!(feed(&mut s, b"abc").0, "");
+        let mut out = Vec::new();
+        assert_eq!(s.on_eof(&mut out), Flow::Close);
+        assert_eq!(out, b"cba\n");
+    }
+}

@@ -1,0 +1,200 @@
+//! What the two blocking strategies share: the accept loop, and one client's
+//! session driven by blocking reads on a thread of its own.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use super::{drain_briefly, Server};
+use crate::console::{Outbound, Outbox};
+use crate::error::Error;
+use crate::session::{ClientId, Flow, Goodbye, Session};
+
+/// A client that does not take its replies for this long is dropped, so a
+/// console message to it cannot hold the console thread for longer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After an accept error such as EMFILE the pending connection stays queued
+/// and `accept` fails again at once; waiting a little avoids a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accepts connections and hands each to `on_client` until shutdown, then
+/// tells every registered client the server is going.
+pub(super) fn accept_loop(
+    listener: &TcpListener,
+    server: &Server,
+    mut on_client: impl FnMut(TcpStream, SocketAddr),
+) -> Result<(), Error> {
+    // A blocking accept() cannot be interrupted portably; connecting to
+    // ourselves wakes it, and the loop then sees the flag.
+    let wake = wake_address(
+        listener
+            .local_addr()
+            .map_err(Error::io("listener address"))?,
+    );
+    server.shutdown.on_trigger(move || {
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    });
+    while !server.shutdown.is_triggered() {
+        match listener.accept() {
+            Ok(_) if server.shutdown.is_triggered() => break,
+            Ok((stream, peer)) => on_client(stream, peer),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!("accept failed: {e}; retrying shortly");
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+    server
+        .console
+        .send_all(&Outbound::Close(Goodbye::ShuttingDown));
+    Ok(())
+}
+
+/// Registers the client, then runs its session on a new thread (with the
+/// given stack size, if any). Returns false if the thread could not start.
+pub(super) fn spawn_session(
+    stream: TcpStream,
+    peer: SocketAddr,
+    server: &Server,
+    stack_size: Option<usize>,
+) {
+    let link = match Link::new(&stream) {
+        Ok(link) => std::sync::Arc::new(link),
+        Err(e) => return tracing::warn!(%peer, "cannot set up connection: {e}"),
+    };
+    let id = server.console.join(peer, link.clone());
+    let server_for_thread = server.clone();
+    let mut builder = std::thread::Builder::new().name(format!("client-{id}"));
+    if let Some(size) = stack_size {
+        builder = builder.stack_size(size);
+    }
+    let spawned = builder.spawn(move || {
+        run_session(stream, id, &link, &server_for_thread);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(%peer, "cannot start a thread for this client: {e}");
+        server.console.leave(id);
+    }
+}
+
+/// Turns a client away with an `ERR` line, without blocking the caller.
+pub(super) fn refuse(stream: TcpStream, why: Goodbye) {
+    let _ = stream.set_nonblocking(true);
+    let mut stream = stream;
+    let _ = stream.write_all(why.line().as_bytes());
+    let _ = stream.shutdown(Direction::Write);
+    drain_briefly(&mut stream);
+}
+
+/// One client's life on its own thread: block in `read`, feed the session,
+/// write the replies, until either side ends it.
+fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server) {
+    let peer = stream.peer_addr().ok();
+    let mut session = Session::new(id, server.mode.clone(), server.limits.max_line);
+    if let Err(e) = stream.set_read_timeout(server.limits.idle_timeout) {
+        tracing::warn!(?peer, "cannot set the idle timeout: {e}");
+    }
+    let mut buf = [0; 4096];
+    let mut out = Vec::new();
+    loop {
+        let flow = match stream.read(&mut buf) {
+            Ok(0) => session.on_eof(&mut out),
+            Ok(n) => session.on_bytes(&buf[..n], &mut out),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
+                Flow::Close
+            }
+            Err(e) => {
+                tracing::debug!(?peer, "read failed: {e}");
+                Flow::Close
+            }
+        };
+        if flow == Flow::Close {
+            // Leave before the last reply goes out: a client that has read
+            // `bye` may reconnect at once and must find the seat free.
+            server.console.leave(id);
+        }
+        if !out.is_empty() {
+            if let Err(e) = link.write(&out) {
+                tracing::debug!(?peer, "write failed: {e}");
+                server.console.leave(id);
+                break;
+            }
+            out.clear();
+        }
+        if flow == Flow::Close {
+            break;
+        }
+    }
+    link.close(None);
+}
+
+/// The writing half of a blocking connection, shared by its session thread
+/// and the console: the lock keeps their lines from interleaving.
+struct Link {
+    writer: Mutex<Option<TcpStream>>,
+}
+
+impl Link {
+    fn new(stream: &TcpStream) -> io::Result<Self> {
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        Ok(Link {
+            writer: Mutex::new(Some(stream.try_clone()?)),
+        })
+    }
+
+    fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        match writer.as_mut() {
+            Some(stream) => stream.write_all(bytes),
+            None => Err(ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Sends the goodbye, if any, and shuts the socket both ways, which also
+    /// ends the session thread's blocking `read`.
+    fn close(&self, why: Option<Goodbye>) {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut stream) = writer.take() {
+            if let Some(why) = why {
+                let _ = stream.write_all(why.line().as_bytes());
+            }
+            let _ = stream.shutdown(Direction::Write);
+            let _ = stream.set_nonblocking(true);
+            drain_briefly(&mut stream);
+            let _ = stream.shutdown(Direction::Both);
+        }
+    }
+}
+
+impl Outbox for Link {
+    fn send(&self, _to: ClientId, msg: Outbound) {
+        match msg {
+            Outbound::Line(mut text) => {
+                text.push('\n');
+                if self.write(text.as_bytes()).is_err() {
+                    self.close(None);
+                }
+            }
+            Outbound::Close(why) => self.close(Some(why)),
+        }
+    }
+}
+
+/// Where to connect to wake our own `accept`: a wildcard address is not
+/// connectable everywhere, so use loopback instead.
+fn wake_address(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        addr.set_ip(loopback);
+    }
+    addr
+}

@@ -1,0 +1,98 @@
+//! How connections are served: the [`ConnectionStrategy`] trait and its four
+//! implementations, one file each.
+//!
+//! A strategy only moves bytes between sockets and a [`Session`]; what the
+//! bytes mean is decided by the session and the server's [`Mode`].
+//!
+//! [`Session`]: crate::session::Session
+
+mod blocking;
+mod echo;
+mod event_loop;
+mod single_client;
+mod thread_per_client;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::console::Console;
+use crate::error::Error;
+use crate::mode::Mode;
+use crate::shutdown::Shutdown;
+
+pub use echo::EchoServer;
+pub use event_loop::EventLoop;
+pub use single_client::SingleClient;
+pub use thread_per_client::ThreadPerClient;
+
+/// A concurrency model: serves every connection arriving on a listener until
+/// the server's [`Shutdown`] fires, then tells each client
+/// `ERR server shutting down` and returns.
+pub trait ConnectionStrategy {
+    /// A short name for logs and tables (`thread-per-client`).
+    fn name(&self) -> &'static str;
+
+    /// Serves `listener` until `server.shutdown` fires.
+    fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error>;
+}
+
+/// Everything a strategy needs besides its listener; cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    /// What each line means.
+    pub mode: Arc<dyn Mode>,
+    /// The limits every connection is held to.
+    pub limits: Limits,
+    /// The client registry and the operator's commands.
+    pub console: Arc<Console>,
+    /// Fires when the server must stop.
+    pub shutdown: Shutdown,
+}
+
+/// Per-server limits (SPEC section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; one more gets `ERR busy` and is closed.
+    pub max_clients: usize,
+    /// A client silent this long gets `ERR idle timeout` and is closed.
+    pub idle_timeout: Option<Duration>,
+    /// Longest line accepted, in bytes, without its `\n` or `\r\n`.
+    pub max_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 1024,
+            idle_timeout: None,
+            max_line: 65536,
+        }
+    }
+}
+
+impl Server {
+    /// A server answering through `mode`, with default limits, a fresh
+    /// console and a shutdown signal that has not fired.
+    pub fn new(mode: Arc<dyn Mode>) -> Self {
+        Server {
+            mode,
+            limits: Limits::default(),
+            console: Console::new(),
+            shutdown: Shutdown::new(),
+        }
+    }
+}
+
+/// Reads and discards what a closing client already sent, without blocking.
+///
+/// Closing a socket with unread input makes the kernel send a reset, which can
+/// destroy our last line (`bye`, an `ERR`) before the client reads it.
+fn drain_briefly(stream: &mut impl std::io::Read) {
+    let mut sink = [0; 1024];
+    for _ in 0..16 {
+        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
