@@ -169,7 +169,7 @@ mod tests {
     /// A line exactly at the limit passes, with `\n` or `\r\n`; one byte more fails.
     #[test]
     fn limit_is_exact_and_excludes_line_ending() {
-        let at = vec![b'x'; 8];
+        let at = [b'x'; 8];
         for ending in [&b"\n"[..], b"\r\n"] {
             let mut codec = LineCodec::new(8);
             let input = [&at[..], ending].concat();

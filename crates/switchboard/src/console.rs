@@ -209,11 +209,20 @@ impl Console {
         }
     }
 
-    fn send_to(&self, id: ClientId, msg: Outbound) {
+    /// Sends `msg` to client `id`; false if no such client is connected.
+    pub fn send(&self, id: ClientId, msg: Outbound) -> bool {
         let outbox = self.state().clients.get(&id).map(|c| Arc::clone(&c.outbox));
-        match outbox {
-            Some(outbox) => outbox.send(id, msg),
-            None => print(format_args!("no client {id}")),
+        outbox.map(|outbox| outbox.send(id, msg)).is_some()
+    }
+
+    /// The ids of the connected clients, in order.
+    pub fn clients(&self) -> Vec<ClientId> {
+        self.state().clients.keys().copied().collect()
+    }
+
+    fn send_to(&self, id: ClientId, msg: Outbound) {
+        if !self.send(id, msg) {
+            print(format_args!("no client {id}"));
         }
     }
 

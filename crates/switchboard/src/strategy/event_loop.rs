@@ -120,7 +120,10 @@ impl Loop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
-                    WAKER if self.server.shutdown.is_triggered() => return Ok(self.shut_down()),
+                    WAKER if self.server.shutdown.is_triggered() => {
+                        self.shut_down();
+                        return Ok(());
+                    }
                     WAKER => self.deliver_console_messages(),
                     token => self.serve(token, event.is_readable(), event.is_writable()),
                 }
