@@ -3,8 +3,8 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::{drain_briefly, Server};
 use crate::console::{Outbound, Outbox};
@@ -14,6 +14,15 @@ use crate::session::{ClientId, Flow, Goodbye, Session};
 /// A client that does not take its replies for this long is dropped, so a
 /// console message to it cannot hold the console thread for longer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Windows may not end a blocking `read` when another thread shuts the socket
+/// down (on `/kick` or at shutdown), so there the session wakes this often to
+/// check; elsewhere the shutdown itself ends the `read`.
+const CHECK_CLOSED_EVERY: Option<Duration> = if cfg!(windows) {
+    Some(Duration::from_secs(1))
+} else {
+    None
+};
 
 /// After an accept error such as EMFILE the pending connection stays queued
 /// and `accept` fails again at once; waiting a little avoids a busy loop.
@@ -94,19 +103,34 @@ pub(super) fn refuse(stream: TcpStream, why: Goodbye) {
 fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server) {
     let peer = stream.peer_addr().ok();
     let mut session = Session::new(id, server.mode.clone(), server.limits.max_line);
-    if let Err(e) = stream.set_read_timeout(server.limits.idle_timeout) {
-        tracing::warn!(?peer, "cannot set the idle timeout: {e}");
+    let idle_timeout = server.limits.idle_timeout;
+    let wake_every = match (idle_timeout, CHECK_CLOSED_EVERY) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Err(e) = stream.set_read_timeout(wake_every) {
+        tracing::warn!(?peer, "cannot set a read timeout: {e}");
     }
     let mut buf = [0; 4096];
     let mut out = Vec::new();
+    let mut last_heard = Instant::now();
     loop {
         let flow = match stream.read(&mut buf) {
             Ok(0) => session.on_eof(&mut out),
-            Ok(n) => session.on_bytes(&buf[..n], &mut out),
+            Ok(n) => {
+                last_heard = Instant::now();
+                session.on_bytes(&buf[..n], &mut out)
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
-                Flow::Close
+                if link.is_closed() {
+                    Flow::Close
+                } else if idle_timeout.is_some_and(|limit| last_heard.elapsed() >= limit) {
+                    out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
+                    Flow::Close
+                } else {
+                    continue;
+                }
             }
             Err(e) => {
                 tracing::debug!(?peer, "read failed: {e}");
@@ -148,8 +172,16 @@ impl Link {
         })
     }
 
+    fn writer(&self) -> MutexGuard<'_, Option<TcpStream>> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.writer().is_none()
+    }
+
     fn write(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut writer = self.writer();
         match writer.as_mut() {
             Some(stream) => stream.write_all(bytes),
             None => Err(ErrorKind::NotConnected.into()),
@@ -159,7 +191,7 @@ impl Link {
     /// Sends the goodbye, if any, and shuts the socket both ways, which also
     /// ends the session thread's blocking `read`.
     fn close(&self, why: Option<Goodbye>) {
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut writer = self.writer();
         if let Some(mut stream) = writer.take() {
             if let Some(why) = why {
                 let _ = stream.write_all(why.line().as_bytes());
