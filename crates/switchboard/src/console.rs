@@ -14,6 +14,9 @@
 //! | `/kick ID`   | closes client ID                              |
 //! | `/quit`      | shuts the server down                         |
 //!
+//! Code that needs to know when clients come and go — to greet them, seat
+//! them, or notice they left — registers a hook with [`Console::on_presence`].
+//!
 //! Stdin cannot be polled portably (not on Windows, not when it is a file), so
 //! [`Console::spawn_stdin`] reads it on a thread of its own. End of input just
 //! ends that thread: the server keeps serving.
@@ -92,11 +95,25 @@ impl<'a> Command<'a> {
     }
 }
 
+/// A client arriving or going, as reported to [`Console::on_presence`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The client is registered: lines can be sent to it from now on.
+    Joined(ClientId),
+    /// The client is gone: it said `bye`/`exit`, was closed, or dropped the
+    /// connection. Its last reply may still be on its way out.
+    Left(ClientId),
+}
+
+type PresenceHook = Box<dyn Fn(Presence) + Send>;
+
 /// The registry of connected clients and the operator's end of the chat.
 #[derive(Default)]
 pub struct Console {
     state: Mutex<State>,
     next_id: AtomicU64,
+    /// A lock of their own, so a hook may call [`Console::send`].
+    presence_hooks: Mutex<Vec<PresenceHook>>,
 }
 
 #[derive(Default)]
@@ -125,6 +142,7 @@ impl Console {
             state.clients.len()
         };
         tracing::info!(%peer, client = %id, active, "connected");
+        self.announce(Presence::Joined(id));
         id
     }
 
@@ -140,7 +158,27 @@ impl Console {
         };
         if let Some(peer) = peer {
             tracing::info!(%peer, client = %id, active, "disconnected");
+            self.announce(Presence::Left(id));
         }
+    }
+
+    /// Runs `hook` each time a client joins or leaves, on the strategy's
+    /// thread and outside the registry lock: it may [`send`](Console::send),
+    /// but must not block for long, nor join or leave clients itself.
+    pub fn on_presence(&self, hook: impl Fn(Presence) + Send + 'static) {
+        self.hooks().push(Box::new(hook));
+    }
+
+    fn announce(&self, change: Presence) {
+        for hook in self.hooks().iter() {
+            hook(change);
+        }
+    }
+
+    fn hooks(&self) -> MutexGuard<'_, Vec<PresenceHook>> {
+        self.presence_hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many clients are connected.
@@ -318,5 +356,33 @@ mod tests {
         );
         console.operator("/quit", &stop);
         assert!(stop.is_triggered());
+    }
+
+    /// Presence hooks hear every join and every leave of a registered client,
+    /// and may send to the client from inside the hook.
+    #[test]
+    fn presence_hooks() {
+        let console = Console::new();
+        let rec = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (log, greeter) = (Arc::clone(&seen), Arc::clone(&console));
+        console.on_presence(move |change| {
+            log.lock().unwrap().push(change);
+            if let Presence::Joined(id) = change {
+                greeter.send(id, Outbound::Line("welcome".into()));
+            }
+        });
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let a = console.join(peer, rec.clone());
+        console.leave(a);
+        console.leave(a); // already gone: not reported twice
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![Presence::Joined(a), Presence::Left(a)]
+        );
+        assert_eq!(
+            *rec.0.lock().unwrap(),
+            vec![(a, Outbound::Line("welcome".into()))]
+        );
     }
 }

@@ -1,0 +1,134 @@
+//! A three-user instant messenger: user1 serves, user2 and user3 connect.
+//!
+//! ```text
+//! cargo run --example messenger -- 127.0.0.1 5000     # user1, typing at this console
+//! cargo run --bin client -- 127.0.0.1 5000            # user2 (the first to connect)
+//! cargo run --bin client -- 127.0.0.1 5000            # user3
+//! ```
+//!
+//! Everyone types from the keyboard, and `#` ends a turn. First user2 and
+//! user3 write; user1 sees everything they send until both have typed `#`.
+//! Then user1 replies to each in turn: user1's lines go to user2 until user1
+//! types `#`, then to user3 until `#` again, and the clients write once more.
+//! user2 and user3 see only user1's lines, never each other's. A line typed
+//! out of turn is not delivered: its writer is told whose turn it is, and
+//! every turn change is announced with a `*` line. `Exit` from a client ends
+//! that client's session; the program ends (status 0) once both have said
+//! `Exit`. user1's `Exit` closes the messenger for everyone (the clients see
+//! `ERR server shutting down`), as does Ctrl-C.
+//!
+//! How it is built on the library: the rules live in `turns.rs`, a state
+//! machine without I/O. Three sources feed it over one channel — a [`Mode`]
+//! that forwards the clients' lines, a [`Console::on_presence`] hook that
+//! reports clients joining and leaving (a client's `Exit` is answered with
+//! `bye` by the session itself, so leaving is how the messenger hears of it),
+//! and a thread reading user1's keyboard — and one thread applies them in
+//! order, printing for user1 and sending to clients with [`Console::send`].
+//!
+//! [`Console::on_presence`]: switchboard::console::Console::on_presence
+//! [`Console::send`]: switchboard::console::Console::send
+
+mod turns;
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+use clap::Parser;
+use switchboard::console::{Console, Outbound, Presence};
+use switchboard::session::Goodbye;
+use switchboard::{net, ClientId, ConnectionStrategy, Error, EventLoop, Mode, Server, Shutdown};
+use turns::{Input, Output, Turns};
+
+/// The clients' lines, forwarded to the thread that applies the rules.
+struct Relay(Sender<Input>);
+
+impl Mode for Relay {
+    fn on_line(&self, from: ClientId, line: &str, _out: &mut Vec<u8>) {
+        let _ = self.0.send(Input::Client(from, line.to_owned()));
+    }
+}
+
+/// Three-user messenger: you are user1; user2 and user3 connect with `client`.
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks any free port.
+    #[arg(default_value_t = 5000)]
+    port: u16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("messenger: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
+    let addr = listener
+        .local_addr()
+        .map_err(Error::io("reading the bound address"))?;
+    say(&format!("listening on {addr}"));
+    say("* you are user1: user2 and user3 write first, then you reply to each; # ends a turn, Exit quits");
+
+    let (tx, inputs) = mpsc::channel();
+    let server = Server::new(Arc::new(Relay(tx.clone())));
+    let presence = tx.clone();
+    server.console.on_presence(move |change| {
+        let _ = presence.send(match change {
+            Presence::Joined(id) => Input::Joined(id),
+            Presence::Left(id) => Input::Left(id),
+        });
+    });
+    // End of input (stdin closed or a file) only ends this thread.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            let _ = tx.send(Input::User1(line));
+        }
+    });
+    let (console, shutdown) = (Arc::clone(&server.console), server.shutdown.clone());
+    std::thread::spawn(move || apply_rules(&inputs, &console, &shutdown));
+    let stop = server.shutdown.clone();
+    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
+        say(&format!(
+            "* Ctrl-C will not close the messenger gracefully: {e}"
+        ));
+    }
+    // The select-style loop writes a client's `bye` before reporting it gone,
+    // so ending the program on the last `Exit` cannot cut that line off.
+    EventLoop.serve(listener, server)
+}
+
+/// Applies each input to the rules and carries out what they say.
+fn apply_rules(inputs: &Receiver<Input>, console: &Console, shutdown: &Shutdown) {
+    let mut turns = Turns::default();
+    for input in inputs {
+        for output in turns.handle(input) {
+            match output {
+                Output::User1(line) => say(&line),
+                Output::Client(id, line) => {
+                    console.send(id, Outbound::Line(line));
+                }
+                Output::Refuse(id) => {
+                    let why = Goodbye::Busy("user2 and user3 are taken");
+                    console.send(id, Outbound::Close(why));
+                }
+                Output::End => shutdown.trigger(),
+            }
+        }
+    }
+}
+
+/// One line on user1's screen. A closed stdout is ignored, not a panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}

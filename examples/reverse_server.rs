@@ -1,0 +1,65 @@
+//! A multi-threaded string-reversal server: every line comes back reversed,
+//! and `exit` (or `bye`) disconnects.
+//!
+//! ```text
+//! cargo run --example reverse_server -- 127.0.0.1 5000
+//! cargo run --bin client -- 127.0.0.1 5000
+//! ```
+//!
+//! The whole program is a choice of two library pieces: the
+//! [`ThreadPerClient`] strategy (one OS thread per connection, so a silent
+//! client never holds up another) and the [`Reverse`] mode (what a line
+//! means). The session underneath already answers `Hi` with `Hello`, `exit`
+//! with `bye`, and enforces the line limit. Type `/quit` on the server's
+//! console, or press Ctrl-C, to stop it.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use switchboard::mode::Reverse;
+use switchboard::{net, ConnectionStrategy, Error, Server, ThreadPerClient};
+
+/// Reverses every line it receives; `exit` disconnects.
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks any free port.
+    #[arg(default_value_t = 5000)]
+    port: u16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reverse_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
+    let addr = listener
+        .local_addr()
+        .map_err(Error::io("reading the bound address"))?;
+    let _ = writeln!(std::io::stdout(), "listening on {addr}");
+
+    let server = Server::new(Arc::new(Reverse));
+    let stop = server.shutdown.clone();
+    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
+        tracing::warn!("Ctrl-C will not stop the server gracefully: {e}");
+    }
+    server.console.spawn_stdin(server.shutdown.clone()); // `/quit`, `/list`, `/kick ID`
+    ThreadPerClient.serve(listener, server)
+}
