@@ -126,7 +126,6 @@ fn run_server(
     let local = listener
         .local_addr()
         .map_err(switchboard::Error::io("reading the bound address"))?;
-    console_line(format_args!("listening on {local}"));
 
     let console = Console::new();
     let shutdown = Shutdown::new();
@@ -134,6 +133,9 @@ fn run_server(
     if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
         tracing::warn!("Ctrl-C will not stop the server gracefully: {e}");
     }
+    // Only now: scripts take this line as "ready", and a SIGTERM sent the
+    // moment it appears must find the handler installed, not kill us.
+    console_line(format_args!("listening on {local}"));
     if args.mode == ModeName::Chat && std::io::stdin().is_terminal() {
         console_line(format_args!(
             "type to answer the last speaker, or: @ID text | @all text | /list | /kick ID | /quit"

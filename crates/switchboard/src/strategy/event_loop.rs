@@ -126,11 +126,18 @@ impl Loop {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER if self.server.shutdown.is_triggered() => {
+                        // Lines the console queued before the stop go out first.
+                        self.deliver_console_messages();
                         self.shut_down();
                         return Ok(());
                     }
                     WAKER => self.deliver_console_messages(),
-                    token => self.serve(token, event.is_readable(), event.is_writable()),
+                    token => {
+                        if event.is_read_closed() || event.is_error() {
+                            self.peer_closed(token);
+                        }
+                        self.serve(token, event.is_readable(), event.is_writable());
+                    }
                 }
             }
             for token in std::mem::take(&mut self.again) {
@@ -179,6 +186,13 @@ impl Loop {
         }
         let session = Session::new(id, self.server.mode.clone(), self.server.limits.max_line);
         self.conns.insert(token, Conn::new(stream, peer, session));
+    }
+
+    /// Notes that the peer has sent its FIN (or a reset) on `token`.
+    fn peer_closed(&mut self, token: Token) {
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.peer_closed = true;
+        }
     }
 
     /// Does whatever the connection's readiness allows, then closes it if done.
@@ -308,6 +322,10 @@ struct Conn {
     wants_writable: bool,
     /// Reading stopped because too much output is waiting (backpressure).
     read_paused: bool,
+    /// The peer's FIN (or reset) was reported. Data and FIN that arrive
+    /// together make one edge, and no later edge announces the FIN, so a
+    /// short read must not be taken as drained: read on until `Ok(0)`.
+    peer_closed: bool,
     last_heard: Instant,
 }
 
@@ -322,6 +340,7 @@ impl Conn {
             closing: false,
             wants_writable: false,
             read_paused: false,
+            peer_closed: false,
             last_heard: Instant::now(),
         }
     }
@@ -339,7 +358,8 @@ impl Conn {
                 Ok(n) => {
                     self.last_heard = Instant::now();
                     let flow = self.session.on_bytes(&scratch[..n], &mut self.out);
-                    if flow == Flow::Continue && n < scratch.len() && SHORT_READ_DRAINS {
+                    let drained = n < scratch.len() && SHORT_READ_DRAINS && !self.peer_closed;
+                    if flow == Flow::Continue && drained {
                         return Input::Drained;
                     }
                     flow
