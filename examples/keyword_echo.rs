@@ -13,13 +13,13 @@
 //! appends the reply lines for one line — and hand it to any strategy. Here
 //! the select-style [`EventLoop`] serves every client from one thread.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use switchboard::mode::reply;
-use switchboard::{net, ClientId, ConnectionStrategy, Error, EventLoop, Mode, Server};
+use switchboard::{ClientId, EventLoop, Mode, Server};
 
 /// The keyword echo: one line in, one reply line out.
 struct KeywordEcho;
@@ -52,27 +52,14 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    match run(&args) {
+    // Binds, prints `listening on`, reads `/quit` and friends from stdin,
+    // stops on Ctrl-C: the same `run` the server binaries use.
+    let server = Server::new(Arc::new(KeywordEcho));
+    match switchboard::run(&EventLoop, &args.host, args.port, server) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyword_echo: {e}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(args: &Args) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
-    let addr = listener
-        .local_addr()
-        .map_err(Error::io("reading the bound address"))?;
-    let _ = writeln!(std::io::stdout(), "listening on {addr}");
-
-    let server = Server::new(Arc::new(KeywordEcho));
-    let stop = server.shutdown.clone();
-    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
-        tracing::warn!("Ctrl-C will not stop the server gracefully: {e}");
-    }
-    server.console.spawn_stdin(server.shutdown.clone()); // `/quit`, `/list`, `/kick ID`
-    EventLoop.serve(listener, server)
 }

@@ -13,13 +13,13 @@
 //! with `bye`, and enforces the line limit. Type `/quit` on the server's
 //! console, or press Ctrl-C, to stop it.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use switchboard::mode::Reverse;
-use switchboard::{net, ConnectionStrategy, Error, Server, ThreadPerClient};
+use switchboard::{Server, ThreadPerClient};
 
 /// Reverses every line it receives; `exit` disconnects.
 #[derive(Parser)]
@@ -39,27 +39,14 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    match run(&args) {
+    // Binds, prints `listening on`, reads `/quit` and friends from stdin,
+    // stops on Ctrl-C: the same `run` the server binaries use.
+    let server = Server::new(Arc::new(Reverse));
+    match switchboard::run(&ThreadPerClient, &args.host, args.port, server) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reverse_server: {e}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(args: &Args) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
-    let addr = listener
-        .local_addr()
-        .map_err(Error::io("reading the bound address"))?;
-    let _ = writeln!(std::io::stdout(), "listening on {addr}");
-
-    let server = Server::new(Arc::new(Reverse));
-    let stop = server.shutdown.clone();
-    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
-        tracing::warn!("Ctrl-C will not stop the server gracefully: {e}");
-    }
-    server.console.spawn_stdin(server.shutdown.clone()); // `/quit`, `/list`, `/kick ID`
-    ThreadPerClient.serve(listener, server)
 }

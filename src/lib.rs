@@ -2,7 +2,7 @@
 //! strategy to an exit code. Each `serverN` binary is this plus one line
 //! naming its strategy.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use clap::{ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 use clap_verbosity_flag::{InfoLevel, Verbosity};
 use switchboard::console::Console;
 use switchboard::mode::{Calc, Chat, Echo, Reverse};
-use switchboard::{net, ConnectionStrategy, Limits, Mode, Server, Shutdown};
+use switchboard::{ConnectionStrategy, Limits, Mode, Server, Shutdown};
 
 /// The per-line behaviours a server can run (`--mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,26 +122,7 @@ fn run_server(
     args: &ServerArgs,
     strategy: &dyn ConnectionStrategy,
 ) -> Result<(), switchboard::Error> {
-    let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
-    let local = listener
-        .local_addr()
-        .map_err(switchboard::Error::io("reading the bound address"))?;
-
     let console = Console::new();
-    let shutdown = Shutdown::new();
-    let stop = shutdown.clone();
-    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
-        tracing::warn!("Ctrl-C will not stop the server gracefully: {e}");
-    }
-    // Only now: scripts take this line as "ready", and a SIGTERM sent the
-    // moment it appears must find the handler installed, not kill us.
-    console_line(format_args!("listening on {local}"));
-    if args.mode == ModeName::Chat && std::io::stdin().is_terminal() {
-        console_line(format_args!(
-            "type to answer the last speaker, or: @ID text | @all text | /list | /kick ID | /quit"
-        ));
-    }
-    console.spawn_stdin(shutdown.clone());
     let server = Server {
         mode: args.mode.build(&console),
         limits: Limits {
@@ -150,12 +131,10 @@ fn run_server(
             max_line: args.max_line as usize,
         },
         console,
-        shutdown,
+        shutdown: Shutdown::new(),
     };
-    tracing::info!(strategy = strategy.name(), mode = ?args.mode, "serving");
-    strategy.serve(listener, server)?;
-    tracing::info!("stopped");
-    Ok(())
+    tracing::debug!(mode = args.mode.as_str(), "mode");
+    switchboard::run(strategy, &args.host, args.port, server)
 }
 
 /// Logs go to stderr; `RUST_LOG`, when set, wins over `-v` / `-q`.
@@ -171,10 +150,4 @@ pub fn init_logging(verbosity: &Verbosity<InfoLevel>) {
         .with_target(false)
         .with_env_filter(filter)
         .init();
-}
-
-/// One line on stdout, flushed at once (scripts wait for these lines).
-pub fn console_line(line: std::fmt::Arguments<'_>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

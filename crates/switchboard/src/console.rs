@@ -22,7 +22,7 @@
 //! ends that thread: the server keeps serving.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -224,6 +224,11 @@ impl Console {
 
     /// Reads operator input from stdin on a thread of its own until it ends.
     pub fn spawn_stdin(self: &Arc<Self>, shutdown: Shutdown) {
+        if io::stdin().is_terminal() {
+            print(format_args!(
+                "console: a plain line answers the last speaker; @ID text | @all text | /list | /kick ID | /quit"
+            ));
+        }
         let console = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("console".into())
@@ -296,7 +301,7 @@ impl Console {
 
 /// One line on the operator's stdout. A closed stdout is not the clients'
 /// problem, so write errors are ignored rather than panicking like `println!`.
-fn print(line: std::fmt::Arguments<'_>) {
+pub(crate) fn print(line: std::fmt::Arguments<'_>) {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }

@@ -15,6 +15,7 @@
 //! - [`strategy`] — the [`ConnectionStrategy`] trait and the four models.
 //! - [`shutdown`] — the stop signal every strategy honours.
 //! - [`net`] — resolving and binding, the same for every strategy.
+//! - [`run()`] — all of the above in one call, as the binaries use it.
 //!
 //! ## The strategies
 //!
@@ -29,11 +30,10 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use switchboard::{mode::Reverse, net, ConnectionStrategy, Server, ThreadPerClient};
+//! use switchboard::{mode::Reverse, Server, ThreadPerClient};
 //!
-//! let listener = net::bind(&net::resolve("127.0.0.1", 5000)?)?;
-//! let server = Server::new(Arc::new(Reverse));
-//! ThreadPerClient.serve(listener, server)?;
+//! // Prints `listening on 127.0.0.1:5000`, serves until Ctrl-C or `/quit`.
+//! switchboard::run(&ThreadPerClient, "127.0.0.1", 5000, Server::new(Arc::new(Reverse)))?;
 //! # Ok::<(), switchboard::Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -44,12 +44,14 @@ pub mod console;
 mod error;
 pub mod mode;
 pub mod net;
+mod run;
 pub mod session;
 pub mod shutdown;
 pub mod strategy;
 
 pub use error::Error;
 pub use mode::Mode;
+pub use run::run;
 pub use session::{ClientId, Session};
 pub use shutdown::Shutdown;
 pub use strategy::{
