@@ -43,6 +43,7 @@ pub fn bin(name: &str) -> &'static str {
         "server2" => env!("CARGO_BIN_EXE_server2"),
         "server3" => env!("CARGO_BIN_EXE_server3"),
         "server4" => env!("CARGO_BIN_EXE_server4"),
+        "client" => env!("CARGO_BIN_EXE_client"),
         _ => panic!("no binary named {name}"),
     }
 }

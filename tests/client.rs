@@ -1,0 +1,200 @@
+//! The `client` binary against real servers: what it prints, what it sends,
+//! and its exit status (SPEC sections 2 and 3).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use common::{bin, Client, Server, IO_TIMEOUT};
+
+/// A running `client`, killed when dropped; its stdout arrives line by line.
+struct ClientProcess {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl ClientProcess {
+    fn start(server: &Server, args: &[&str]) -> ClientProcess {
+        let mut child = Command::new(bin("client"))
+            .arg(server.addr.ip().to_string())
+            .arg(server.addr.port().to_string())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("client starts");
+        let (tx, stdout) = mpsc::channel();
+        let out = BufReader::new(child.stdout.take().expect("stdout piped"));
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut err = child.stderr.take().expect("stderr piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        ClientProcess {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin piped");
+        writeln!(stdin, "{line}").expect("client reads its stdin");
+    }
+
+    fn end_input(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    fn expect_line(&self, wanted: &str) {
+        match self.stdout.recv_timeout(IO_TIMEOUT) {
+            Ok(line) => assert_eq!(line, wanted),
+            Err(e) => panic!("client printed nothing ({e:?}); wanted {wanted:?}"),
+        }
+    }
+
+    /// Waits for the exit; returns the status, the rest of stdout and stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        self.end_input();
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait works") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "client still running");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let rest = self.stdout.try_iter().collect();
+        let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        (status, rest, stderr.join().unwrap_or_default())
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The coursework session: automatic `Hi`, answers printed, `bye` ends it with status 0.
+#[test]
+fn hi_then_bye_exits_zero() {
+    let server = Server::start("server3", &["--mode", "calc"]);
+    let mut client = ClientProcess::start(&server, &[]);
+    client.expect_line("Hello");
+    client.type_line("2+3*4");
+    client.expect_line("14");
+    client.type_line("bye");
+    client.expect_line("bye");
+    let (status, _, stderr) = client.finish();
+    assert!(status.success(), "status {status}, stderr {stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// With `--no-hello` nothing is sent first; end of input still gets every answer.
+#[test]
+fn no_hello_and_end_of_input() {
+    let server = Server::start("server2", &["--mode", "reverse"]);
+    let mut client = ClientProcess::start(&server, &["--no-hello"]);
+    client.type_line("abc");
+    client.type_line("hi");
+    let (status, mut lines, stderr) = {
+        client.expect_line("cba");
+        client.finish()
+    };
+    lines.retain(|l| !l.is_empty());
+    assert!(status.success(), "status {status}, stderr {stderr}");
+    // `hi` was not the first line, so it is reversed rather than greeted.
+    assert_eq!(lines, ["ih"]);
+}
+
+/// An operator's message is printed while the user is not typing anything.
+#[test]
+fn operator_message_arrives_without_input() {
+    let mut server = Server::start("server3", &[]);
+    let mut client = ClientProcess::start(&server, &[]);
+    client.expect_line("Hello");
+    server.console("@1 hello from the operator");
+    client.expect_line("hello from the operator");
+    client.type_line("exit");
+    client.expect_line("bye");
+    let (status, _, _) = client.finish();
+    assert!(status.success());
+}
+
+/// A `--quit-word` ends the session locally: status 0, and the word is never sent.
+#[test]
+fn quit_word_ends_locally() {
+    let server = Server::start("server3", &[]);
+    let mut client = ClientProcess::start(&server, &["--quit-word", "shishir"]);
+    client.expect_line("Hello");
+    client.type_line("first");
+    server.expect_stdout("[1] first");
+    client.type_line("ShiShir");
+    let (status, _, stderr) = client.finish();
+    assert!(status.success(), "status {status}, stderr {stderr}");
+    // The server saw the connection end without the quit word.
+    let gone = common::retry(IO_TIMEOUT, || {
+        server.stderr_text().contains("disconnected").then_some(())
+    });
+    assert!(gone.is_some(), "the server never saw the client go");
+    let rest: Vec<String> = std::iter::from_fn(|| server.stdout_line(Duration::ZERO)).collect();
+    assert!(!rest.iter().any(|l| l.contains("hishir")), "sent: {rest:?}");
+}
+
+/// `ERR busy` from server1 is one stderr line and status 1.
+#[test]
+fn err_from_server_exits_one() {
+    let server = Server::start("server1", &["--mode", "calc"]);
+    let mut first = Client::connect(server.addr);
+    first.greet();
+    let client = ClientProcess::start(&server, &[]);
+    let (status, _, stderr) = client.finish();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.contains("ERR busy"), "stderr: {stderr}");
+}
+
+/// Nothing listening: one clear stderr line naming the address, status 1.
+#[test]
+fn refused_connection_exits_one() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    }; // closed again: nothing listens there now
+    let out = common::run("client", &["127.0.0.1", &port.to_string()], IO_TIMEOUT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")),
+        "stderr: {stderr}"
+    );
+}
+
+/// The server going away mid-session (`/quit`) is an error for the client.
+#[test]
+fn server_shutdown_exits_one() {
+    let mut server = Server::start("server2", &[]);
+    let mut client = ClientProcess::start(&server, &[]);
+    client.expect_line("Hello");
+    server.console("/quit");
+    let (status, _, stderr) = client.finish();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("ERR server shutting down"),
+        "stderr: {stderr}"
+    );
+}
