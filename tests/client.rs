@@ -188,7 +188,7 @@ fn refused_connection_exits_one() {
 #[test]
 fn server_shutdown_exits_one() {
     let mut server = Server::start("server2", &[]);
-    let mut client = ClientProcess::start(&server, &[]);
+    let client = ClientProcess::start(&server, &[]);
     client.expect_line("Hello");
     server.console("/quit");
     let (status, _, stderr) = client.finish();
