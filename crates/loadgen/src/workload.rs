@@ -1,0 +1,227 @@
+//! What the generator sends: the [`Plan`] for one run, the [`Workload`] shapes and the
+//! [`Exchange`] — one request line and the exact reply the server must send back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::Error;
+
+/// The traffic pattern of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Each client sends one line and waits for its reply before sending the next.
+    /// Measures per-message cost and round-trip latency.
+    PingPong,
+    /// Each client writes `depth` lines in one `write`, then waits for all `depth`
+    /// replies. Measures how well a server handles many lines per read.
+    Pipelined {
+        /// Lines per batch.
+        depth: usize,
+    },
+    /// Each client slot loops: connect, `Hi`, `bye`, wait for the server to close, close.
+    /// One completed loop is one "message"; latency is the whole cycle.
+    Churn,
+    /// Open every client, hold them all silent for `hold`, then ping each once.
+    /// Measures memory per open connection and how many connections survive.
+    Idle {
+        /// How long the connections stay silent before the ping.
+        hold: Duration,
+    },
+}
+
+impl Workload {
+    /// A short name for tables and files: `pingpong`, `pipelined`, `churn`, `idle`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::PingPong => "pingpong",
+            Workload::Pipelined { .. } => "pipelined",
+            Workload::Churn => "churn",
+            Workload::Idle { .. } => "idle",
+        }
+    }
+
+    /// Lines per request write (1 except for [`Workload::Pipelined`]).
+    pub fn depth(&self) -> usize {
+        match self {
+            Workload::Pipelined { depth } => *depth,
+            _ => 1,
+        }
+    }
+}
+
+/// One request line and the reply that proves the server handled it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The bytes sent, ending in `\n`.
+    pub request: Vec<u8>,
+    /// The bytes expected back, ending in `\n`.
+    pub reply: Vec<u8>,
+}
+
+/// Payload bytes: lowercase letters, so a line never starts with `E` (the first byte of
+/// every `ERR ...` line) and is valid UTF-8 for every mode.
+fn letters(size: usize) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+impl Exchange {
+    /// For echo mode: a line of `size` payload bytes (plus `\n`), returned unchanged.
+    pub fn echo(size: usize) -> Self {
+        let mut request = letters(size);
+        request.push(b'\n');
+        Exchange {
+            reply: request.clone(),
+            request,
+        }
+    }
+
+    /// For reverse mode: a line of `size` letters, returned reversed.
+    pub fn reverse(size: usize) -> Self {
+        let payload = letters(size);
+        let mut reply: Vec<u8> = payload.iter().rev().copied().collect();
+        reply.push(b'\n');
+        let mut request = payload;
+        request.push(b'\n');
+        Exchange { request, reply }
+    }
+
+    /// For calc mode: `1+1+...+1`, at most `size` bytes long (at least `1`), answered
+    /// with the number of ones.
+    pub fn calc(size: usize) -> Self {
+        let ones = size.div_ceil(2).max(1);
+        let mut request = vec![b'1'];
+        for _ in 1..ones {
+            request.extend_from_slice(b"+1");
+        }
+        request.push(b'\n');
+        Exchange {
+            request,
+            reply: format!("{ones}\n").into_bytes(),
+        }
+    }
+}
+
+/// Everything one load run needs. Build it with [`Plan::new`] and adjust the public
+/// fields; [`crate::run`] checks it before starting.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The server.
+    pub addr: SocketAddr,
+    /// The traffic pattern.
+    pub workload: Workload,
+    /// Clients (connections) for ping-pong, pipelined and idle; concurrent connect loops
+    /// for churn.
+    pub clients: usize,
+    /// The line each client sends and the reply it expects.
+    pub exchange: Exchange,
+    /// Traffic before the measured window, so connection setup and cold caches do not
+    /// count. Ignored by [`Workload::Idle`].
+    pub warmup: Duration,
+    /// Length of the measured window. Ignored by [`Workload::Idle`].
+    pub duration: Duration,
+    /// Generator threads, each with its own `mio::Poll` and an equal share of the clients.
+    pub threads: usize,
+    /// How long one connect may take, and how long all connects of the setup may take.
+    pub connect_timeout: Duration,
+    /// How long a client waits for a reply before counting an error and closing.
+    pub reply_timeout: Duration,
+    /// Connects in flight at once per thread while opening clients: a burst larger than
+    /// the server's listen backlog would be dropped by the kernel and retried a second
+    /// later, which would measure the backlog, not the server.
+    pub max_connecting: usize,
+    /// Churn: whether the server closes the connection after answering `bye` (every
+    /// switchboard server does). The framing-less baseline never does; for it the client
+    /// closes as soon as `bye` comes back.
+    pub server_closes: bool,
+}
+
+impl Plan {
+    /// A plan with short defaults: 64-byte echo lines, 0.2 s warm-up, 1 s window, one
+    /// thread, 10 s connect timeout, 5 s reply timeout, 64 connects in flight, a
+    /// server that closes after `bye`.
+    pub fn new(addr: SocketAddr, workload: Workload, clients: usize) -> Self {
+        Plan {
+            addr,
+            workload,
+            clients,
+            exchange: Exchange::echo(64),
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_secs(1),
+            threads: 1,
+            connect_timeout: Duration::from_secs(10),
+            reply_timeout: Duration::from_secs(5),
+            max_connecting: 64,
+            server_closes: true,
+        }
+    }
+
+    /// Checks the plan for values that cannot work.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |why: &str| Err(Error::Plan(why.into()));
+        if self.clients == 0 {
+            return bad("clients must be at least 1");
+        }
+        if self.threads == 0 {
+            return bad("threads must be at least 1");
+        }
+        if self.max_connecting == 0 {
+            return bad("max_connecting must be at least 1");
+        }
+        if self.workload.depth() == 0 {
+            return bad("pipeline depth must be at least 1");
+        }
+        if self.exchange.request.last() != Some(&b'\n')
+            || self.exchange.reply.last() != Some(&b'\n')
+        {
+            return bad("request and reply must end in \\n");
+        }
+        if self.connect_timeout.is_zero() || self.reply_timeout.is_zero() {
+            return bad("timeouts must be longer than zero");
+        }
+        if !matches!(self.workload, Workload::Idle { .. }) && self.duration.is_zero() {
+            return bad("duration must be longer than zero");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Echo requests are letters plus newline and come back byte for byte.
+    #[test]
+    fn echo_exchange() {
+        let e = Exchange::echo(30);
+        assert_eq!(e.request.len(), 31);
+        assert_eq!(e.request, e.reply);
+        assert!(e.request.starts_with(b"abcdefghijklmnopqrstuvwxyzabcd\n"));
+    }
+
+    /// Reverse and calc exchanges carry the reply those modes must give.
+    #[test]
+    fn reverse_and_calc_exchanges() {
+        assert_eq!(Exchange::reverse(3).request, b"abc\n");
+        assert_eq!(Exchange::reverse(3).reply, b"cba\n");
+        assert_eq!(Exchange::calc(5).request, b"1+1+1\n");
+        assert_eq!(Exchange::calc(5).reply, b"3\n");
+        assert_eq!(Exchange::calc(0).request, b"1\n");
+        assert_eq!(Exchange::calc(0).reply, b"1\n");
+    }
+
+    /// Plans with zero clients, threads or depth are refused before anything starts.
+    #[test]
+    fn invalid_plans_are_refused() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(Plan::new(addr, Workload::PingPong, 1).validate().is_ok());
+        assert!(Plan::new(addr, Workload::PingPong, 0).validate().is_err());
+        let mut p = Plan::new(addr, Workload::Pipelined { depth: 0 }, 1);
+        assert!(p.validate().is_err());
+        p.workload = Workload::PingPong;
+        p.threads = 0;
+        assert!(p.validate().is_err());
+        p.threads = 1;
+        p.exchange.request = b"no newline".to_vec();
+        assert!(p.validate().is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! Command-line options of `compare` and the checks clap cannot do by itself.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Runs every concurrency model side by side under the same load and prints one table.
+///
+/// Each strategy runs as its own server process (the real `server1`..`server4` binaries,
+/// found next to this executable) on a free loopback port; a built-in load generator
+/// drives the same workloads at each, and the server's CPU time, threads and memory are
+/// read from the operating system's accounting of that process (Linux; `n/a` elsewhere).
+/// The row `baseline` is a minimal single-threaded mio echo loop without line framing:
+/// the yardstick for every ratio.
+///
+/// Build the servers first: `cargo build --release --bins`.
+#[derive(Debug, Parser)]
+#[command(version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Strategies to run, in this order: baseline, server1, server2, server3, server4.
+    #[arg(short, long, value_delimiter = ',', default_value = "baseline,server1,server2,server3,server4",
+          value_parser = ["baseline", "server1", "server2", "server3", "server4"])]
+    pub strategies: Vec<String>,
+
+    /// Your own server as another row: a shell command with `{port}` where the port goes,
+    /// optionally prefixed by `NAME=` (letters, digits, `-`, `_`). Repeatable.
+    #[arg(long, value_name = "[NAME=]CMD", value_parser = parse_external)]
+    pub external: Vec<External>,
+
+    /// A server that is already running, as another row: driven, but with no CPU or
+    /// memory figures. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub attach: Vec<std::net::SocketAddr>,
+
+    /// Workloads to run: pingpong, pipelined, churn, idle.
+    #[arg(short, long, value_delimiter = ',', default_value = "pingpong,pipelined,churn,idle",
+          value_parser = ["pingpong", "pipelined", "churn", "idle"])]
+    pub workloads: Vec<String>,
+
+    /// Client counts for ping-pong (one row per count).
+    #[arg(short, long, value_delimiter = ',', default_value = "1,10,100", value_parser = positive)]
+    pub clients: Vec<usize>,
+
+    /// Client counts for pipelined.
+    #[arg(long, value_delimiter = ',', default_value = "10", value_parser = positive)]
+    pub pipelined_clients: Vec<usize>,
+
+    /// Lines per write in pipelined (K lines out in one write, then all K replies).
+    #[arg(long, default_value_t = 32, value_parser = positive)]
+    pub depth: usize,
+
+    /// Concurrent connect/Hi/bye/close loops for churn.
+    #[arg(long, default_value_t = 10, value_parser = positive)]
+    pub churn_clients: usize,
+
+    /// Connections opened and held by idle (one row per count).
+    #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = positive)]
+    pub idle: Vec<usize>,
+
+    /// How long idle connections are held silent before each is pinged, in seconds.
+    #[arg(long, default_value = "0.5", value_parser = seconds)]
+    pub hold: Duration,
+
+    /// Bytes per line, not counting the newline.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+
+    /// Measured window per row, in seconds.
+    #[arg(short, long, default_value = "1", value_parser = seconds)]
+    pub duration: Duration,
+
+    /// Traffic before each measured window, in seconds (not counted).
+    #[arg(long, default_value = "0.2", value_parser = seconds)]
+    pub warmup: Duration,
+
+    /// Server mode: echo, reverse or calc (chat needs an operator, so it cannot be load-tested).
+    #[arg(short, long, default_value = "echo", value_parser = ["echo", "reverse", "calc"])]
+    pub mode: String,
+
+    /// Measure every row this many times, in interleaved rounds, and keep for each row
+    /// the repetition least disturbed by other processes (lowest `other`). For shared or
+    /// busy machines.
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    pub repeat: usize,
+
+    /// Load-generator threads (each its own mio loop with a share of the clients).
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    pub gen_threads: usize,
+
+    /// Seconds a client waits for a reply before counting an error.
+    #[arg(long, default_value = "5", value_parser = seconds)]
+    pub reply_timeout: Duration,
+
+    /// Where the server binaries are [default: the directory of this executable].
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// Write every figure as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write every figure as CSV, one line per row.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Draw throughput and p99 latency against ping-pong clients as an SVG chart.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+
+    /// No progress line.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Internal: serve the baseline echo loop on ADDR (compare starts itself this way).
+    #[arg(long, hide = true, value_name = "ADDR")]
+    pub serve_baseline: Option<std::net::SocketAddr>,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  compare                                   every strategy, every workload, about 35 s
+  compare -w pingpong -c 50,500 -d 3        ping-pong only, two loads, 3 s windows
+  compare -w pipelined --depth 32 --size 16384
+  compare -s baseline,server3,server4 -w idle --idle 10000
+  compare --external 'py=python3 server.py {port}' -s baseline
+  compare --json out.json --csv out.csv --svg out.svg";
+
+/// A user-supplied server: `NAME=CMD` or `CMD`, where CMD contains `{port}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct External {
+    /// The row's label.
+    pub name: Option<String>,
+    /// The shell command, `{port}` not yet replaced.
+    pub command: String,
+}
+
+fn parse_external(text: &str) -> Result<External, String> {
+    let (name, command) = match text.split_once('=') {
+        Some((name, rest))
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            (Some(name.to_string()), rest.trim())
+        }
+        _ => (None, text.trim()),
+    };
+    if !command.contains("{port}") {
+        return Err("the command must contain {port}, where the port number goes".into());
+    }
+    Ok(External {
+        name,
+        command: command.to_string(),
+    })
+}
+
+fn positive(text: &str) -> Result<usize, String> {
+    match usize::from_str(text.trim()) {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs = f64::from_str(text.trim()).map_err(|e| e.to_string())?;
+    if !(0.0..=3600.0).contains(&secs) {
+        return Err("must be between 0 and 3600 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks on the option definitions.
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    /// Defaults: every strategy and workload, a modest client list, short windows.
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["compare"]).unwrap();
+        assert_eq!(cli.strategies.len(), 5);
+        assert_eq!(cli.workloads.len(), 4);
+        assert_eq!(cli.clients, vec![1, 10, 100]);
+        assert_eq!(cli.duration, Duration::from_secs(1));
+    }
+
+    /// Comma lists and fractional seconds parse; zero clients and unknown names do not.
+    #[test]
+    fn lists_and_numbers() {
+        let cli = Cli::try_parse_from(["compare", "-c", "1,10,100,1000", "-d", "0.25"]).unwrap();
+        assert_eq!(cli.clients, vec![1, 10, 100, 1000]);
+        assert_eq!(cli.duration, Duration::from_millis(250));
+        assert!(Cli::try_parse_from(["compare", "-c", "0"]).is_err());
+        assert!(Cli::try_parse_from(["compare", "-s", "server9"]).is_err());
+        assert!(Cli::try_parse_from(["compare", "-m", "chat"]).is_err());
+        assert!(Cli::try_parse_from(["compare", "-d", "-1"]).is_err());
+    }
+
+    /// `--external` needs `{port}` and takes an optional `NAME=` label.
+    #[test]
+    fn external_commands() {
+        assert_eq!(
+            parse_external("py=python3 s.py --port={port}").unwrap(),
+            External {
+                name: Some("py".into()),
+                command: "python3 s.py --port={port}".into()
+            }
+        );
+        assert_eq!(parse_external("python3 s.py {port}").unwrap().name, None);
+        assert!(parse_external("python3 s.py 5000").is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! The `compare` binary end to end: options, exit codes, the table and the files it
+//! writes. Runs are kept tiny (0.2 s windows); every run is killed and fails the test if
+//! it outlives its time limit.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const COMPARE: &str = env!("CARGO_BIN_EXE_compare");
+
+/// Arguments that make every row short.
+const TINY: [&str; 8] = [
+    "-d",
+    "0.2",
+    "--warmup",
+    "0.05",
+    "--hold",
+    "0.05",
+    "--reply-timeout",
+    "2",
+];
+
+/// Runs compare with `args`, killing it after `limit`.
+fn compare(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(COMPARE)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("compare starts");
+    let deadline = Instant::now() + limit;
+    // Polling the exit status is the timeout, not synchronisation: the output is read
+    // only after the process has ended.
+    while child.try_wait().expect("wait works").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "compare {args:?} still running after {limit:?}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A scratch file path unique to this test process.
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("switchboard-compare-{}-{name}", std::process::id()))
+}
+
+/// The lines of the table for one strategy.
+fn rows_of<'a>(text: &'a str, strategy: &str) -> Vec<&'a str> {
+    const WORKLOADS: [&str; 4] = ["pingpong", "pipe-x", "churn", "idle"];
+    text.lines()
+        .filter(|l| {
+            let mut cols = l.split_whitespace();
+            cols.next() == Some(strategy)
+                && cols
+                    .next()
+                    .is_some_and(|w| WORKLOADS.iter().any(|k| w.starts_with(k)))
+        })
+        .filter(|l| !l.contains("cpu/msg")) // the ratio lines
+        .collect()
+}
+
+/// `--help` documents the workloads and output files and exits 0.
+#[test]
+fn help_exits_zero() {
+    let out = compare(&["--help"], Duration::from_secs(10));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for word in [
+        "--external",
+        "--json",
+        "--csv",
+        "--svg",
+        "--clients",
+        "pipelined",
+    ] {
+        assert!(text.contains(word), "--help lacks {word}");
+    }
+}
+
+/// Usage errors exit 2 with clap's message, before anything runs.
+#[test]
+fn usage_errors_exit_two() {
+    for args in [
+        &["-c", "0"][..],
+        &["-s", "server9"],
+        &["--mode", "chat"],
+        &["--external", "python3 server.py 5000"],
+        &["--duration", "soon"],
+    ] {
+        let out = compare(args, Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("error"), "{args:?}");
+    }
+}
+
+/// A missing server binary is one clear line on stderr and exit 1, not a panic.
+#[test]
+fn missing_binaries_exit_one() {
+    let out = compare(
+        &["-s", "server2", "--bin-dir", "/nonexistent-dir"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("server2 not found") && err.contains("cargo build"),
+        "{err}"
+    );
+}
+
+/// Every workload runs against the baseline and the JSON, CSV and SVG files are written
+/// with one entry per row.
+#[test]
+fn baseline_every_workload_and_files() {
+    let (json, csv, svg) = (scratch("a.json"), scratch("a.csv"), scratch("a.svg"));
+    let mut args = vec!["-s", "baseline", "-c", "1,4", "--pipelined-clients", "2"];
+    args.extend(["--churn-clients", "2", "--idle", "50", "-q"]);
+    args.extend(TINY);
+    let (j, c, s) = (
+        json.to_string_lossy().into_owned(),
+        csv.to_string_lossy().into_owned(),
+        svg.to_string_lossy().into_owned(),
+    );
+    args.extend(["--json", &j, "--csv", &c, "--svg", &s]);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(rows_of(&text, "baseline").len(), 5, "{text}");
+    assert!(!text.contains("First error"), "{text}");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(row["messages"].as_u64().unwrap() > 0, "{row}");
+    }
+    let idle = rows.iter().find(|r| r["workload"] == "idle").unwrap();
+    assert_eq!(idle["served"], 50);
+
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv_text.lines().count(), 6);
+    assert!(csv_text.starts_with("strategy,workload,"));
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("baseline"));
+    for f in [json, csv, svg] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// A user's own server started with `--external 'NAME=CMD {port}'` becomes a row of its
+/// own, measured from outside (here: compare's baseline, started as an ordinary command).
+#[test]
+fn external_server_is_a_row() {
+    let cmd = format!("mine={COMPARE} --serve-baseline 127.0.0.1:{{port}}");
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "3", "-q"];
+    args.extend(["--external", &cmd]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mine = rows_of(&text, "mine");
+    assert_eq!(mine.len(), 1, "{text}");
+    let cols: Vec<&str> = mine[0].split_whitespace().collect();
+    assert_eq!(
+        &cols[2..5],
+        ["3", "3", "0"],
+        "clients, served, rejected: {text}"
+    );
+}
+
+/// A server that is not there shows up as errors in its row; compare still finishes.
+#[test]
+fn dead_attached_server_is_errors_not_a_hang() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "2", "-q"];
+    args.extend(["--attach", &addr]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(30));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("First error"), "{text}");
+    assert!(rows_of(&text, "attach1")[0].contains(" 2 "), "{text}");
+}
+
+/// All four strategies in one run: server1 serves one client and rejects the rest,
+/// the others serve everyone, and nobody errs.
+#[test]
+fn every_strategy_side_by_side() {
+    let mut args = vec![
+        "-c",
+        "1,5",
+        "--pipelined-clients",
+        "3",
+        "--churn-clients",
+        "2",
+    ];
+    args.extend(["--idle", "40", "-q"]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for strategy in ["baseline", "server1", "server2", "server3", "server4"] {
+        assert_eq!(rows_of(&text, strategy).len(), 5, "{strategy}: {text}");
+    }
+    let five: Vec<&str> = rows_of(&text, "server1")
+        .into_iter()
+        .filter(|l| l.contains("pingpong"))
+        .collect();
+    let cols: Vec<&str> = five[1].split_whitespace().collect();
+    assert_eq!(
+        &cols[2..5],
+        ["5", "1", "4"],
+        "server1 serves one of five: {text}"
+    );
+    for strategy in ["server2", "server3", "server4"] {
+        for line in rows_of(&text, strategy) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(cols[2], cols[3], "{strategy} serves every client: {line}");
+        }
+    }
+    assert!(!text.contains("First error"), "{text}");
+}
