@@ -24,6 +24,9 @@ const TINY: [&str; 8] = [
 fn compare(args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(COMPARE)
         .args(args)
+        // `cargo test` has just built every server; no need for compare to
+        // run cargo again (it does when started by `cargo run`).
+        .env_remove("CARGO")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

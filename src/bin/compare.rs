@@ -24,6 +24,7 @@ mod output;
 mod servers;
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -139,6 +140,43 @@ fn run(cli: &Cli) -> Result<(), String> {
 }
 
 /// The servers to run, in the order asked; fails early if a binary is missing.
+/// `cargo run --bin compare` builds compare alone, so the servers beside it
+/// may be missing or stale. Started by cargo (which sets `CARGO` and
+/// `CARGO_MANIFEST_DIR`), compare first builds them in its own profile.
+fn build_servers_under_cargo(dir: &Path) -> Result<(), String> {
+    let (Some(cargo), Some(manifest_dir)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Ok(());
+    };
+    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let mut command = std::process::Command::new(cargo);
+    command
+        .arg("build")
+        .arg("--bins")
+        .arg("--manifest-path")
+        .arg(Path::new(&manifest_dir).join("Cargo.toml"));
+    match profile {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    eprintln!("compare: building the servers ({profile})");
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the servers: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building the servers failed ({status})"))
+    }
+}
+
 fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
     let dir = match &cli.bin_dir {
         Some(dir) => dir.clone(),
@@ -147,6 +185,9 @@ fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
             .and_then(|exe| exe.parent().map(|p| p.to_path_buf()))
             .ok_or("cannot find the directory of this executable; pass --bin-dir")?,
     };
+    if cli.bin_dir.is_none() {
+        build_servers_under_cargo(&dir)?;
+    }
     let mut targets: Vec<Target> = Vec::new();
     let mut missing = Vec::new();
     for name in &cli.strategies {
