@@ -6,6 +6,10 @@
 //! the unfinished tail. A connection that has sent nothing, or only whole
 //! lines, owns no buffer at all — which is what lets one thread hold ten
 //! thousand idle clients cheaply.
+//!
+//! The callback may also ask to [`Halt::Pause`]: when replies pile up faster
+//! than the client takes them, the rest of the input waits here (one read's
+//! worth at most, since the caller stops reading) until [`LineCodec::resume`].
 
 use std::ops::ControlFlow;
 
@@ -19,11 +23,23 @@ const KEEP_CAPACITY: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineTooLong;
 
+/// Why a line callback stops the decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// Keep the remaining input for later: the consumer has enough for now.
+    Pause,
+    /// Drop the remaining input: the connection is ending.
+    Close,
+}
+
 /// Splits a byte stream into `\n`-terminated lines of bounded length.
 #[derive(Debug)]
 pub struct LineCodec {
-    /// The start of a line whose `\n` has not arrived yet.
-    partial: Vec<u8>,
+    /// Input not yet handed out: the start of a line whose `\n` has not
+    /// arrived, or — after a pause — whole lines waiting their turn.
+    pending: Vec<u8>,
+    /// `pending` holds complete lines (a pause left them there).
+    backlog: bool,
     max_line: usize,
 }
 
@@ -32,55 +48,78 @@ impl LineCodec {
     /// `\n` or `\r\n` that ends them.
     pub fn new(max_line: usize) -> Self {
         LineCodec {
-            partial: Vec::new(),
+            pending: Vec::new(),
+            backlog: false,
             max_line,
         }
     }
 
-    /// Bytes held for an unfinished line.
+    /// Bytes held for later.
     pub fn buffered(&self) -> usize {
-        self.partial.len()
+        self.pending.len()
+    }
+
+    /// Whether a pause left complete lines waiting for [`LineCodec::resume`].
+    pub fn has_backlog(&self) -> bool {
+        self.backlog
     }
 
     /// Feeds `input` through: calls `on_line` with each complete line (without
-    /// its `\n`; a `\r` before it is left for the caller) until it returns
-    /// `Break`, and keeps the unfinished rest. After `Break` the remaining input
-    /// is dropped: the caller is ending the connection.
+    /// its `\n`; a `\r` before it is left for the caller) until it halts, and
+    /// keeps what is left as [`Halt`] says. Call only without a backlog:
+    /// a paused connection is resumed before it is read again.
     pub fn decode<F>(&mut self, input: &[u8], mut on_line: F) -> Result<(), LineTooLong>
     where
-        F: FnMut(&[u8]) -> ControlFlow<()>,
+        F: FnMut(&[u8]) -> ControlFlow<Halt>,
     {
-        let mut rest = input;
-        if !self.partial.is_empty() {
-            let Some(end) = memchr(b'\n', rest) else {
-                return self.keep(rest);
+        if self.backlog {
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(input);
+            let (used, halt) = self.split(&pending, &mut on_line)?;
+            pending.drain(..used);
+            return self.keep_pending(pending, halt);
+        }
+        let mut input = input;
+        if !self.pending.is_empty() {
+            // Finish the line an earlier read began; only it is copied.
+            let Some(len) = memchr(b'\n', input) else {
+                self.check_partial(self.pending.len() + input.len())?;
+                self.pending.extend_from_slice(input);
+                return Ok(());
             };
-            self.partial.extend_from_slice(&rest[..end]);
-            rest = &rest[end + 1..];
-            let line = std::mem::take(&mut self.partial);
-            let flow = self.check(&line).map(|()| on_line(&line));
-            self.recycle(line);
-            if flow? == ControlFlow::Break(()) {
-                return Ok(());
+            self.pending.extend_from_slice(&input[..len]);
+            input = &input[len + 1..];
+            let line = std::mem::take(&mut self.pending);
+            self.check(&line)?;
+            let flow = on_line(&line);
+            if line.capacity() <= KEEP_CAPACITY {
+                self.pending = line; // reuse the allocation for the next tail
+                self.pending.clear();
+            }
+            if let ControlFlow::Break(halt) = flow {
+                return self.keep(input, Some(halt));
             }
         }
-        while let Some(end) = memchr(b'\n', rest) {
-            let line = &rest[..end];
-            self.check(line)?;
-            if on_line(line) == ControlFlow::Break(()) {
-                return Ok(());
-            }
-            rest = &rest[end + 1..];
-        }
-        self.keep(rest)
+        // The fast path: lines are slices of `input`, nothing is copied.
+        let (used, halt) = self.split(input, &mut on_line)?;
+        self.keep(&input[used..], halt)
+    }
+
+    /// Carries on after a [`Halt::Pause`], with the lines left waiting.
+    pub fn resume<F>(&mut self, on_line: F) -> Result<(), LineTooLong>
+    where
+        F: FnMut(&[u8]) -> ControlFlow<Halt>,
+    {
+        self.decode(&[], on_line)
     }
 
     /// The peer finished sending: hands over a last line that had no `\n`.
+    /// Call after the backlog is resumed.
     pub fn finish<F>(&mut self, on_line: F) -> Result<(), LineTooLong>
     where
-        F: FnOnce(&[u8]) -> ControlFlow<()>,
+        F: FnOnce(&[u8]) -> ControlFlow<Halt>,
     {
-        let line = std::mem::take(&mut self.partial);
+        let line = std::mem::take(&mut self.pending);
         if !line.is_empty() {
             self.check(&line)?;
             let _ = on_line(&line);
@@ -88,16 +127,59 @@ impl LineCodec {
         Ok(())
     }
 
-    fn keep(&mut self, tail: &[u8]) -> Result<(), LineTooLong> {
-        if tail.is_empty() {
+    /// Hands out the complete lines of `bytes`; returns how many bytes were
+    /// used and whether the callback halted.
+    fn split<F>(&self, bytes: &[u8], on_line: &mut F) -> Result<(usize, Option<Halt>), LineTooLong>
+    where
+        F: FnMut(&[u8]) -> ControlFlow<Halt>,
+    {
+        let mut used = 0;
+        while let Some(len) = memchr(b'\n', &bytes[used..]) {
+            let line = &bytes[used..used + len];
+            self.check(line)?;
+            used += len + 1;
+            if let ControlFlow::Break(halt) = on_line(line) {
+                return Ok((used, Some(halt)));
+            }
+        }
+        Ok((used, None))
+    }
+
+    fn keep(&mut self, rest: &[u8], halt: Option<Halt>) -> Result<(), LineTooLong> {
+        if rest.is_empty() || halt == Some(Halt::Close) {
+            self.backlog = false;
             return Ok(());
         }
-        // Never buffer more than one line's worth, whatever the peer sends.
-        if self.partial.len() + tail.len() > self.max_line + 1 {
-            return Err(LineTooLong);
+        if halt.is_none() {
+            self.check_partial(rest.len())?;
         }
-        self.partial.extend_from_slice(tail);
+        self.backlog = halt == Some(Halt::Pause);
+        self.pending.extend_from_slice(rest);
         Ok(())
+    }
+
+    fn keep_pending(&mut self, mut rest: Vec<u8>, halt: Option<Halt>) -> Result<(), LineTooLong> {
+        self.backlog = halt == Some(Halt::Pause) && !rest.is_empty();
+        match halt {
+            Some(Halt::Close) => rest.clear(),
+            None => self.check_partial(rest.len())?,
+            Some(Halt::Pause) => {}
+        }
+        if rest.is_empty() && rest.capacity() > KEEP_CAPACITY {
+            rest = Vec::new(); // one long line must not pin its buffer
+        }
+        self.pending = rest;
+        Ok(())
+    }
+
+    /// Never buffer more than one line's worth, whatever the peer sends
+    /// (`+ 1`: a `\r` may still be followed by its `\n`).
+    fn check_partial(&self, len: usize) -> Result<(), LineTooLong> {
+        if len > self.max_line + 1 {
+            Err(LineTooLong)
+        } else {
+            Ok(())
+        }
     }
 
     fn check(&self, line: &[u8]) -> Result<(), LineTooLong> {
@@ -109,13 +191,6 @@ impl LineCodec {
             Err(LineTooLong)
         } else {
             Ok(())
-        }
-    }
-
-    fn recycle(&mut self, mut line: Vec<u8>) {
-        if line.capacity() <= KEEP_CAPACITY {
-            line.clear();
-            self.partial = line;
         }
     }
 }
@@ -197,7 +272,7 @@ mod tests {
         codec
             .decode(b"a\nb\nc\n", |_| {
                 seen += 1;
-                ControlFlow::Break(())
+                ControlFlow::Break(Halt::Close)
             })
             .unwrap();
         assert_eq!(seen, 1);
@@ -224,6 +299,32 @@ mod tests {
         let mut codec = LineCodec::new(100_000);
         lines(&mut codec, &[b'x'; 50_000]).unwrap();
         lines(&mut codec, b"\n").unwrap();
-        assert_eq!(codec.partial.capacity(), 0);
+        assert_eq!(codec.pending.capacity(), 0);
+    }
+
+    /// A pause keeps the rest of the input, lines included, until resumed;
+    /// nothing is lost or reordered.
+    #[test]
+    fn pause_keeps_lines_for_resume() {
+        let mut codec = LineCodec::new(100);
+        let mut seen = Vec::new();
+        codec
+            .decode(b"a\nb\nc\npart", |line| {
+                seen.push(line.to_vec());
+                ControlFlow::Break(Halt::Pause)
+            })
+            .unwrap();
+        assert_eq!(seen, [b"a".to_vec()]);
+        assert!(codec.has_backlog());
+        while codec.has_backlog() {
+            codec
+                .resume(|line| {
+                    seen.push(line.to_vec());
+                    ControlFlow::Break(Halt::Pause)
+                })
+                .unwrap();
+        }
+        assert_eq!(lines(&mut codec, b"ial\n").unwrap(), [b"partial".to_vec()]);
+        assert_eq!(seen, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::codec::LineCodec;
+use crate::codec::{Halt, LineCodec, LineTooLong};
 use crate::mode::Mode;
 
 /// A connected client's number: 1, 2, 3, ... as the operator sees it.
@@ -59,6 +59,12 @@ impl fmt::Display for Goodbye {
     }
 }
 
+/// Replies waiting for a client past which the session stops answering until
+/// they are sent: a client that sends much and reads nothing cannot make the
+/// server buffer without bound, whatever one line's reply weighs (one short
+/// `calc` line can ask for a thousand digits).
+pub const OUTPUT_LIMIT: usize = 256 * 1024;
+
 /// What the strategy should do after feeding a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -103,16 +109,30 @@ impl Session {
     }
 
     /// Handles bytes received from the client, appending replies to `out`.
+    ///
+    /// Once `out` holds [`OUTPUT_LIMIT`] bytes the rest of the input waits:
+    /// send `out`, then call [`Session::resume`] while
+    /// [`Session::has_backlog`], before reading from the client again.
     pub fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         let mut flow = Flow::Continue;
         let framed = self.codec.decode(input, |line| {
             let step = self.lines.handle(line, out);
-            if step.is_break() {
+            if step == ControlFlow::Break(Halt::Close) {
                 flow = Flow::Close;
             }
             step
         });
         self.refuse_if_too_long(framed, out, flow)
+    }
+
+    /// Whether input is waiting because replies piled up (see [`OUTPUT_LIMIT`]).
+    pub fn has_backlog(&self) -> bool {
+        self.codec.has_backlog()
+    }
+
+    /// Answers input that waited for replies to be sent.
+    pub fn resume(&mut self, out: &mut Vec<u8>) -> Flow {
+        self.on_bytes(&[], out)
     }
 
     /// The client stopped sending (half-close or EOF): answers a last line
@@ -124,13 +144,13 @@ impl Session {
 
     fn refuse_if_too_long(
         &self,
-        framed: Result<(), crate::codec::LineTooLong>,
+        framed: Result<(), LineTooLong>,
         out: &mut Vec<u8>,
         flow: Flow,
     ) -> Flow {
         match framed {
             Ok(()) => flow,
-            Err(_) => {
+            Err(LineTooLong) => {
                 out.extend_from_slice(Goodbye::LineTooLong.line().as_bytes());
                 Flow::Close
             }
@@ -139,28 +159,31 @@ impl Session {
 }
 
 impl LineHandler {
-    fn handle(&mut self, line: &[u8], out: &mut Vec<u8>) -> ControlFlow<()> {
+    fn handle(&mut self, line: &[u8], out: &mut Vec<u8>) -> ControlFlow<Halt> {
         let first_line = std::mem::replace(&mut self.first_line, false);
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         let word = text.trim_ascii();
         if word.eq_ignore_ascii_case(b"bye") || word.eq_ignore_ascii_case(b"exit") {
             out.extend_from_slice(b"bye\n");
-            return ControlFlow::Break(());
+            return ControlFlow::Break(Halt::Close);
         }
         if self.raw {
             self.mode.on_raw_line(self.id, line, out);
-            return ControlFlow::Continue(());
-        }
-        let Ok(text) = std::str::from_utf8(text) else {
-            out.extend_from_slice(Goodbye::InvalidUtf8.line().as_bytes());
-            return ControlFlow::Break(());
-        };
-        if first_line && word.eq_ignore_ascii_case(b"hi") {
-            out.extend_from_slice(b"Hello\n");
+        } else if let Ok(text) = std::str::from_utf8(text) {
+            if first_line && word.eq_ignore_ascii_case(b"hi") {
+                out.extend_from_slice(b"Hello\n");
+            } else {
+                self.mode.on_line(self.id, text, out);
+            }
         } else {
-            self.mode.on_line(self.id, text, out);
+            out.extend_from_slice(Goodbye::InvalidUtf8.line().as_bytes());
+            return ControlFlow::Break(Halt::Close);
         }
-        ControlFlow::Continue(())
+        if out.len() >= OUTPUT_LIMIT {
+            ControlFlow::Break(Halt::Pause)
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
 
@@ -259,5 +282,25 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(s.on_eof(&mut out), Flow::Close);
         assert_eq!(out, b"cba\n");
+    }
+
+    /// Replies past the output limit pause the session; resuming answers the
+    /// rest in order, so memory stays bounded and nothing is lost.
+    #[test]
+    fn output_limit_pauses_and_resume_continues() {
+        let mut s = session(Arc::new(Echo), 100_000);
+        let line = vec![b'x'; 50_000];
+        let input: Vec<u8> = (0..20).flat_map(|_| [&line[..], b"\n"].concat()).collect();
+        let mut out = Vec::new();
+        let mut total = 0;
+        assert_eq!(s.on_bytes(&input, &mut out), Flow::Continue);
+        while s.has_backlog() {
+            assert!(out.len() < OUTPUT_LIMIT + line.len() + 1);
+            total += out.len();
+            out.clear();
+            s.resume(&mut out);
+        }
+        total += out.len();
+        assert_eq!(total, input.len());
     }
 }

@@ -3,16 +3,17 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::{drain_briefly, Server};
+use super::{close_gently, peer_gave_up, Server, ACCEPT_BACKOFF};
 use crate::console::{Outbound, Outbox};
 use crate::error::Error;
 use crate::session::{ClientId, Flow, Goodbye, Session};
 
-/// A client that does not take its replies for this long is dropped, so a
-/// console message to it cannot hold the console thread for longer.
+/// A write that makes no progress for this long fails, and the client is
+/// dropped: a session thread does not wait forever on a client that never
+/// reads.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Windows may not end a blocking `read` when another thread shuts the socket
@@ -23,10 +24,6 @@ const CHECK_CLOSED_EVERY: Option<Duration> = if cfg!(windows) {
 } else {
     None
 };
-
-/// After an accept error such as EMFILE the pending connection stays queued
-/// and `accept` fails again at once; waiting a little avoids a busy loop.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts connections and hands each to `on_client` until shutdown, then
 /// tells every registered client the server is going.
@@ -49,7 +46,7 @@ pub(super) fn accept_loop(
         match listener.accept() {
             Ok(_) if server.shutdown.is_triggered() => break,
             Ok((stream, peer)) => on_client(stream, peer),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
                 tracing::warn!("accept failed: {e}; retrying shortly");
                 std::thread::sleep(ACCEPT_BACKOFF);
@@ -63,7 +60,7 @@ pub(super) fn accept_loop(
 }
 
 /// Registers the client, then runs its session on a new thread (with the
-/// given stack size, if any). Returns false if the thread could not start.
+/// given stack size, if any).
 pub(super) fn spawn_session(
     stream: TcpStream,
     peer: SocketAddr,
@@ -71,7 +68,7 @@ pub(super) fn spawn_session(
     stack_size: Option<usize>,
 ) {
     let link = match Link::new(&stream) {
-        Ok(link) => std::sync::Arc::new(link),
+        Ok(link) => Arc::new(link),
         Err(e) => return tracing::warn!(%peer, "cannot set up connection: {e}"),
     };
     let id = server.console.join(peer, link.clone());
@@ -90,12 +87,9 @@ pub(super) fn spawn_session(
 }
 
 /// Turns a client away with an `ERR` line, without blocking the caller.
-pub(super) fn refuse(stream: TcpStream, why: Goodbye) {
+pub(super) fn refuse(mut stream: TcpStream, why: Goodbye) {
     let _ = stream.set_nonblocking(true);
-    let mut stream = stream;
-    let _ = stream.write_all(why.line().as_bytes());
-    let _ = stream.shutdown(Direction::Write);
-    drain_briefly(&mut stream);
+    close_gently(&mut stream, why.line().as_bytes());
 }
 
 /// One client's life on its own thread: block in `read`, feed the session,
@@ -115,26 +109,30 @@ fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server
     let mut out = Vec::new();
     let mut last_heard = Instant::now();
     loop {
-        let flow = match stream.read(&mut buf) {
-            Ok(0) => session.on_eof(&mut out),
-            Ok(n) => {
-                last_heard = Instant::now();
-                session.on_bytes(&buf[..n], &mut out)
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if link.is_closed() {
-                    Flow::Close
-                } else if idle_timeout.is_some_and(|limit| last_heard.elapsed() >= limit) {
-                    out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
-                    Flow::Close
-                } else {
-                    continue;
+        let flow = if session.has_backlog() {
+            session.resume(&mut out) // replies piled up; answer the rest first
+        } else {
+            match stream.read(&mut buf) {
+                Ok(0) => session.on_eof(&mut out),
+                Ok(n) => {
+                    last_heard = Instant::now();
+                    session.on_bytes(&buf[..n], &mut out)
                 }
-            }
-            Err(e) => {
-                tracing::debug!(?peer, "read failed: {e}");
-                Flow::Close
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if link.is_closed() {
+                        Flow::Close
+                    } else if idle_timeout.is_some_and(|limit| last_heard.elapsed() >= limit) {
+                        out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
+                        Flow::Close
+                    } else {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(?peer, "read failed: {e}");
+                    Flow::Close
+                }
             }
         };
         if flow == Flow::Close {
@@ -158,9 +156,15 @@ fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server
 }
 
 /// The writing half of a blocking connection, shared by its session thread
-/// and the console: the lock keeps their lines from interleaving.
+/// and the console.
+///
+/// The session thread writes under the lock and may block there while its
+/// client is slow to read. The console thread must never wait on a client,
+/// so it only *tries* the lock, and closes through a second handle that needs
+/// no lock at all: shutting the socket down also fails a write blocked on it.
 struct Link {
     writer: Mutex<Option<TcpStream>>,
+    closer: TcpStream,
 }
 
 impl Link {
@@ -169,47 +173,60 @@ impl Link {
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         Ok(Link {
             writer: Mutex::new(Some(stream.try_clone()?)),
+            closer: stream.try_clone()?,
         })
     }
 
-    fn writer(&self) -> MutexGuard<'_, Option<TcpStream>> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The writer, unless another thread is writing right now.
+    fn try_writer(&self) -> Option<MutexGuard<'_, Option<TcpStream>>> {
+        match self.writer.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     fn is_closed(&self) -> bool {
-        self.writer().is_none()
+        self.try_writer().is_some_and(|writer| writer.is_none())
     }
 
+    /// The session thread's write: blocks until the client takes the bytes.
     fn write(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut writer = self.writer();
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         match writer.as_mut() {
             Some(stream) => stream.write_all(bytes),
             None => Err(ErrorKind::NotConnected.into()),
         }
     }
 
-    /// Sends the goodbye, if any, and shuts the socket both ways, which also
-    /// ends the session thread's blocking `read`.
+    /// Closes without ever blocking: sends the goodbye if no write is under
+    /// way, then shuts the socket down both ways — which also ends the
+    /// session thread's blocking `read` (or `write`).
     fn close(&self, why: Option<Goodbye>) {
-        let mut writer = self.writer();
-        if let Some(mut stream) = writer.take() {
-            if let Some(why) = why {
-                let _ = stream.write_all(why.line().as_bytes());
+        if let Some(mut writer) = self.try_writer() {
+            if let Some(mut stream) = writer.take() {
+                let _ = stream.set_nonblocking(true);
+                let last = why.map(Goodbye::line).unwrap_or_default();
+                close_gently(&mut stream, last.as_bytes());
             }
-            let _ = stream.shutdown(Direction::Write);
-            let _ = stream.set_nonblocking(true);
-            drain_briefly(&mut stream);
-            let _ = stream.shutdown(Direction::Both);
         }
+        let _ = self.closer.shutdown(Direction::Both);
     }
 }
 
 impl Outbox for Link {
-    fn send(&self, _to: ClientId, msg: Outbound) {
+    fn send(&self, to: ClientId, msg: Outbound) {
         match msg {
             Outbound::Line(mut text) => {
+                let Some(mut writer) = self.try_writer() else {
+                    return tracing::warn!(client = %to, "client is not taking its replies; line dropped");
+                };
                 text.push('\n');
-                if self.write(text.as_bytes()).is_err() {
+                // A short line fits the socket's buffer unless the client has
+                // stopped reading, and then the write timeout ends it.
+                let written = writer.as_mut().map(|s| s.write_all(text.as_bytes()));
+                drop(writer);
+                if matches!(written, Some(Err(_))) {
                     self.close(None);
                 }
             }

@@ -16,20 +16,23 @@
 //! while it is idle; no thread switches. **Breaks down:** when one line takes
 //! long to answer (everyone waits behind it) or one core is not enough.
 
-use std::collections::HashMap;
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown as Direction, SocketAddr};
+mod conn;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{drain_briefly, ConnectionStrategy, Server};
+use self::conn::{Conn, Next};
+use super::{close_gently, peer_gave_up, ConnectionStrategy, Server, ACCEPT_BACKOFF};
 use crate::console::{Outbound, Outbox};
 use crate::error::Error;
-use crate::session::{ClientId, Flow, Goodbye, Session};
+use crate::session::{ClientId, Goodbye, Session};
 
 const LISTENER: Token = Token(0);
 /// Woken by the console (a message is queued) and by shutdown.
@@ -38,20 +41,10 @@ const WAKER: Token = Token(1);
 /// One shared read buffer for every connection: reads land here and only an
 /// unfinished line is copied into the connection's own codec.
 const READ_BUFFER: usize = 64 * 1024;
-/// Reads per connection per turn, so one fast sender cannot starve the rest.
-const READ_BUDGET: usize = 16;
-/// Stop reading from a client while this much of its output is unsent:
-/// a client that never reads cannot make us buffer without bound.
-const HIGH_WATER: usize = 1024 * 1024;
-/// Output buffers larger than this are released once flushed.
-const KEEP_CAPACITY: usize = 16 * 1024;
-/// A read that did not fill the buffer emptied the socket: epoll and kqueue
-/// report every later arrival as a new event, so the extra `read` that would
-/// only say `WouldBlock` can be skipped — one system call less per message.
-/// Windows' readiness emulation in mio gives no such promise.
-const SHORT_READ_DRAINS: bool = cfg!(unix);
-/// After an accept error such as EMFILE, wait this long before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// A connection that is closing (after `bye`, an `ERR` line, end of input)
+/// gets this long to take its last replies; a client that never reads them
+/// is then closed anyway.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves every client from one thread with one `mio::Poll`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,6 +71,7 @@ impl ConnectionStrategy for EventLoop {
         server.shutdown.on_trigger(move || {
             let _ = wake.wake();
         });
+        let now = Instant::now();
         Loop {
             poll,
             listener,
@@ -87,6 +81,9 @@ impl ConnectionStrategy for EventLoop {
             inbox,
             scratch: vec![0; READ_BUFFER],
             again: Vec::new(),
+            closing: VecDeque::new(),
+            now,
+            next_idle_sweep: now,
             accept_paused_until: None,
         }
         .run()
@@ -103,8 +100,14 @@ struct Loop {
     inbox: Receiver<(ClientId, Outbound)>,
     scratch: Vec<u8>,
     /// Connections that may still have unread input (budget spent, or reading
-    /// paused for backpressure): visited again without waiting for an event.
+    /// resumed after backpressure): visited again without waiting for an event.
     again: Vec<Token>,
+    /// Closing connections by deadline (all get the same grace, so a queue
+    /// stays in order).
+    closing: VecDeque<(Instant, Token)>,
+    /// When the current turn began: one clock reading per turn is enough.
+    now: Instant,
+    next_idle_sweep: Instant,
     accept_paused_until: Option<Instant>,
 }
 
@@ -122,6 +125,7 @@ impl Loop {
                     source: e,
                 });
             }
+            self.now = Instant::now();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -133,15 +137,18 @@ impl Loop {
                     }
                     WAKER => self.deliver_console_messages(),
                     token => {
-                        if event.is_read_closed() || event.is_error() {
-                            self.peer_closed(token);
+                        let closed = event.is_read_closed() || event.is_error();
+                        if closed {
+                            if let Some(conn) = self.conns.get_mut(&token) {
+                                conn.peer_closed = true;
+                            }
                         }
-                        self.serve(token, event.is_readable(), event.is_writable());
+                        self.serve(token, event.is_readable() || closed);
                     }
                 }
             }
             for token in std::mem::take(&mut self.again) {
-                self.serve(token, true, false);
+                self.serve(token, true);
             }
             self.after_timers();
         }
@@ -153,12 +160,12 @@ impl Loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
                 Err(e) => {
                     // EMFILE leaves the connection queued and the listener
                     // readable: retrying now would spin. Pause instead.
                     tracing::warn!("accept failed: {e}; pausing accepts");
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
                 }
             }
         }
@@ -167,9 +174,10 @@ impl Loop {
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         if self.conns.len() >= self.server.limits.max_clients {
             tracing::warn!(%peer, "too many clients: turned away");
-            let _ = stream.write_all(Goodbye::Busy("too many clients").line().as_bytes());
-            let _ = stream.shutdown(Direction::Write);
-            drain_briefly(&mut stream);
+            close_gently(
+                &mut stream,
+                Goodbye::Busy("too many clients").line().as_bytes(),
+            );
             return;
         }
         let _ = stream.set_nodelay(true);
@@ -185,40 +193,28 @@ impl Loop {
             return;
         }
         let session = Session::new(id, self.server.mode.clone(), self.server.limits.max_line);
-        self.conns.insert(token, Conn::new(stream, peer, session));
-    }
-
-    /// Notes that the peer has sent its FIN (or a reset) on `token`.
-    fn peer_closed(&mut self, token: Token) {
-        if let Some(conn) = self.conns.get_mut(&token) {
-            conn.peer_closed = true;
-        }
+        self.conns
+            .insert(token, Conn::new(stream, peer, session, self.now));
     }
 
     /// Does whatever the connection's readiness allows, then closes it if done.
-    fn serve(&mut self, token: Token, readable: bool, writable: bool) {
+    fn serve(&mut self, token: Token, readable: bool) {
         // Events for a connection already closed this turn are simply stale.
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        let mut ok = !writable || conn.flush().is_ok();
-        if ok && (readable || conn.read_paused) {
-            conn.read_paused = false;
-            match conn.read(&mut self.scratch) {
-                Input::Drained => {}
-                Input::Pending => self.again.push(token),
-                Input::Paused => conn.read_paused = true,
-            }
+        match conn.advance(readable, &mut self.scratch, self.now) {
+            Ok(Next::Wait) => {}
+            Ok(Next::Again) => self.again.push(token),
+            Ok(Next::Done) | Err(_) => return self.close(token),
         }
-        ok =
-            ok && conn.flush().is_ok() && conn.update_interest(self.poll.registry(), token).is_ok();
-        if ok && conn.read_paused && conn.unsent() < HIGH_WATER {
-            // The client took its replies: read what it sent meanwhile, for
-            // which no new edge will come.
-            self.again.push(token);
+        if conn.update_interest(self.poll.registry(), token).is_err() {
+            return self.close(token);
         }
-        if !ok || conn.finished() {
-            self.close(token);
+        if conn.closing && conn.close_by.is_none() {
+            let deadline = self.now + CLOSE_GRACE;
+            conn.close_by = Some(deadline);
+            self.closing.push_back((deadline, token));
         }
     }
 
@@ -230,13 +226,10 @@ impl Loop {
                 continue;
             };
             match msg {
-                Outbound::Line(text) => {
-                    conn.out.extend_from_slice(text.as_bytes());
-                    conn.out.push(b'\n');
-                }
+                Outbound::Line(text) => conn.push_line(&text),
                 Outbound::Close(why) => conn.say_goodbye(why),
             }
-            self.serve(token, false, true);
+            self.serve(token, false);
         }
     }
 
@@ -244,26 +237,48 @@ impl Loop {
         if !self.again.is_empty() {
             return Some(Duration::ZERO);
         }
-        let idle = self.server.limits.idle_timeout.map(idle_sweep_interval);
-        let accept = self
-            .accept_paused_until
-            .map(|t| t.saturating_duration_since(Instant::now()));
-        match (idle, accept) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let idle = self
+            .server
+            .limits
+            .idle_timeout
+            .map(|_| self.next_idle_sweep);
+        let grace = self.closing.front().map(|(deadline, _)| *deadline);
+        [idle, grace, self.accept_paused_until]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Resumes accepting after a pause, and closes clients silent too long.
+    /// Resumes accepting after a pause, closes clients silent too long, and
+    /// closes clients that never took their last replies.
     fn after_timers(&mut self) {
         let now = Instant::now();
+        self.now = now;
         if self.accept_paused_until.is_some_and(|t| t <= now) {
             self.accept_paused_until = None;
             self.accept(); // no new edge will come for connections already queued
         }
-        let Some(limit) = self.server.limits.idle_timeout else {
-            return;
-        };
+        while let Some(&(deadline, token)) = self.closing.front() {
+            if deadline > now {
+                break;
+            }
+            self.closing.pop_front();
+            if self.conns.contains_key(&token) {
+                tracing::debug!("client did not take its last replies; closing");
+                self.close(token);
+            }
+        }
+        if let Some(limit) = self.server.limits.idle_timeout {
+            if now >= self.next_idle_sweep {
+                self.next_idle_sweep = now + idle_sweep_interval(limit);
+                self.close_idle(limit);
+            }
+        }
+    }
+
+    fn close_idle(&mut self, limit: Duration) {
+        let now = self.now;
         let expired: Vec<Token> = self
             .conns
             .iter()
@@ -274,7 +289,7 @@ impl Loop {
             if let Some(conn) = self.conns.get_mut(&token) {
                 conn.say_goodbye(Goodbye::IdleTimeout);
             }
-            self.serve(token, false, true);
+            self.serve(token, false);
         }
     }
 
@@ -282,7 +297,7 @@ impl Loop {
         if let Some(mut conn) = self.conns.remove(&token) {
             self.server.console.leave(conn.session.id());
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            conn.linger();
+            conn.close();
         }
     }
 
@@ -296,148 +311,6 @@ impl Loop {
             }
             self.close(token);
         }
-    }
-}
-
-/// Whether a connection's input was read to the end for now.
-#[derive(PartialEq, Eq)]
-enum Input {
-    /// Read until `WouldBlock`, or the connection is ending.
-    Drained,
-    /// More input may be waiting: come back without waiting for an event.
-    Pending,
-    /// Too much output is waiting for this client: read again once it is sent.
-    Paused,
-}
-
-struct Conn {
-    stream: TcpStream,
-    peer: SocketAddr,
-    session: Session,
-    /// Replies not yet taken by the socket; `out[written..]` is still to go.
-    out: Vec<u8>,
-    written: usize,
-    /// Close once `out` is flushed (bye, an ERR line, end of input).
-    closing: bool,
-    wants_writable: bool,
-    /// Reading stopped because too much output is waiting (backpressure).
-    read_paused: bool,
-    /// The peer's FIN (or reset) was reported. Data and FIN that arrive
-    /// together make one edge, and no later edge announces the FIN, so a
-    /// short read must not be taken as drained: read on until `Ok(0)`.
-    peer_closed: bool,
-    last_heard: Instant,
-}
-
-impl Conn {
-    fn new(stream: TcpStream, peer: SocketAddr, session: Session) -> Self {
-        Conn {
-            stream,
-            peer,
-            session,
-            out: Vec::new(),
-            written: 0,
-            closing: false,
-            wants_writable: false,
-            read_paused: false,
-            peer_closed: false,
-            last_heard: Instant::now(),
-        }
-    }
-
-    fn read(&mut self, scratch: &mut [u8]) -> Input {
-        for _ in 0..READ_BUDGET {
-            if self.closing {
-                return Input::Drained;
-            }
-            if self.unsent() >= HIGH_WATER {
-                return Input::Paused;
-            }
-            let flow = match self.stream.read(scratch) {
-                Ok(0) => self.session.on_eof(&mut self.out),
-                Ok(n) => {
-                    self.last_heard = Instant::now();
-                    let flow = self.session.on_bytes(&scratch[..n], &mut self.out);
-                    let drained = n < scratch.len() && SHORT_READ_DRAINS && !self.peer_closed;
-                    if flow == Flow::Continue && drained {
-                        return Input::Drained;
-                    }
-                    flow
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Input::Drained,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::debug!(peer = %self.peer, "read failed: {e}");
-                    self.out.clear();
-                    self.written = 0;
-                    Flow::Close
-                }
-            };
-            if flow == Flow::Close {
-                self.closing = true;
-            }
-        }
-        Input::Pending
-    }
-
-    fn unsent(&self) -> usize {
-        self.out.len() - self.written
-    }
-
-    /// Writes as much of `out` as the socket takes now.
-    fn flush(&mut self) -> io::Result<()> {
-        while self.written < self.out.len() {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tracing::debug!(peer = %self.peer, "write failed: {e}");
-                    return Err(e);
-                }
-            }
-        }
-        self.written = 0;
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new();
-        } else {
-            self.out.clear();
-        }
-        Ok(())
-    }
-
-    /// Asks for WRITABLE events only while replies are waiting.
-    fn update_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let wants_writable = self.unsent() > 0;
-        if wants_writable != self.wants_writable {
-            let interest = if wants_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            registry.reregister(&mut self.stream, token, interest)?;
-            self.wants_writable = wants_writable;
-        }
-        Ok(())
-    }
-
-    fn say_goodbye(&mut self, why: Goodbye) {
-        if !self.closing {
-            self.out.extend_from_slice(why.line().as_bytes());
-            self.closing = true;
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.closing && self.out.is_empty()
-    }
-
-    /// Closes gently: end our side, then swallow what the client already sent,
-    /// so the close does not become a reset that destroys our last line.
-    fn linger(mut self) {
-        let _ = self.stream.shutdown(Direction::Write);
-        drain_briefly(&mut self.stream);
     }
 }
 

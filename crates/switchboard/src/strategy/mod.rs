@@ -84,11 +84,46 @@ impl Server {
     }
 }
 
-/// Reads and discards what a closing client already sent, without blocking.
+/// After an accept error such as EMFILE (out of descriptors) the pending
+/// connection stays queued and `accept` fails again at once: retrying straight
+/// away would spin, so accepting pauses this long.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// An accept error that only means this one client gave up before we took
+/// it; the next connection can be accepted at once.
+fn peer_gave_up(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused
+    )
+}
+
+/// A TCP stream as the strategies close it: std's blocking one or mio's.
+trait Socket: std::io::Read + std::io::Write {
+    fn shutdown_write(&self);
+}
+
+impl Socket for std::net::TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Socket for mio::net::TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Ends a connection gently, on a non-blocking socket: sends `last` (best
+/// effort), ends our side, then swallows what the client already sent.
 ///
 /// Closing a socket with unread input makes the kernel send a reset, which can
 /// destroy our last line (`bye`, an `ERR`) before the client reads it.
-fn drain_briefly(stream: &mut impl std::io::Read) {
+fn close_gently(stream: &mut impl Socket, last: &[u8]) {
+    let _ = stream.write_all(last);
+    stream.shutdown_write();
     let mut sink = [0; 1024];
     for _ in 0..16 {
         if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
