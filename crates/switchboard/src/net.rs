@@ -8,7 +8,8 @@ use crate::error::Error;
 
 /// Pending connections the kernel may queue. std and mio use 128, which a
 /// burst of a few hundred connects overflows; every strategy gets the same
-/// larger queue so comparisons are fair.
+/// larger queue so comparisons are fair. (The kernel may clamp it: Linux to
+/// `net.core.somaxconn`, macOS to `kern.ipc.somaxconn`, often 128 there.)
 pub const BACKLOG: i32 = 1024;
 
 /// Resolves `host` (a name, an IPv4 or an IPv6 literal) with `port`,
@@ -51,6 +52,11 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
     // the option would let another process steal the port, so it stays off.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    // `::` should take IPv4 clients too; Linux does so by default, Windows
+    // and the BSDs do not.
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
