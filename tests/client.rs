@@ -64,9 +64,14 @@ impl ClientProcess {
         }
     }
 
-    /// Waits for the exit; returns the status, the rest of stdout and stderr.
+    /// Ends the input, then waits for the exit (see [`ClientProcess::wait`]).
     fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
         self.end_input();
+        self.wait()
+    }
+
+    /// Waits for the exit; returns the status, the rest of stdout and stderr.
+    fn wait(mut self) -> (ExitStatus, Vec<String>, String) {
         let deadline = Instant::now() + IO_TIMEOUT;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait works") {
@@ -191,7 +196,8 @@ fn server_shutdown_exits_one() {
     let client = ClientProcess::start(&server, &[]);
     client.expect_line("Hello");
     server.console("/quit");
-    let (status, _, stderr) = client.finish();
+    // Input stays open: ending it would race the goodbye with a half-close.
+    let (status, _, stderr) = client.wait();
     assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("ERR server shutting down"),

@@ -20,6 +20,13 @@
 //! Stdin cannot be polled portably (not on Windows, not when it is a file), so
 //! [`Console::spawn_stdin`] reads it on a thread of its own. End of input just
 //! ends that thread: the server keeps serving.
+//!
+//! Stdout is written directly, line by line. In chat mode the thread serving a
+//! client prints its lines, so an operator who stops reading stdout (a pipe
+//! nobody drains, a terminal paused with Ctrl-S) makes chat wait for them; a
+//! printer thread would avoid that, but SPEC section 5 allows the event loop no
+//! thread beyond the console reader and the signal handler. Shutdown still ends
+//! the process within a second: [`run`](crate::run()) enforces a deadline.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, IsTerminal, Write};
@@ -105,14 +112,15 @@ pub enum Presence {
     Left(ClientId),
 }
 
-type PresenceHook = Box<dyn Fn(Presence) + Send>;
+type PresenceHook = Arc<dyn Fn(Presence) + Send + Sync>;
 
 /// The registry of connected clients and the operator's end of the chat.
 #[derive(Default)]
 pub struct Console {
     state: Mutex<State>,
     next_id: AtomicU64,
-    /// A lock of their own, so a hook may call [`Console::send`].
+    /// Copied out before the hooks run, so a hook may call [`Console::send`]
+    /// or register another hook without deadlocking.
     presence_hooks: Mutex<Vec<PresenceHook>>,
 }
 
@@ -163,14 +171,15 @@ impl Console {
     }
 
     /// Runs `hook` each time a client joins or leaves, on the strategy's
-    /// thread and outside the registry lock: it may [`send`](Console::send),
+    /// thread and outside every console lock: it may [`send`](Console::send),
     /// but must not block for long, nor join or leave clients itself.
-    pub fn on_presence(&self, hook: impl Fn(Presence) + Send + 'static) {
-        self.hooks().push(Box::new(hook));
+    pub fn on_presence(&self, hook: impl Fn(Presence) + Send + Sync + 'static) {
+        self.hooks().push(Arc::new(hook));
     }
 
     fn announce(&self, change: Presence) {
-        for hook in self.hooks().iter() {
+        let hooks = self.hooks().clone();
+        for hook in hooks {
             hook(change);
         }
     }
@@ -193,7 +202,7 @@ impl Console {
         print(format_args!("[{from}] {text}"));
     }
 
-    /// Sends `msg` to every connected client (used for shutdown).
+    /// Sends `msg` to every connected client (`@all`, and the goodbye at shutdown).
     pub fn send_all(&self, msg: &Outbound) {
         for (id, outbox) in self.outboxes() {
             outbox.send(id, msg.clone());
@@ -299,8 +308,9 @@ impl Console {
     }
 }
 
-/// One line on the operator's stdout. A closed stdout is not the clients'
-/// problem, so write errors are ignored rather than panicking like `println!`.
+/// One line on the operator's stdout, flushed at once (scripts wait for
+/// lines such as `listening on`). A closed stdout is not the clients' problem,
+/// so write errors are ignored rather than panicking like `println!`.
 pub(crate) fn print(line: std::fmt::Arguments<'_>) {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
@@ -389,5 +399,16 @@ mod tests {
             *rec.0.lock().unwrap(),
             vec![(a, Outbound::Line("welcome".into()))]
         );
+    }
+
+    /// Hooks run with no console lock held: one may even add another hook.
+    #[test]
+    fn presence_hook_may_add_a_hook() {
+        let console = Console::new();
+        let inner = Arc::clone(&console);
+        console.on_presence(move |_| inner.on_presence(|_| {}));
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        console.join(peer, Arc::new(Recorder(Mutex::new(Vec::new()))));
+        assert_eq!(console.hooks().len(), 2);
     }
 }

@@ -3,6 +3,10 @@
 //! Ctrl-C, SIGTERM and the console's `/quit` all call [`Shutdown::trigger`].
 //! A strategy that may be asleep registers a hook that wakes it: the poll loop
 //! wakes its `mio::Waker`, a blocking `accept()` is woken by connecting to it.
+//!
+//! The signal fires once; triggering it again does nothing. What to do when a
+//! graceful stop hangs (a second Ctrl-C, a deadline) is the process's business,
+//! so [`run`](crate::run()) handles it, not this type.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -3,7 +3,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::{close_gently, peer_gave_up, Server, ACCEPT_BACKOFF};
@@ -25,13 +25,19 @@ const CHECK_CLOSED_EVERY: Option<Duration> = if cfg!(windows) {
     None
 };
 
+/// How long a stopping server waits for its session threads to send their
+/// goodbyes and finish (the process deadline in `run` comes later).
+const SESSIONS_GRACE: Duration = Duration::from_millis(500);
+
 /// Accepts connections and hands each to `on_client` until shutdown, then
-/// tells every registered client the server is going.
+/// tells every registered client the server is going and waits (briefly) for
+/// the session threads to finish saying so.
 pub(super) fn accept_loop(
     listener: &TcpListener,
     server: &Server,
-    mut on_client: impl FnMut(TcpStream, SocketAddr),
+    mut on_client: impl FnMut(TcpStream, SocketAddr, &Sessions),
 ) -> Result<(), Error> {
+    let sessions = Sessions::default();
     // A blocking accept() cannot be interrupted portably; connecting to
     // ourselves wakes it, and the loop then sees the flag.
     let wake = wake_address(
@@ -45,7 +51,7 @@ pub(super) fn accept_loop(
     while !server.shutdown.is_triggered() {
         match listener.accept() {
             Ok(_) if server.shutdown.is_triggered() => break,
-            Ok((stream, peer)) => on_client(stream, peer),
+            Ok((stream, peer)) => on_client(stream, peer, &sessions),
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
                 tracing::warn!("accept failed: {e}; retrying shortly");
@@ -56,7 +62,38 @@ pub(super) fn accept_loop(
     server
         .console
         .send_all(&Outbound::Close(Goodbye::ShuttingDown));
+    sessions.wait_all(SESSIONS_GRACE);
     Ok(())
+}
+
+/// How many session threads are still running, so shutdown can wait for them.
+#[derive(Clone, Default)]
+pub(super) struct Sessions(Arc<(Mutex<usize>, Condvar)>);
+
+impl Sessions {
+    fn start(&self) -> SessionGuard {
+        *self.count() += 1;
+        SessionGuard(self.clone())
+    }
+
+    fn count(&self) -> MutexGuard<'_, usize> {
+        self.0 .0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait_all(&self, within: Duration) {
+        let count = self.count();
+        let _ = self.0 .1.wait_timeout_while(count, within, |n| *n > 0);
+    }
+}
+
+/// Counts one session thread until dropped (at its very end, panics included).
+struct SessionGuard(Sessions);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        *self.0.count() -= 1;
+        self.0 .0 .1.notify_all();
+    }
 }
 
 /// Registers the client, then runs its session on a new thread (with the
@@ -65,6 +102,7 @@ pub(super) fn spawn_session(
     stream: TcpStream,
     peer: SocketAddr,
     server: &Server,
+    sessions: &Sessions,
     stack_size: Option<usize>,
 ) {
     let link = match Link::new(&stream) {
@@ -77,7 +115,9 @@ pub(super) fn spawn_session(
     if let Some(size) = stack_size {
         builder = builder.stack_size(size);
     }
+    let running = sessions.start();
     let spawned = builder.spawn(move || {
+        let _running = running;
         run_session(stream, id, &link, &server_for_thread);
     });
     if let Err(e) = spawned {
@@ -113,6 +153,9 @@ fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server
             session.resume(&mut out) // replies piled up; answer the rest first
         } else {
             match stream.read(&mut buf) {
+                // Our own shutdown of the reading side (see `Link::close`) is
+                // not the client finishing: its unfinished line goes unanswered.
+                Ok(0) if link.goodbye_pending() => Flow::Close,
                 Ok(0) => session.on_eof(&mut out),
                 Ok(n) => {
                     last_heard = Instant::now();
@@ -165,6 +208,9 @@ fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server
 struct Link {
     writer: Mutex<Option<TcpStream>>,
     closer: TcpStream,
+    /// A goodbye asked for while the session thread held the writer: the
+    /// session thread sends it on its way out.
+    goodbye: Mutex<Option<Goodbye>>,
 }
 
 impl Link {
@@ -174,6 +220,7 @@ impl Link {
         Ok(Link {
             writer: Mutex::new(Some(stream.try_clone()?)),
             closer: stream.try_clone()?,
+            goodbye: Mutex::new(None),
         })
     }
 
@@ -187,7 +234,15 @@ impl Link {
     }
 
     fn is_closed(&self) -> bool {
-        self.try_writer().is_some_and(|writer| writer.is_none())
+        self.goodbye_pending() || self.try_writer().is_some_and(|w| w.is_none())
+    }
+
+    fn goodbye_pending(&self) -> bool {
+        self.pending_goodbye().is_some()
+    }
+
+    fn pending_goodbye(&self) -> MutexGuard<'_, Option<Goodbye>> {
+        self.goodbye.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The session thread's write: blocks until the client takes the bytes.
@@ -199,16 +254,24 @@ impl Link {
         }
     }
 
-    /// Closes without ever blocking: sends the goodbye if no write is under
-    /// way, then shuts the socket down both ways — which also ends the
-    /// session thread's blocking `read` (or `write`).
+    /// Closes without ever blocking. If no write is under way: sends the
+    /// goodbye and shuts the socket down both ways, which also ends the session
+    /// thread's blocking `read`. If the session thread is writing, it is left
+    /// the goodbye to send, and only our reading side is shut, which ends its
+    /// next `read`; a write that never completes meets its timeout.
     fn close(&self, why: Option<Goodbye>) {
-        if let Some(mut writer) = self.try_writer() {
-            if let Some(mut stream) = writer.take() {
-                let _ = stream.set_nonblocking(true);
-                let last = why.map(Goodbye::line).unwrap_or_default();
-                close_gently(&mut stream, last.as_bytes());
+        let Some(mut writer) = self.try_writer() else {
+            if why.is_some() {
+                *self.pending_goodbye() = why;
             }
+            let _ = self.closer.shutdown(Direction::Read);
+            return;
+        };
+        if let Some(mut stream) = writer.take() {
+            let why = why.or_else(|| self.pending_goodbye().take());
+            let _ = stream.set_nonblocking(true);
+            let last = why.map(Goodbye::line).unwrap_or_default();
+            close_gently(&mut stream, last.as_bytes());
         }
         let _ = self.closer.shutdown(Direction::Both);
     }

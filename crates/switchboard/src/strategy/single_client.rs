@@ -28,14 +28,14 @@ impl ConnectionStrategy for SingleClient {
     }
 
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
-        accept_loop(&listener, &server, |stream, peer| {
+        accept_loop(&listener, &server, |stream, peer, sessions| {
             // The session leaves the console before its last reply goes out,
             // so a client that has read `bye` finds the seat free.
             if server.console.active() >= 1 {
                 tracing::info!(%peer, "busy: turned away");
                 refuse(stream, Goodbye::Busy("serving another client"));
             } else {
-                spawn_session(stream, peer, &server, None);
+                spawn_session(stream, peer, &server, sessions, None);
             }
         })
     }

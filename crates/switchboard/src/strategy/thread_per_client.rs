@@ -34,12 +34,12 @@ impl ConnectionStrategy for ThreadPerClient {
     }
 
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
-        accept_loop(&listener, &server, |stream, peer| {
+        accept_loop(&listener, &server, |stream, peer, sessions| {
             if server.console.active() >= server.limits.max_clients {
                 tracing::warn!(%peer, "too many clients: turned away");
                 refuse(stream, Goodbye::Busy("too many clients"));
             } else {
-                spawn_session(stream, peer, &server, Some(STACK_SIZE));
+                spawn_session(stream, peer, &server, sessions, Some(STACK_SIZE));
             }
         })
     }
