@@ -10,21 +10,10 @@ use std::net::TcpStream;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{in_parallel, probe, retry, Client, Server, IO_TIMEOUT, MULTI, SERVERS, TEXT_MODES};
-
-/// Every (server, mode) pair for `modes`.
-fn matrix(servers: &[&'static str], modes: &[&'static str]) -> Vec<(&'static str, &'static str)> {
-    servers
-        .iter()
-        .flat_map(|s| modes.iter().map(move |m| (*s, *m)))
-        .collect()
-}
-
-fn start(server: &'static str, mode: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--mode", mode];
-    args.extend_from_slice(extra);
-    Server::start(server, &args)
-}
+use common::{
+    in_parallel, matrix, probe, retry, start, Client, Server, IO_TIMEOUT, MULTI, SERVERS,
+    TEXT_MODES,
+};
 
 /// Proves the server still answers a fresh client in `mode`; returns that client.
 fn still_serving(server: &Server, mode: &str) -> Client {

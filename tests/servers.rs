@@ -9,22 +9,9 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{in_parallel, probe, run, Client, Server, Stdin, MODES, SERVERS, TEXT_MODES};
-
-/// Every (server, mode) pair for `modes`.
-fn matrix(modes: &[&'static str]) -> Vec<(&'static str, &'static str)> {
-    SERVERS
-        .iter()
-        .flat_map(|s| modes.iter().map(move |m| (*s, *m)))
-        .collect()
-}
-
-/// Starts `server` in `mode`.
-fn start(server: &'static str, mode: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--mode", mode];
-    args.extend_from_slice(extra);
-    Server::start(server, &args)
-}
+use common::{
+    in_parallel, matrix, probe, run, start, Client, Server, Stdin, MODES, SERVERS, TEXT_MODES,
+};
 
 /// The first stdout line is exactly `listening on 127.0.0.1:PORT`, with the real port.
 #[test]
@@ -94,7 +81,7 @@ fn ipv6_loopback_listening_line() {
 /// `Hi`, in any case and with `\r\n`, gets `Hello` in chat, calc and reverse on every server.
 #[test]
 fn hi_gets_hello_in_text_modes() {
-    in_parallel(&matrix(&TEXT_MODES), |&(name, mode)| {
+    in_parallel(&matrix(&SERVERS, &TEXT_MODES), |&(name, mode)| {
         let server = start(name, mode, &[]);
         for hi in ["Hi\n", "hi\n", "HI\r\n", "hI\n"] {
             let mut client = server.connect();
@@ -132,7 +119,7 @@ fn server4_defaults_to_echo() {
 /// on every server; the server keeps running for the next client.
 #[test]
 fn bye_and_exit_close_in_every_mode() {
-    in_parallel(&matrix(&MODES), |&(name, mode)| {
+    in_parallel(&matrix(&SERVERS, &MODES), |&(name, mode)| {
         let server = start(name, mode, &[]);
         for word in ["bye\n", "exit\n", "BYE\r\n", "Exit\n", "  bye  \n"] {
             let mut client = server.connect();
@@ -166,7 +153,7 @@ fn nothing_is_answered_after_bye() {
 /// without `\n` included — and then the close, on every server and mode.
 #[test]
 fn half_close_gets_replies_then_close() {
-    in_parallel(&matrix(&MODES), |&(name, mode)| {
+    in_parallel(&matrix(&SERVERS, &MODES), |&(name, mode)| {
         let server = start(name, mode, &[]);
         let mut client = server.connect();
         let (ask, answer) = probe(mode).unwrap_or(("hello operator", ""));
@@ -492,7 +479,7 @@ fn event_loops_serve_1000_clients_on_few_threads() {
 /// in every mode, without spinning.
 #[test]
 fn stdin_at_eof_keeps_serving() {
-    in_parallel(&matrix(&MODES), |&(name, mode)| {
+    in_parallel(&matrix(&SERVERS, &MODES), |&(name, mode)| {
         let mut server = Server::start_on(name, "127.0.0.1", &["--mode", mode], Stdin::Null);
         let check = |server: &Server| {
             let mut client = server.connect();

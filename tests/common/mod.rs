@@ -508,3 +508,21 @@ impl Client {
             .expect("set SO_LINGER 0");
     }
 }
+
+/// Every (server, mode) pair of `servers` and `modes`.
+pub fn matrix(
+    servers: &[&'static str],
+    modes: &[&'static str],
+) -> Vec<(&'static str, &'static str)> {
+    servers
+        .iter()
+        .flat_map(|s| modes.iter().map(move |m| (*s, *m)))
+        .collect()
+}
+
+/// Starts `server` in `mode` with `extra` options.
+pub fn start(server: &'static str, mode: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--mode", mode];
+    args.extend_from_slice(extra);
+    Server::start(server, &args)
+}

@@ -267,11 +267,6 @@ impl Console {
         outbox.map(|outbox| outbox.send(id, msg)).is_some()
     }
 
-    /// The ids of the connected clients, in order.
-    pub fn clients(&self) -> Vec<ClientId> {
-        self.state().clients.keys().copied().collect()
-    }
-
     fn send_to(&self, id: ClientId, msg: Outbound) {
         if !self.send(id, msg) {
             print(format_args!("no client {id}"));
