@@ -6,11 +6,14 @@
 //! accept whoever is queued, read whatever has arrived, write as much as the
 //! peer will take. Nothing ever blocks, so one thread serves every client.
 //!
-//! Two rules make it correct. *Drain readiness*: mio reports edges, so each
-//! event is read (or accepted) until `WouldBlock`, or we remember to come back.
+//! Three rules make it correct. *Drain readiness*: mio reports edges, so each
+//! event is read (or accepted) until `WouldBlock` — or until a short read,
+//! which on epoll and kqueue says the same — or we remember to come back.
 //! *Never assume a write completes*: replies that the socket will not take yet
 //! wait in the connection's `out` buffer, and only then do we ask for WRITABLE
 //! events — asking while nothing is waiting would wake us for nothing.
+//! *Push back*: while a client leaves its replies unread, we stop reading its
+//! requests, so no client can make the server buffer without bound.
 //!
 //! **Cost:** per client, a few hundred bytes of state and no buffer at all
 //! while it is idle; no thread switches. **Breaks down:** when one line takes
