@@ -13,13 +13,11 @@
 //! appends the reply lines for one line — and hand it to any strategy. Here
 //! the select-style [`EventLoop`] serves every client from one thread.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use switchboard::mode::reply;
-use switchboard::{ClientId, EventLoop, Mode, Server};
+use switchboard::{ClientId, EventLoop, Mode};
 
 /// The keyword echo: one line in, one reply line out.
 struct KeywordEcho;
@@ -34,32 +32,14 @@ impl Mode for KeywordEcho {
     }
 }
 
-/// Echoes every line, and spots the word `monowar`.
-#[derive(Parser)]
-struct Args {
-    /// Address to listen on.
-    #[arg(default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on; 0 picks any free port.
-    #[arg(default_value_t = 5000)]
-    port: u16,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-    // Binds, prints `listening on`, reads `/quit` and friends from stdin,
-    // stops on Ctrl-C: the same `run` the server binaries use.
-    let server = Server::new(Arc::new(KeywordEcho));
-    match switchboard::run(&EventLoop, &args.host, args.port, server) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("keyword_echo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // Parses `[HOST] [PORT]`, logs to stderr, then `switchboard::run`: binds,
+    // prints `listening on`, reads `/quit` and friends from stdin, stops on
+    // Ctrl-C — exactly what the server binaries do.
+    cli::serve_main(
+        "keyword_echo",
+        "Echoes every line, and spots the word `monowar`",
+        &EventLoop,
+        Arc::new(KeywordEcho),
+    )
 }

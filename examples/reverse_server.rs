@@ -13,40 +13,20 @@
 //! with `bye`, and enforces the line limit. Type `/quit` on the server's
 //! console, or press Ctrl-C, to stop it.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use switchboard::mode::Reverse;
-use switchboard::{Server, ThreadPerClient};
-
-/// Reverses every line it receives; `exit` disconnects.
-#[derive(Parser)]
-struct Args {
-    /// Address to listen on.
-    #[arg(default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on; 0 picks any free port.
-    #[arg(default_value_t = 5000)]
-    port: u16,
-}
+use switchboard::ThreadPerClient;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-    // Binds, prints `listening on`, reads `/quit` and friends from stdin,
-    // stops on Ctrl-C: the same `run` the server binaries use.
-    let server = Server::new(Arc::new(Reverse));
-    match switchboard::run(&ThreadPerClient, &args.host, args.port, server) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("reverse_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // Parses `[HOST] [PORT]`, logs to stderr, then `switchboard::run`: binds,
+    // prints `listening on`, reads `/quit` and friends from stdin, stops on
+    // Ctrl-C — exactly what the server binaries do.
+    cli::serve_main(
+        "reverse_server",
+        "Reverses every line it receives; `exit` disconnects",
+        &ThreadPerClient,
+        Arc::new(Reverse),
+    )
 }

@@ -47,15 +47,35 @@ impl ModeName {
     }
 }
 
-/// The command line every server accepts (SPEC section 2).
+/// Where a server listens: `[HOST] [PORT]` (SPEC section 2).
 #[derive(Debug, Args)]
-pub struct ServerArgs {
+pub struct Address {
     /// Address to listen on: a name (`localhost`), an IPv4 or an IPv6 literal (`::1`).
     #[arg(default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on; 0 picks any free port (shown in the `listening on` line).
     #[arg(default_value_t = 5000)]
     pub port: u16,
+}
+
+/// The command line of a server whose behaviour is fixed (the examples):
+/// `[HOST] [PORT] [-v | -q]`.
+#[derive(Debug, Args)]
+pub struct BasicArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub address: Address,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub verbosity: Verbosity<InfoLevel>,
+}
+
+/// The command line every server accepts (SPEC section 2).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub address: Address,
     /// What each line means.
     #[arg(long, value_enum)]
     pub mode: ModeName,
@@ -83,21 +103,18 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}`: give a positive number of seconds"))
 }
 
-/// Parses the server command line for binary `name` (clap exits with status 2
-/// on a usage error), with `--mode` defaulting to `default_mode`.
-pub fn parse_server_args(
+/// Parses the command line `A` for binary `name`; clap prints help and
+/// version, and exits with status 2 on a usage error.
+pub fn parse_args<A: Args + FromArgMatches>(
     name: &'static str,
     about: &'static str,
-    default_mode: ModeName,
-) -> ServerArgs {
-    let command = ServerArgs::augment_args(Command::new(name))
+    adjust: impl FnOnce(Command) -> Command,
+) -> A {
+    let command = A::augment_args(Command::new(name))
         .about(about)
-        .version(env!("CARGO_PKG_VERSION"))
-        .mut_arg("mode", |arg| {
-            arg.default_value(default_mode.as_str()).required(false)
-        });
-    let matches: ArgMatches = command.get_matches();
-    ServerArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        .version(env!("CARGO_PKG_VERSION"));
+    let matches: ArgMatches = adjust(command).get_matches();
+    A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// The whole life of a server binary: parse, log, bind, serve, exit code.
@@ -107,9 +124,35 @@ pub fn server_main(
     strategy: &dyn ConnectionStrategy,
     default_mode: ModeName,
 ) -> ExitCode {
-    let args = parse_server_args(name, about, default_mode);
+    let args: ServerArgs = parse_args(name, about, |command| {
+        command.mut_arg("mode", |arg| {
+            arg.default_value(default_mode.as_str()).required(false)
+        })
+    });
     init_logging(&args.verbosity);
-    match run_server(&args, strategy) {
+    exit_code(name, run_server(&args, strategy))
+}
+
+/// The whole life of a server with its own [`Mode`] (as the examples are):
+/// `NAME [HOST] [PORT] [-v | -q]`, served by [`switchboard::run`].
+pub fn serve_main(
+    name: &'static str,
+    about: &'static str,
+    strategy: &dyn ConnectionStrategy,
+    mode: Arc<dyn Mode>,
+) -> ExitCode {
+    let args: BasicArgs = parse_args(name, about, |command| command);
+    init_logging(&args.verbosity);
+    let Address { host, port } = &args.address;
+    exit_code(
+        name,
+        switchboard::run(strategy, host, *port, Server::new(mode)),
+    )
+}
+
+/// Status 0, or 1 after one line on stderr saying why.
+pub fn exit_code(name: &str, result: Result<(), switchboard::Error>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {e}");
@@ -134,7 +177,7 @@ fn run_server(
         shutdown: Shutdown::new(),
     };
     tracing::debug!(mode = args.mode.as_str(), "mode");
-    switchboard::run(strategy, &args.host, args.port, server)
+    switchboard::run(strategy, &args.address.host, args.address.port, server)
 }
 
 /// Logs go to stderr; `RUST_LOG`, when set, wins over `-v` / `-q`.

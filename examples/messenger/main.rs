@@ -35,7 +35,6 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-use clap::Parser;
 use switchboard::console::{Console, Outbound, Presence};
 use switchboard::session::Goodbye;
 use switchboard::{net, ClientId, ConnectionStrategy, Error, EventLoop, Mode, Server, Shutdown};
@@ -50,29 +49,16 @@ impl Mode for Relay {
     }
 }
 
-/// Three-user messenger: you are user1; user2 and user3 connect with `client`.
-#[derive(Parser)]
-struct Args {
-    /// Address to listen on.
-    #[arg(default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on; 0 picks any free port.
-    #[arg(default_value_t = 5000)]
-    port: u16,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("messenger: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let args: cli::BasicArgs = cli::parse_args(
+        "messenger",
+        "Three-user messenger: you are user1; user2 and user3 connect with `client`",
+        |command| command,
+    );
+    cli::exit_code("messenger", run(&args.address))
 }
 
-fn run(args: &Args) -> Result<(), Error> {
+fn run(args: &cli::Address) -> Result<(), Error> {
     let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
     let addr = listener
         .local_addr()
