@@ -237,3 +237,27 @@ fn dribbled_chat_line_shows_once() {
         }
     });
 }
+
+/// A line the client had not finished when it was kicked is not shown to the
+/// operator: input after the close goes unanswered, on every strategy.
+#[test]
+fn kick_drops_the_unfinished_line() {
+    in_parallel(&SERVERS, |&name| {
+        let mut server = chat_server(name);
+        let (mut client, id) = join(&server, name);
+        client.send(b"finished\nunfinished secret");
+        server.stdout_until("`[ID] finished`", |l| l.ends_with("] finished"));
+        server.console(&format!("/kick {id}"));
+        client.expect_last("ERR kicked by the operator");
+        let gone = retry(IO_TIMEOUT, || {
+            server.stderr_text().contains("disconnected").then_some(())
+        });
+        assert!(gone.is_some(), "{name}: the kicked client never left");
+        let rest: Vec<String> =
+            std::iter::from_fn(|| server.stdout_line(std::time::Duration::ZERO)).collect();
+        assert!(
+            !rest.iter().any(|l| l.contains("unfinished")),
+            "{name} showed the unfinished line: {rest:?}"
+        );
+    });
+}

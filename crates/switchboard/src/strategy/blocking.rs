@@ -3,6 +3,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -153,9 +154,9 @@ fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server
             session.resume(&mut out) // replies piled up; answer the rest first
         } else {
             match stream.read(&mut buf) {
-                // Our own shutdown of the reading side (see `Link::close`) is
-                // not the client finishing: its unfinished line goes unanswered.
-                Ok(0) if link.goodbye_pending() => Flow::Close,
+                // Input that arrives after the console closed this client (our
+                // own shutdown's end of file included) goes unanswered.
+                Ok(_) if link.is_closing() => Flow::Close,
                 Ok(0) => session.on_eof(&mut out),
                 Ok(n) => {
                     last_heard = Instant::now();
@@ -211,6 +212,8 @@ struct Link {
     /// A goodbye asked for while the session thread held the writer: the
     /// session thread sends it on its way out.
     goodbye: Mutex<Option<Goodbye>>,
+    /// Set as soon as anyone starts closing; input read afterwards is dropped.
+    closing: AtomicBool,
 }
 
 impl Link {
@@ -221,6 +224,7 @@ impl Link {
             writer: Mutex::new(Some(stream.try_clone()?)),
             closer: stream.try_clone()?,
             goodbye: Mutex::new(None),
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -234,11 +238,12 @@ impl Link {
     }
 
     fn is_closed(&self) -> bool {
-        self.goodbye_pending() || self.try_writer().is_some_and(|w| w.is_none())
+        self.is_closing() || self.try_writer().is_some_and(|w| w.is_none())
     }
 
-    fn goodbye_pending(&self) -> bool {
-        self.pending_goodbye().is_some()
+    /// Whether someone has started to close this client.
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     fn pending_goodbye(&self) -> MutexGuard<'_, Option<Goodbye>> {
@@ -260,11 +265,17 @@ impl Link {
     /// the goodbye to send, and only our reading side is shut, which ends its
     /// next `read`; a write that never completes meets its timeout.
     fn close(&self, why: Option<Goodbye>) {
+        self.closing.store(true, Ordering::SeqCst);
         let Some(mut writer) = self.try_writer() else {
             if why.is_some() {
                 *self.pending_goodbye() = why;
             }
             let _ = self.closer.shutdown(Direction::Read);
+            // The writer may have been released just before the goodbye was
+            // left: then nobody would send it, so try once more ourselves.
+            if self.try_writer().is_some() {
+                self.close(None);
+            }
             return;
         };
         if let Some(mut stream) = writer.take() {

@@ -147,7 +147,14 @@ impl Conn {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // Forget what was sent, so `out` holds only what is still
+                    // to go: a client that reads, but never quite catches up,
+                    // must not make the buffer grow without end.
+                    self.out.drain(..self.written);
+                    self.written = 0;
+                    return Ok(());
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     tracing::debug!(peer = %self.peer, "write failed: {e}");
