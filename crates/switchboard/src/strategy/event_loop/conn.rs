@@ -207,3 +207,53 @@ impl Conn {
         close_gently(&mut self.stream, &[]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::mode::Echo;
+    use crate::session::ClientId;
+
+    /// A client that sends far ahead and reads steadily, but slower than it
+    /// sends, never makes the connection hold more than about the output limit.
+    #[test]
+    fn output_stays_bounded_for_a_slow_steady_reader() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server_side, peer) = listener.accept().unwrap();
+        server_side.set_nonblocking(true).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let session = Session::new(ClientId(1), Arc::new(Echo), 100_000);
+        let mut conn = Conn::new(
+            TcpStream::from_std(server_side),
+            peer,
+            session,
+            Instant::now(),
+        );
+        let mut scratch = vec![0; 64 * 1024];
+        let line = [vec![b'z'; 9_999], vec![b'\n']].concat();
+        let mut sink = [0; 4096];
+        let mut most = 0;
+        for _ in 0..3_000 {
+            for _ in 0..4 {
+                let _ = client.write(&line); // as much as the socket takes
+            }
+            conn.advance(true, &mut scratch, Instant::now()).unwrap();
+            most = most.max(conn.out.len());
+            let mut taken = 0;
+            while taken < 6_000 {
+                match client.read(&mut sink) {
+                    Ok(n) if n > 0 => taken += n,
+                    _ => break,
+                }
+            }
+        }
+        assert!(
+            most < OUTPUT_LIMIT + 2 * scratch.len(),
+            "output grew to {most} bytes"
+        );
+    }
+}
