@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{in_parallel, retry, Client, Server, IO_TIMEOUT, MULTI, SERVERS, SHUTDOWN_LIMIT};
 
@@ -253,11 +253,33 @@ fn kick_drops_the_unfinished_line() {
             server.stderr_text().contains("disconnected").then_some(())
         });
         assert!(gone.is_some(), "{name}: the kicked client never left");
-        let rest: Vec<String> =
-            std::iter::from_fn(|| server.stdout_line(std::time::Duration::ZERO)).collect();
+        let rest: Vec<String> = std::iter::from_fn(|| server.stdout_line(Duration::ZERO)).collect();
         assert!(
             !rest.iter().any(|l| l.contains("unfinished")),
             "{name} showed the unfinished line: {rest:?}"
+        );
+    });
+}
+
+/// Flooding a client that never reads with operator lines does not hang the
+/// console: that client is dropped, and a `/quit` typed after the flood still
+/// stops the server within seconds of the flood's start.
+#[test]
+fn console_survives_a_client_that_never_reads() {
+    in_parallel(&SERVERS, |&name| {
+        let mut server = chat_server(name);
+        let (_mute, id) = join(&server, name); // never reads again
+        let line = "x".repeat(1000);
+        let flood: String = (0..8_000).map(|_| format!("@{id} {line}\n")).collect();
+        let started = Instant::now();
+        server.console(flood.trim_end());
+        server.console("/quit");
+        let status = server.wait_exit(started + Duration::from_secs(5));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{name}: {status:?} {:?} after the flood began",
+            started.elapsed()
         );
     });
 }

@@ -17,6 +17,9 @@ use crate::session::{ClientId, Flow, Goodbye, Session};
 /// reads.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the console thread waits for one operator line to be taken.
+const CONSOLE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// Windows may not end a blocking `read` when another thread shuts the socket
 /// down (on `/kick` or at shutdown), so there the session wakes this often to
 /// check; elsewhere the shutdown itself ends the `read`.
@@ -297,8 +300,15 @@ impl Outbox for Link {
                 };
                 text.push('\n');
                 // A short line fits the socket's buffer unless the client has
-                // stopped reading, and then the write timeout ends it.
-                let written = writer.as_mut().map(|s| s.write_all(text.as_bytes()));
+                // stopped reading. The console must not wait on such a client,
+                // so while we hold the writer (nobody else writes) the
+                // timeout is short; a client that cannot take one line is closed.
+                let written = writer.as_mut().map(|stream| {
+                    let _ = stream.set_write_timeout(Some(CONSOLE_WRITE_TIMEOUT));
+                    let written = stream.write_all(text.as_bytes());
+                    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+                    written
+                });
                 drop(writer);
                 if matches!(written, Some(Err(_))) {
                     self.close(None);
