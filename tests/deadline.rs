@@ -109,11 +109,7 @@ impl Hung {
 
     #[cfg(unix)]
     fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT failed");
+        common::signal(self.child.id(), "INT");
     }
 }
 

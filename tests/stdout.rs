@@ -153,11 +153,7 @@ fn unread_stdout_cannot_stop_a_shutdown() {
             Stop::Quit => server.console("/quit"),
             #[cfg(unix)]
             Stop::Term => {
-                let status = Command::new("kill")
-                    .args(["-TERM", &server.child.id().to_string()])
-                    .status()
-                    .expect("kill runs");
-                assert!(status.success(), "kill -TERM failed");
+                common::signal(server.child.id(), "TERM");
             }
             #[cfg(not(unix))]
             Stop::Term => unreachable!("signals are only sent on unix"),

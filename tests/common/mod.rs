@@ -327,12 +327,7 @@ impl Server {
     /// Sends a signal by name (`TERM`, `INT`) with the `kill` command.
     #[cfg(unix)]
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{name} failed");
+        signal(self.pid(), name);
     }
 
     /// The server's thread count (Linux: `/proc/PID/status`); `None` elsewhere.
@@ -525,4 +520,14 @@ pub fn start(server: &'static str, mode: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--mode", mode];
     args.extend_from_slice(extra);
     Server::start(server, &args)
+}
+
+/// Sends signal `name` (`TERM`, `INT`) to process `pid` with `kill` (unix).
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} failed");
 }

@@ -122,7 +122,7 @@ impl Session {
             }
             step
         });
-        self.refuse_if_too_long(framed, out, flow)
+        Self::refuse_if_too_long(framed, out, flow)
     }
 
     /// Whether input is waiting because replies piled up (see [`OUTPUT_LIMIT`]).
@@ -139,15 +139,10 @@ impl Session {
     /// that had no `\n`, and the connection is then closed.
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
         let framed = self.codec.finish(|line| self.lines.handle(line, out));
-        self.refuse_if_too_long(framed, out, Flow::Close)
+        Self::refuse_if_too_long(framed, out, Flow::Close)
     }
 
-    fn refuse_if_too_long(
-        &self,
-        framed: Result<(), LineTooLong>,
-        out: &mut Vec<u8>,
-        flow: Flow,
-    ) -> Flow {
+    fn refuse_if_too_long(framed: Result<(), LineTooLong>, out: &mut Vec<u8>, flow: Flow) -> Flow {
         match framed {
             Ok(()) => flow,
             Err(LineTooLong) => {

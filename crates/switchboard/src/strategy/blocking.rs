@@ -167,7 +167,7 @@ fn run_session(mut stream: TcpStream, id: ClientId, link: &Link, server: &Server
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if link.is_closed() {
+                    if link.is_closing() {
                         Flow::Close
                     } else if idle_timeout.is_some_and(|limit| last_heard.elapsed() >= limit) {
                         out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
@@ -238,10 +238,6 @@ impl Link {
             Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
             Err(TryLockError::WouldBlock) => None,
         }
-    }
-
-    fn is_closed(&self) -> bool {
-        self.is_closing() || self.try_writer().is_some_and(|w| w.is_none())
     }
 
     /// Whether someone has started to close this client.
