@@ -189,6 +189,48 @@ fn external_server_is_a_row() {
     );
 }
 
+/// With `--repeat`, ratios are the median of rounds (with their range), in the table and
+/// the JSON, and the thread-per-client baseline is a row of its own.
+#[test]
+fn repeated_rounds_and_the_threads_baseline() {
+    let json = scratch("r.json");
+    let j = json.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline,baseline-threads,server2", "-w", "pingpong"];
+    args.extend(["-c", "3", "--repeat", "2", "-q", "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let bare = rows_of(&text, "baseline-threads");
+    assert_eq!(bare.len(), 1, "{text}");
+    let cols: Vec<&str> = bare[0].split_whitespace().collect();
+    assert_eq!(
+        &cols[2..5],
+        ["3", "3", "0"],
+        "clients, served, rejected: {text}"
+    );
+    assert!(
+        text.contains("median (lowest-highest) of 2 rounds"),
+        "{text}"
+    );
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let ratios = doc["ratios"].as_array().unwrap();
+    let names: Vec<&str> = ratios
+        .iter()
+        .filter_map(|r| r["strategy"].as_str())
+        .collect();
+    assert_eq!(names, ["baseline-threads", "server2"], "{doc}");
+    for r in ratios {
+        assert_eq!(r["rounds"], 2, "{r}");
+        let rate = &r["msgs_per_s"];
+        assert!(rate["low"].as_f64() <= rate["median"].as_f64(), "{r}");
+        assert!(rate["median"].as_f64() <= rate["high"].as_f64(), "{r}");
+    }
+}
+
 /// A server that is not there shows up as errors in its row; compare still finishes.
 #[test]
 fn dead_attached_server_is_errors_not_a_hang() {

@@ -29,12 +29,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use loadgen::baseline::threads::ThreadsBaseline;
 use loadgen::baseline::Baseline;
 use loadgen::procstat::{self, ProcSample};
 use loadgen::{Exchange, Mark, Plan, Workload};
 
 use cli::Cli;
-use output::{Row, Settings};
+use output::{Ratios, Row, Settings};
 use servers::Kind;
 
 /// Servers listen on loopback only: the comparison is of the servers, not the network.
@@ -47,7 +48,16 @@ const MIN_CPU_WINDOW: Duration = Duration::from_millis(500);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(addr) = cli.serve_baseline {
-        return serve_baseline(addr);
+        return serve_baseline(
+            Baseline::bind(addr).and_then(|s| Ok((s.local_addr()?, s))),
+            Baseline::run,
+        );
+    }
+    if let Some(addr) = cli.serve_baseline_threads {
+        return serve_baseline(
+            ThreadsBaseline::bind(addr).and_then(|s| Ok((s.local_addr()?, s))),
+            ThreadsBaseline::run,
+        );
     }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,15 +68,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `compare --serve-baseline ADDR`: the baseline as a process of its own, announced the
-/// way every switchboard server announces itself.
-fn serve_baseline(addr: std::net::SocketAddr) -> ExitCode {
-    let result = Baseline::bind(addr).and_then(|server| {
-        let local = server.local_addr()?;
+/// `compare --serve-baseline[-threads] ADDR`: a baseline as a process of its own,
+/// announced the way every switchboard server announces itself.
+fn serve_baseline<S>(
+    bound: Result<(std::net::SocketAddr, S), loadgen::Error>,
+    run: fn(S) -> Result<(), loadgen::Error>,
+) -> ExitCode {
+    let result = bound.and_then(|(local, server)| {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "listening on {local}");
         let _ = out.flush();
-        server.run()
+        run(server)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,22 +111,16 @@ fn run(cli: &Cli) -> Result<(), String> {
     check_descriptors(&jobs)?;
     servers::install_interrupt_handler();
 
-    let mut progress = Progress::new(cli, &jobs);
-    // Rounds rather than back-to-back repeats: a disturbance of a few seconds then spoils
-    // one repetition of several rows, not every repetition of one row.
-    let mut best: Vec<Option<Row>> = vec![None; jobs.len()];
-    for round in 0..cli.repeat {
-        for (i, job) in jobs.iter().enumerate() {
-            progress.show(round * jobs.len() + i, job);
-            let row = measure(cli, job)?;
-            best[i] = Some(match best[i].take() {
-                Some(kept) => cleaner(kept, row),
-                None => row,
-            });
-        }
+    let order = schedule(&jobs, cli.repeat);
+    let mut progress = Progress::new(cli, &jobs, &order);
+    let mut runs: Vec<Vec<Row>> = vec![Vec::new(); jobs.len()];
+    for (step, &i) in order.iter().enumerate() {
+        progress.show(step, &jobs[i]);
+        runs[i].push(measure(cli, &jobs[i])?);
     }
     progress.clear();
-    let rows: Vec<Row> = best.into_iter().flatten().collect();
+    let rows: Vec<Row> = runs.iter().filter_map(|r| least_disturbed(r)).collect();
+    let ratios = output::ratios(&runs);
 
     let settings = Settings {
         mode: cli.mode.clone(),
@@ -126,9 +132,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         process_stats: procstat::SUPPORTED,
     };
-    print_report(&settings, &rows);
+    print_report(&settings, &rows, &ratios);
     if let Some(path) = &cli.json {
-        output::write_json(path, &settings, &rows)?;
+        output::write_json(path, &settings, &rows, &ratios)?;
     }
     if let Some(path) = &cli.csv {
         output::write_csv(path, &rows)?;
@@ -194,8 +200,10 @@ fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
         if targets.iter().any(|t| &t.name == name) {
             continue;
         }
-        let kind = if name == "baseline" {
-            Kind::Baseline
+        let kind = if let Some(model) = name.strip_prefix("baseline") {
+            Kind::Baseline {
+                threads: model == "-threads",
+            }
         } else {
             let exe = servers::binary(&dir, name);
             if !exe.is_file() {
@@ -266,6 +274,30 @@ fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
     jobs
 }
 
+/// The order in which rows are measured, as indices into `jobs`, every row once per
+/// round. Rounds rather than back-to-back repeats: a disturbance of a few seconds then
+/// spoils one repetition of several rows, not every repetition of one row. Within a
+/// round, the strategies under one load run one after another, so each is measured
+/// moments from the baseline it is divided by; every other round runs backwards, so no
+/// strategy is always the one furthest from its baseline.
+fn schedule(jobs: &[Job], rounds: usize) -> Vec<usize> {
+    let load = |j: &Job| {
+        jobs.iter()
+            .position(|k| k.workload == j.workload && k.clients == j.clients)
+    };
+    let mut round: Vec<usize> = (0..jobs.len()).collect();
+    round.sort_by_key(|&i| load(&jobs[i])); // stable: strategies keep their order
+    (0..rounds)
+        .flat_map(|r| {
+            let mut this = round.clone();
+            if r % 2 == 1 {
+                this.reverse();
+            }
+            this
+        })
+        .collect()
+}
+
 /// Refuses runs that need more descriptors than this process may open (each client is
 /// one here; the server needs as many, under the same inherited limit).
 fn check_descriptors(jobs: &[Job]) -> Result<(), String> {
@@ -279,21 +311,24 @@ fn check_descriptors(jobs: &[Job]) -> Result<(), String> {
     }
 }
 
-/// Of two measurements of the same row, the one other processes disturbed least.
-fn cleaner(kept: Row, new: Row) -> Row {
-    let repeats = kept.repeats + 1;
-    let chosen = match (kept.other_load, new.other_load) {
-        (Some(k), Some(n)) if n < k => new,
-        _ => kept,
-    };
-    Row { repeats, ..chosen }
+/// Of the measurements of one row, the one other processes disturbed least (the first,
+/// where that is unknown).
+fn least_disturbed(runs: &[Row]) -> Option<Row> {
+    let other = |r: &Row| r.other_load.unwrap_or(0.0);
+    let kept = runs
+        .iter()
+        .reduce(|kept, r| if other(r) < other(kept) { r } else { kept })?;
+    Some(Row {
+        repeats: runs.len(),
+        ..kept.clone()
+    })
 }
 
 /// Runs one row: a fresh server, one load run, the server's accounting around it.
 fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     let target = job.target;
-    let baseline = matches!(target.kind, Kind::Baseline);
-    let framed = !matches!(target.kind, Kind::Baseline | Kind::Attached { .. });
+    let baseline = matches!(target.kind, Kind::Baseline { .. });
+    let framed = !matches!(target.kind, Kind::Baseline { .. } | Kind::Attached { .. });
     // Room for every client plus the probe connections of an external start.
     let max_clients = (job.clients + 64).max(1024);
     let mut server = servers::start(&target.kind, HOST, &cli.mode, max_clients)?;
@@ -398,7 +433,7 @@ fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     Ok(row)
 }
 
-fn print_report(settings: &Settings, rows: &[Row]) {
+fn print_report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) {
     let mut out = String::new();
     out.push_str(&format!(
         "switchboard compare: {} mode, {}-byte lines, {} s windows after {} s warm-up, \
@@ -430,10 +465,17 @@ fn print_report(settings: &Settings, rows: &[Row]) {
     if !settings.process_stats {
         out.push_str("Server statistics come from /proc and are only available on Linux.\n");
     }
-    let ratios = output::ratios(rows);
     if !ratios.is_empty() {
-        out.push_str("\nRelative to the baseline under the same load:\n");
-        out.push_str(&ratios);
+        out.push_str(&if settings.repeat > 1 {
+            format!(
+                "\nRelative to the baseline under the same load, median (lowest-highest) of \
+                 {} rounds, each strategy paired with the baseline run of its round:\n",
+                settings.repeat
+            )
+        } else {
+            "\nRelative to the baseline under the same load:\n".to_string()
+        });
+        out.push_str(&output::ratio_lines(ratios));
     }
     let errors: Vec<String> = rows
         .iter()
@@ -451,7 +493,7 @@ fn print_report(settings: &Settings, rows: &[Row]) {
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&output::summary(rows));
+    out.push_str(&output::summary(rows, ratios));
     let mut stdout = std::io::stdout();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
@@ -463,23 +505,23 @@ struct Progress {
     enabled: bool,
     terminal: bool,
     total: usize,
-    /// Estimated seconds per job, to show the time left.
+    /// Estimated seconds per step of the schedule, to show the time left.
     estimates: Vec<f64>,
 }
 
 impl Progress {
-    fn new(cli: &Cli, jobs: &[Job]) -> Self {
-        let estimates = jobs
+    fn new(cli: &Cli, jobs: &[Job], order: &[usize]) -> Self {
+        let estimates: Vec<f64> = order
             .iter()
-            .map(|j| match j.workload {
-                Workload::Idle { hold } => hold.as_secs_f64() + 0.3 + j.clients as f64 * 5e-5,
+            .map(|&i| match jobs[i].workload {
+                Workload::Idle { hold } => hold.as_secs_f64() + 0.3 + jobs[i].clients as f64 * 5e-5,
                 _ => (cli.warmup + cli.duration).as_secs_f64() + 0.15,
             })
             .collect();
         Progress {
             enabled: !cli.quiet,
             terminal: std::io::stderr().is_terminal(),
-            total: jobs.len() * cli.repeat,
+            total: estimates.len(),
             estimates,
         }
     }
@@ -488,10 +530,7 @@ impl Progress {
         if !self.enabled {
             return;
         }
-        let per_round: f64 = self.estimates.iter().sum();
-        let n = self.estimates.len().max(1);
-        let rounds_after = (self.total - i - 1) / n;
-        let left = self.estimates[i % n..].iter().sum::<f64>() + per_round * rounds_after as f64;
+        let left: f64 = self.estimates[i..].iter().sum();
         let what = match job.workload {
             Workload::Pipelined { depth } => format!("pipelined x{depth}"),
             w => w.name().to_string(),
@@ -519,5 +558,34 @@ impl Progress {
         if self.enabled && self.terminal {
             let _ = write!(std::io::stderr(), "\r\x1b[K");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under each load the strategies run back to back, and every other round runs
+    /// backwards, so each row is measured close to its baseline.
+    #[test]
+    fn schedule_keeps_each_load_together() {
+        let target = |name: &str| Target {
+            name: name.into(),
+            kind: Kind::Baseline { threads: false },
+        };
+        let (base, server) = (target("baseline"), target("server4"));
+        let job = |target, clients| Job {
+            target,
+            workload: Workload::PingPong,
+            clients,
+        };
+        // As `jobs` builds them: grouped by strategy.
+        let jobs = [
+            job(&base, 50),
+            job(&base, 500),
+            job(&server, 50),
+            job(&server, 500),
+        ];
+        assert_eq!(schedule(&jobs, 2), [0, 2, 1, 3, 3, 1, 2, 0]);
     }
 }

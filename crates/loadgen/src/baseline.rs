@@ -22,6 +22,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::Error;
 
+pub mod threads;
+
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Client tokens start here; the slab index is `token - FIRST_CLIENT`.
@@ -63,24 +65,11 @@ struct Conn {
 impl Baseline {
     /// Binds a non-blocking listener on `addr` (port 0 = any free port).
     pub fn bind(addr: SocketAddr) -> Result<Self, Error> {
-        use socket2::{Domain, Protocol, Socket, Type};
-        let what = format!("binding {addr}");
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-            .map_err(|e| Error::io(what.clone(), e))?;
-        #[cfg(unix)]
-        socket
-            .set_reuse_address(true)
-            .map_err(|e| Error::io(what.clone(), e))?;
-        socket
-            .bind(&addr.into())
-            .map_err(|e| Error::io(what.clone(), e))?;
-        socket
-            .listen(BACKLOG)
-            .map_err(|e| Error::io(what.clone(), e))?;
-        socket
+        let listener = listen(addr)?;
+        listener
             .set_nonblocking(true)
-            .map_err(|e| Error::io(what.clone(), e))?;
-        let mut listener = TcpListener::from_std(socket.into());
+            .map_err(|e| Error::io(format!("binding {addr}"), e))?;
+        let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new().map_err(|e| Error::io("creating a poll", e))?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
@@ -182,6 +171,19 @@ impl Baseline {
             }
         }
     }
+}
+
+/// A blocking listener on `addr` with the strategies' backlog.
+fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let fail = |e| Error::io(format!("binding {addr}"), e);
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)?;
+    Ok(socket.into())
 }
 
 /// Handles one readiness event for a client; `false` means close it.

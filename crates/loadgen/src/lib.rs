@@ -19,7 +19,9 @@
 //!   group) from `/proc` — Linux only; elsewhere every call returns
 //!   [`Error::Unsupported`].
 //! - [`baseline`]: the yardstick — the smallest correct single-threaded `mio` echo loop,
-//!   without line framing, that every strategy is measured against.
+//!   without line framing, that every strategy is measured against; and
+//!   [`baseline::threads`], the smallest thread-per-client echo server, which shows what
+//!   that model costs before any server code runs.
 //!
 //! Every loop here is bounded in time: connects, replies and phases all have deadlines,
 //! so a dead, slow or misbehaving server shows up as errors in the report, never as a hang.

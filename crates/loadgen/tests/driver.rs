@@ -9,6 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loadgen::baseline::threads::ThreadsBaseline;
 use loadgen::baseline::Baseline;
 use loadgen::{run, Exchange, Mark, Plan, Report, Workload};
 
@@ -25,6 +26,14 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
 /// Starts the baseline echo server on a free port; it runs until the test process ends.
 fn start_baseline() -> SocketAddr {
     let server = Baseline::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr().unwrap();
+    thread::spawn(move || server.run());
+    addr
+}
+
+/// Starts the thread-per-client baseline on a free port, likewise.
+fn start_threads_baseline() -> SocketAddr {
+    let server = ThreadsBaseline::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server.local_addr().unwrap();
     thread::spawn(move || server.run());
     addr
@@ -143,6 +152,23 @@ fn several_generator_threads() {
     plan.threads = 2;
     let (r, _) = go(plan);
     assert_eq!((r.served, r.errors), (9, 0), "{:?}", r.first_error);
+}
+
+/// The thread-per-client baseline serves many clients at once and echoes pipelined
+/// 16 KiB lines whole: writes bigger than its read buffer come back in pieces.
+#[test]
+fn threads_baseline_serves_every_client() {
+    let (r, _) = go(quick(start_threads_baseline(), Workload::PingPong, 20));
+    assert_eq!((r.served, r.errors), (20, 0), "{:?}", r.first_error);
+    let mut plan = quick(
+        start_threads_baseline(),
+        Workload::Pipelined { depth: 8 },
+        4,
+    );
+    plan.exchange = Exchange::echo(16 * 1024);
+    let (r, _) = go(plan);
+    assert_eq!((r.served, r.errors), (4, 0), "{:?}", r.first_error);
+    assert!(r.messages >= 8 && r.messages % 8 == 0);
 }
 
 /// Pipelined batches of 16 KiB lines come back whole; messages count lines, not batches.

@@ -13,15 +13,17 @@ use clap::Parser;
 /// drives the same workloads at each, and the server's CPU time, threads and memory are
 /// read from the operating system's accounting of that process (Linux; `n/a` elsewhere).
 /// The row `baseline` is a minimal single-threaded mio echo loop without line framing:
-/// the yardstick for every ratio.
+/// the yardstick for every ratio. `baseline-threads` (not run unless asked for) is the
+/// minimal thread-per-client echo server: what that model costs before any server code.
 ///
 /// Build the servers first: `cargo build --release --bins`.
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Strategies to run, in this order: baseline, server1, server2, server3, server4.
+    /// Strategies to run, in this order: baseline, server1, server2, server3, server4, and
+    /// baseline-threads if asked for.
     #[arg(short, long, value_delimiter = ',', default_value = "baseline,server1,server2,server3,server4",
-          value_parser = ["baseline", "server1", "server2", "server3", "server4"])]
+          value_parser = ["baseline", "baseline-threads", "server1", "server2", "server3", "server4"])]
     pub strategies: Vec<String>,
 
     /// Your own server as another row: a shell command with `{port}` where the port goes,
@@ -116,6 +118,15 @@ pub struct Cli {
     /// Internal: serve the baseline echo loop on ADDR (compare starts itself this way).
     #[arg(long, hide = true, value_name = "ADDR")]
     pub serve_baseline: Option<std::net::SocketAddr>,
+
+    /// Internal: serve the thread-per-client baseline on ADDR.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "ADDR",
+        conflicts_with = "serve_baseline"
+    )]
+    pub serve_baseline_threads: Option<std::net::SocketAddr>,
 }
 
 const EXAMPLES: &str = "\

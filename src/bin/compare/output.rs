@@ -71,10 +71,7 @@ impl Row {
     }
 
     fn label(&self) -> String {
-        match self.workload.as_str() {
-            "pipelined" => format!("pipe-x{}", self.depth),
-            w => w.to_string(),
-        }
+        label(&self.workload, self.depth)
     }
 
     fn same_load(&self, other: &Row) -> bool {
@@ -169,47 +166,159 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Each strategy's CPU per message, p99 and throughput as multiples of the baseline's
-/// under the same load; empty if there is no baseline row.
-pub fn ratios(rows: &[Row]) -> String {
-    let mut out = String::new();
-    for row in rows.iter().filter(|r| r.strategy != "baseline") {
-        let Some(base) = rows
+/// A figure of one strategy as a multiple of the baseline's: the median over the rounds
+/// in which both were measured, and the lowest and highest round.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median of the per-round ratios.
+    pub median: f64,
+    /// Lowest per-round ratio.
+    pub low: f64,
+    /// Highest per-round ratio.
+    pub high: f64,
+}
+
+impl Spread {
+    /// The spread of `ratios`; `None` if there are none.
+    fn of(mut ratios: Vec<f64>) -> Option<Spread> {
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        let median = match n {
+            0 => return None,
+            _ if n % 2 == 1 => ratios[n / 2],
+            _ => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+        };
+        Some(Spread {
+            median,
+            low: ratios[0],
+            high: ratios[n - 1],
+        })
+    }
+
+    fn show(spread: Option<Spread>, rounds: usize) -> String {
+        match spread {
+            None => "n/a".into(),
+            Some(s) if rounds > 1 => format!("{:.2}x ({:.2}-{:.2})", s.median, s.low, s.high),
+            Some(s) => format!("{:.2}x", s.median),
+        }
+    }
+}
+
+/// One strategy's CPU per message, p99 and throughput as multiples of the baseline's
+/// under the same load.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratios {
+    /// The strategy compared with the baseline.
+    pub strategy: String,
+    /// Its workload.
+    pub workload: String,
+    /// Lines per write (pipelined), else 1.
+    pub depth: usize,
+    /// Clients asked for.
+    pub clients: usize,
+    /// Rounds in which both the strategy and the baseline were measured and served.
+    pub rounds: usize,
+    /// Server CPU per message.
+    pub cpu_per_msg: Option<Spread>,
+    /// 99th-percentile latency.
+    pub p99: Option<Spread>,
+    /// Messages per second.
+    pub msgs_per_s: Option<Spread>,
+}
+
+/// Ratios of every strategy to the baseline under the same load, taken round by round:
+/// `runs[i]` is every measurement of one row, in round order, so round k of a strategy
+/// is paired with round k of the baseline, measured moments apart. A disturbance then
+/// moves one round's ratio, not the median.
+pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
+    let is_baseline = |r: &&Vec<Row>| r.first().is_some_and(|r| r.strategy == "baseline");
+    let mut out = Vec::new();
+    for row_runs in runs.iter().filter(|r| !is_baseline(r)) {
+        let Some(row) = row_runs.first() else {
+            continue;
+        };
+        let Some(base_runs) = runs
             .iter()
-            .find(|b| b.strategy == "baseline" && b.same_load(row))
+            .filter(is_baseline)
+            .find(|b| b[0].same_load(row))
         else {
             continue;
         };
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 && a > 0.0 => format!("{:.2}x", a / b),
-            _ => "n/a".into(),
-        };
-        let served = |r: &Row| r.messages > 0;
-        let (cpu_r, p99_r, rate_r) = if served(row) && served(base) {
-            (
-                ratio(row.cpu_per_msg(), base.cpu_per_msg()),
-                ratio(Some(row.p99_us), Some(base.p99_us)),
-                ratio(Some(row.msgs_per_s), Some(base.msgs_per_s)),
+        let pairs: Vec<(&Row, &Row)> = row_runs
+            .iter()
+            .zip(base_runs)
+            .filter(|(r, b)| r.messages > 0 && b.messages > 0)
+            .collect();
+        let spread = |figure: fn(&Row) -> Option<f64>| {
+            Spread::of(
+                pairs
+                    .iter()
+                    .filter_map(|(r, b)| match (figure(r), figure(b)) {
+                        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
+                        _ => None,
+                    })
+                    .collect(),
             )
-        } else {
-            ("n/a".into(), "n/a".into(), "n/a".into())
         };
+        out.push(Ratios {
+            strategy: row.strategy.clone(),
+            workload: row.workload.clone(),
+            depth: row.depth,
+            clients: row.clients,
+            rounds: pairs.len(),
+            cpu_per_msg: spread(Row::cpu_per_msg),
+            p99: spread(|r| Some(r.p99_us)),
+            msgs_per_s: spread(|r| Some(r.msgs_per_s)),
+        });
+    }
+    out
+}
+
+impl Ratios {
+    /// Whether these are the ratios of `row`'s strategy and load.
+    fn is_of(&self, row: &Row) -> bool {
+        self.strategy == row.strategy
+            && self.workload == row.workload
+            && self.depth == row.depth
+            && self.clients == row.clients
+    }
+}
+
+/// The ratios as lines of text, one per strategy and load; empty if there are none.
+pub fn ratio_lines(ratios: &[Ratios]) -> String {
+    let width = ratios.iter().map(|r| r.strategy.len()).max().unwrap_or(0);
+    // "1.58x (1.37-1.76)" with more than one round, else "1.58x".
+    let cell = if ratios.iter().any(|r| r.rounds > 1) {
+        19
+    } else {
+        7
+    };
+    let mut out = String::new();
+    for r in ratios {
         let _ = writeln!(
             out,
-            "{:<10} {:<10} {:>6}   cpu/msg {:>7}   p99 {:>7}   msg/s {:>7}",
-            row.strategy,
-            row.label(),
-            row.clients,
-            cpu_r,
-            p99_r,
-            rate_r
+            "{:<width$} {:<10} {:>6}   cpu/msg {:>cell$}   p99 {:>cell$}   msg/s {:>cell$}",
+            r.strategy,
+            label(&r.workload, r.depth),
+            r.clients,
+            Spread::show(r.cpu_per_msg, r.rounds),
+            Spread::show(r.p99, r.rounds),
+            Spread::show(r.msgs_per_s, r.rounds),
         );
     }
     out
 }
 
+/// How a workload is named in the table: pipelined rows carry their depth.
+fn label(workload: &str, depth: usize) -> String {
+    match workload {
+        "pipelined" => format!("pipe-x{depth}"),
+        w => w.to_string(),
+    }
+}
+
 /// A few sentences saying what the numbers show.
-pub fn summary(rows: &[Row]) -> String {
+pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
     let mut said = Vec::new();
     let has_baseline = rows.iter().any(|r| r.strategy == "baseline");
 
@@ -228,6 +337,11 @@ pub fn summary(rows: &[Row]) -> String {
         });
         if let Some(reference) = reference.filter(|r| r.cpu_per_msg().is_some()) {
             let base_cpu = reference.cpu_per_msg().unwrap_or(1.0).max(1e-9);
+            // Against the baseline, the paired ratios (the median over rounds).
+            let multiple = |r: &Row| match ratios.iter().find(|x| x.is_of(r)) {
+                Some(x) if has_baseline => x.cpu_per_msg.map(|s| s.median),
+                _ => Some(r.cpu_per_msg()? / base_cpu),
+            };
             let parts: Vec<String> = at
                 .iter()
                 .filter(|r| r.strategy != reference.strategy && r.served > 1)
@@ -235,7 +349,7 @@ pub fn summary(rows: &[Row]) -> String {
                     Some(format!(
                         "{} {:.1}x ({} msg/s)",
                         r.strategy,
-                        r.cpu_per_msg()? / base_cpu,
+                        multiple(r)?,
                         si(r.msgs_per_s)
                     ))
                 })
@@ -247,6 +361,18 @@ pub fn summary(rows: &[Row]) -> String {
                     base_cpu,
                     si(reference.msgs_per_s),
                     parts.join(", ")
+                ));
+            }
+            let of = |name: &str| {
+                at.iter()
+                    .find(|r| r.strategy == name)
+                    .and_then(|r| multiple(r))
+            };
+            if let (true, Some(bare), Some(ours)) =
+                (has_baseline, of("baseline-threads"), of("server2"))
+            {
+                said.push(format!(
+                    "Thread-per-client by itself (baseline-threads, no server code) cost {bare:.2}x the event loop's CPU per message; server2 cost {ours:.2}x: the difference is what server2 adds to its model."
                 ));
             }
         }
@@ -386,13 +512,24 @@ fn csv_quote(s: &str) -> String {
 }
 
 /// Writes the settings and every row as pretty-printed JSON.
-pub fn write_json(path: &Path, settings: &Settings, rows: &[Row]) -> Result<(), String> {
+pub fn write_json(
+    path: &Path,
+    settings: &Settings,
+    rows: &[Row],
+    ratios: &[Ratios],
+) -> Result<(), String> {
     #[derive(Serialize)]
     struct Doc<'a> {
         settings: &'a Settings,
         rows: &'a [Row],
+        ratios: &'a [Ratios],
     }
-    let text = serde_json::to_string_pretty(&Doc { settings, rows }).map_err(|e| e.to_string())?;
+    let doc = Doc {
+        settings,
+        rows,
+        ratios,
+    };
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -615,14 +752,38 @@ mod tests {
     /// Ratios are taken against the baseline row of the same workload and load.
     #[test]
     fn ratios_against_the_baseline() {
-        let rows = vec![
-            row("baseline", 10, 2.0),
-            row("server4", 10, 2.2),
-            row("server4", 50, 9.0),
+        let runs = vec![
+            vec![row("baseline", 10, 2.0)],
+            vec![row("server4", 10, 2.2)],
+            vec![row("server4", 50, 9.0)],
         ];
-        let text = ratios(&rows);
-        assert!(text.contains("1.10x"), "{text}");
-        assert_eq!(text.lines().count(), 1, "no baseline at 50 clients: {text}");
+        let found = ratios(&runs);
+        assert_eq!(found.len(), 1, "no baseline at 50 clients: {found:?}");
+        let text = ratio_lines(&found);
+        assert!(text.contains("cpu/msg   1.10x"), "{text}");
+    }
+
+    /// Over several rounds each strategy is paired with the baseline of its own round,
+    /// and the median of those ratios is reported with their range: a round in which
+    /// the whole machine was slow does not move it.
+    #[test]
+    fn ratios_pair_rounds_and_take_the_median() {
+        let base = [2.0, 4.0, 2.0, 2.0];
+        let server = [3.0, 6.0, 2.0, 4.0]; // per round: 1.5, 1.5, 1.0, 2.0
+        let runs = vec![
+            base.iter().map(|&c| row("baseline", 10, c)).collect(),
+            server.iter().map(|&c| row("server2", 10, c)).collect(),
+        ];
+        let found = ratios(&runs);
+        let cpu = found[0].cpu_per_msg.unwrap();
+        assert_eq!(found[0].rounds, 4);
+        assert_eq!((cpu.median, cpu.low, cpu.high), (1.5, 1.0, 2.0));
+        assert!(ratio_lines(&found).contains("1.50x (1.00-2.00)"));
+        // A round in which either side served nothing is left out, not counted as zero.
+        let mut runs = runs;
+        runs[1][3].messages = 0;
+        let cpu = ratios(&runs)[0].cpu_per_msg.unwrap();
+        assert_eq!((cpu.median, cpu.high), (1.5, 1.5));
     }
 
     /// The table has a header and one line per row, and marks missing figures n/a.
@@ -644,13 +805,31 @@ mod tests {
         assert_eq!(csv_quote("x\"y,"), "\"x\"\"y,\"");
     }
 
+    /// With the thread-per-client baseline in the run, the summary sets server2 against
+    /// it, using the paired ratios.
+    #[test]
+    fn summary_sets_server2_against_its_model() {
+        let rows = [
+            row("baseline", 50, 2.0),
+            row("baseline-threads", 50, 3.0),
+            row("server2", 50, 3.3),
+        ];
+        let runs: Vec<Vec<Row>> = rows.iter().map(|r| vec![r.clone()]).collect();
+        let text = summary(&rows, &ratios(&runs));
+        assert!(
+            text.contains("by itself (baseline-threads, no server code) cost 1.50x"),
+            "{text}"
+        );
+        assert!(text.contains("server2 cost 1.65x"), "{text}");
+    }
+
     /// The summary names the rejecting single-client server and the generator's load.
     #[test]
     fn summary_mentions_rejections_and_the_generator() {
         let mut one = row("server1", 10, 2.0);
         one.served = 1;
         one.rejected = 9;
-        let text = summary(&[row("baseline", 10, 2.0), one]);
+        let text = summary(&[row("baseline", 10, 2.0), one], &[]);
         assert!(text.contains("server1 served 1 of 10"), "{text}");
         assert!(text.contains("servers, not the generator"), "{text}");
     }

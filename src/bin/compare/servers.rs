@@ -28,8 +28,12 @@ static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// What to start for one row.
 #[derive(Clone, Debug)]
 pub enum Kind {
-    /// `compare --serve-baseline`: the built-in yardstick.
-    Baseline,
+    /// `compare --serve-baseline` (the event loop) or `--serve-baseline-threads`
+    /// (thread-per-client): the built-in yardsticks.
+    Baseline {
+        /// The thread-per-client one.
+        threads: bool,
+    },
     /// A switchboard binary (`server1`..`server4`).
     Builtin {
         /// Path of the binary.
@@ -75,12 +79,17 @@ pub fn install_interrupt_handler() {
 /// Starts a server of `kind` on `host`, with the per-line `mode` and `max_clients`.
 pub fn start(kind: &Kind, host: &str, mode: &str, max_clients: usize) -> Result<Server, String> {
     match kind {
-        Kind::Baseline => {
+        Kind::Baseline { threads } => {
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find the compare executable: {e}"))?;
             let mut cmd = Command::new(exe);
-            cmd.arg("--serve-baseline").arg(format!("{host}:0"));
-            start_announcing(cmd, "baseline")
+            let (flag, name) = if *threads {
+                ("--serve-baseline-threads", "baseline-threads")
+            } else {
+                ("--serve-baseline", "baseline")
+            };
+            cmd.arg(flag).arg(format!("{host}:0"));
+            start_announcing(cmd, name)
         }
         Kind::Builtin { exe } => {
             let mut cmd = Command::new(exe);
