@@ -219,8 +219,13 @@ fn start_external(command: &str, host: &str) -> Result<Server, String> {
                 "`{line}` exited ({status}) before accepting connections: {why}"
             ));
         }
-        // A probe connection, closed at once: the server is ready when one succeeds.
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        let ready = match listening_on(port) {
+            Some(listening) => listening,
+            // Without socket tables, a probe connection closed at once; a single-client
+            // server sees it as a client that left without a word.
+            None => TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
+        };
+        if ready {
             return Ok(server);
         }
         if Instant::now() >= deadline {
@@ -230,6 +235,33 @@ fn start_external(command: &str, host: &str) -> Result<Server, String> {
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Whether anything listens on TCP `port`, read from the kernel's socket tables, so no
+/// connection has to be made (a naive coursework server may serve a probe connection as
+/// its one client, or spin on it). `None` where the tables cannot be read (not Linux).
+fn listening_on(port: u16) -> Option<bool> {
+    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .collect();
+    if tables.is_empty() {
+        return None;
+    }
+    Some(tables.iter().any(|table| listens(table, port)))
+}
+
+/// Whether a `/proc/net/tcp` table has a socket in the LISTEN state (`0A`) on `port`.
+fn listens(table: &str, port: u16) -> bool {
+    table.lines().skip(1).any(|line| {
+        // sl local_address rem_address st ...
+        let cols: Vec<&str> = line.split_whitespace().take(4).collect();
+        let local_port = cols
+            .get(1)
+            .and_then(|local| local.rsplit_once(':'))
+            .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
+        cols.get(3) == Some(&"0A") && local_port == Some(port)
+    })
 }
 
 trait FirstAddr {
@@ -333,4 +365,30 @@ pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A LISTEN row on the port counts; a connected socket on it, or another port, does not.
+    #[test]
+    fn listen_state_from_the_socket_table() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
+            1: 0100007F:1F91 0100007F:D431 01 00000000:00000000\n";
+        assert!(listens(table, 0x1F90));
+        assert!(!listens(table, 0x1F91), "established, not listening");
+        assert!(!listens(table, 5000));
+    }
+
+    /// On Linux a real listener is seen without connecting to it.
+    #[test]
+    fn sees_a_real_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if let Some(found) = listening_on(port) {
+            assert!(found);
+        }
+    }
 }
