@@ -200,16 +200,16 @@ fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
         if targets.iter().any(|t| &t.name == name) {
             continue;
         }
-        let kind = if let Some(model) = name.strip_prefix("baseline") {
-            Kind::Baseline {
-                threads: model == "-threads",
+        let kind = match name.as_str() {
+            "baseline" => Kind::Baseline { threads: false },
+            "baseline-threads" => Kind::Baseline { threads: true },
+            _ => {
+                let exe = servers::binary(&dir, name);
+                if !exe.is_file() {
+                    missing.push(name.clone());
+                }
+                Kind::Builtin { exe }
             }
-        } else {
-            let exe = servers::binary(&dir, name);
-            if !exe.is_file() {
-                missing.push(name.clone());
-            }
-            Kind::Builtin { exe }
         };
         targets.push(Target {
             name: name.clone(),
