@@ -137,8 +137,20 @@ impl Session {
 
     /// The client stopped sending (half-close or EOF): answers a last line
     /// that had no `\n`, and the connection is then closed.
+    ///
+    /// A raw mode (echo) answers with the bytes it got, so a last line that
+    /// came without `\n` goes back without one.
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
-        let framed = self.codec.finish(|line| self.lines.handle(line, out));
+        let lines = &mut self.lines;
+        let framed = self.codec.finish(|line| {
+            let before = out.len();
+            let step = lines.handle(line, out);
+            let answered = out.len() > before && out.last() == Some(&b'\n');
+            if lines.raw && answered && step != ControlFlow::Break(Halt::Close) {
+                out.pop();
+            }
+            step
+        });
         Self::refuse_if_too_long(framed, out, Flow::Close)
     }
 
@@ -277,6 +289,24 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(s.on_eof(&mut out), Flow::Close);
         assert_eq!(out, b"cba\n");
+    }
+
+    /// Echo gives back the bytes it got: a last line without `\n` comes back
+    /// without one, `\r` included. `bye` is a command, not echoed, so its
+    /// answer is the usual line.
+    #[test]
+    fn echo_at_eof_is_byte_exact() {
+        let mut s = session(Arc::new(Echo), 100);
+        assert_eq!(feed(&mut s, b"one\ntwo\r").0, "one\n");
+        let mut out = Vec::new();
+        assert_eq!(s.on_eof(&mut out), Flow::Close);
+        assert_eq!(out, b"two\r");
+
+        let mut s = session(Arc::new(Echo), 100);
+        assert_eq!(feed(&mut s, b"bye").0, "");
+        let mut out = Vec::new();
+        s.on_eof(&mut out);
+        assert_eq!(out, b"bye\n");
     }
 
     /// Replies past the output limit pause the session; resuming answers the
