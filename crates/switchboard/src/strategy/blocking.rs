@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use super::{close_gently, peer_gave_up, Server, ACCEPT_BACKOFF};
+use super::{close_gently, peer_gave_up, AcceptFailures, Server, ACCEPT_BACKOFF};
 use crate::console::{Outbound, Outbox};
 use crate::error::Error;
 use crate::session::{ClientId, Flow, Goodbye, Session};
@@ -52,13 +52,17 @@ pub(super) fn accept_loop(
     server.shutdown.on_trigger(move || {
         let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
     });
+    let mut failures = AcceptFailures::default();
     while !server.shutdown.is_triggered() {
         match listener.accept() {
             Ok(_) if server.shutdown.is_triggered() => break,
-            Ok((stream, peer)) => on_client(stream, peer, &sessions),
+            Ok((stream, peer)) => {
+                failures.recovered();
+                on_client(stream, peer, &sessions);
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
-                tracing::warn!("accept failed: {e}; retrying shortly");
+                failures.record(&e, Instant::now());
                 std::thread::sleep(ACCEPT_BACKOFF);
             }
         }

@@ -32,7 +32,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use self::conn::{Conn, Next};
-use super::{close_gently, peer_gave_up, ConnectionStrategy, Server, ACCEPT_BACKOFF};
+use super::{
+    close_gently, peer_gave_up, AcceptFailures, ConnectionStrategy, Server, ACCEPT_BACKOFF,
+};
 use crate::console::{Outbound, Outbox};
 use crate::error::Error;
 use crate::session::{ClientId, Goodbye, Session};
@@ -88,6 +90,7 @@ impl ConnectionStrategy for EventLoop {
             now,
             next_idle_sweep: now,
             accept_paused_until: None,
+            accept_failures: AcceptFailures::default(),
         }
         .run()
     }
@@ -112,6 +115,7 @@ struct Loop {
     now: Instant,
     next_idle_sweep: Instant,
     accept_paused_until: Option<Instant>,
+    accept_failures: AcceptFailures,
 }
 
 impl Loop {
@@ -161,13 +165,16 @@ impl Loop {
     fn accept(&mut self) {
         while self.accept_paused_until.is_none() {
             match self.listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+                Ok((stream, peer)) => {
+                    self.accept_failures.recovered();
+                    self.admit(stream, peer);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
                 Err(e) => {
                     // EMFILE leaves the connection queued and the listener
                     // readable: retrying now would spin. Pause instead.
-                    tracing::warn!("accept failed: {e}; pausing accepts");
+                    self.accept_failures.record(&e, self.now);
                     self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
                 }
             }

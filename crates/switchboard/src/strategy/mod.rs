@@ -14,7 +14,7 @@ mod thread_per_client;
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::console::Console;
 use crate::error::Error;
@@ -88,6 +88,44 @@ impl Server {
 /// connection stays queued and `accept` fails again at once: retrying straight
 /// away would spin, so accepting pauses this long.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A failure that persists (out of descriptors until clients leave) is logged
+/// again at most this often, so stderr does not grow ten lines a second.
+const ACCEPT_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Logs `accept` failures without flooding the log: the first at once, then
+/// one line per [`ACCEPT_REPORT_EVERY`] with the count in between, and one
+/// when accepting works again.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    last_report: Option<Instant>,
+    unreported: u64,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, e: &std::io::Error, now: Instant) {
+        if self
+            .last_report
+            .is_some_and(|at| now.duration_since(at) < ACCEPT_REPORT_EVERY)
+        {
+            self.unreported += 1;
+            return;
+        }
+        let again = match std::mem::take(&mut self.unreported) {
+            0 => String::new(),
+            n => format!(" ({n} more since the last report)"),
+        };
+        tracing::warn!("accept failed: {e}{again}; retrying every {ACCEPT_BACKOFF:?}");
+        self.last_report = Some(now);
+    }
+
+    fn recovered(&mut self) {
+        if self.last_report.take().is_some() {
+            tracing::info!("accepting connections again");
+            self.unreported = 0;
+        }
+    }
+}
 
 /// An accept error that only means this one client gave up before we took
 /// it; the next connection can be accepted at once.
