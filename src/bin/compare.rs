@@ -473,7 +473,9 @@ fn print_report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) {
                 settings.repeat
             )
         } else {
-            "\nRelative to the baseline under the same load:\n".to_string()
+            "\nRelative to the baseline under the same load (one round each; for figures to \
+             quote, --repeat 5 gives medians with their spread):\n"
+                .to_string()
         });
         out.push_str(&output::ratio_lines(ratios));
     }
