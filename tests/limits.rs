@@ -342,6 +342,7 @@ fn fd_exhaustion_is_survived() {
 }
 
 /// Waits until the server's stderr mentions `text`.
+#[cfg(unix)]
 fn server_logs(server: &Server, text: &str) {
     retry(IO_TIMEOUT, || {
         server.stderr_text().contains(text).then_some(())

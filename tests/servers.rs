@@ -289,7 +289,7 @@ fn echo_large_line() {
         let client = server.connect();
         let line: Vec<u8> = (0..1 << 20)
             .map(|i: u32| b'a' + (i % 26) as u8)
-            .chain([b'\n'])
+            .chain(*b"\n")
             .collect();
         let mut writer = client.stream().try_clone().expect("clone");
         let sent = line.clone();
