@@ -116,7 +116,7 @@ impl Session {
     pub fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         let mut flow = Flow::Continue;
         let framed = self.codec.decode(input, |line| {
-            let step = self.lines.handle(line, out);
+            let step = self.lines.handle(line, true, out);
             if step == ControlFlow::Break(Halt::Close) {
                 flow = Flow::Close;
             }
@@ -137,20 +137,8 @@ impl Session {
 
     /// The client stopped sending (half-close or EOF): answers a last line
     /// that had no `\n`, and the connection is then closed.
-    ///
-    /// A raw mode (echo) answers with the bytes it got, so a last line that
-    /// came without `\n` goes back without one.
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
-        let lines = &mut self.lines;
-        let framed = self.codec.finish(|line| {
-            let before = out.len();
-            let step = lines.handle(line, out);
-            let answered = out.len() > before && out.last() == Some(&b'\n');
-            if lines.raw && answered && step != ControlFlow::Break(Halt::Close) {
-                out.pop();
-            }
-            step
-        });
+        let framed = self.codec.finish(|line| self.lines.handle(line, false, out));
         Self::refuse_if_too_long(framed, out, Flow::Close)
     }
 
@@ -166,7 +154,8 @@ impl Session {
 }
 
 impl LineHandler {
-    fn handle(&mut self, line: &[u8], out: &mut Vec<u8>) -> ControlFlow<Halt> {
+    /// Answers one line; `ended` is false for a last line without `\n`.
+    fn handle(&mut self, line: &[u8], ended: bool, out: &mut Vec<u8>) -> ControlFlow<Halt> {
         let first_line = std::mem::replace(&mut self.first_line, false);
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         let word = text.trim_ascii();
@@ -175,7 +164,7 @@ impl LineHandler {
             return ControlFlow::Break(Halt::Close);
         }
         if self.raw {
-            self.mode.on_raw_line(self.id, line, out);
+            self.mode.on_raw_line(self.id, line, ended, out);
         } else if let Ok(text) = std::str::from_utf8(text) {
             if first_line && word.eq_ignore_ascii_case(b"hi") {
                 out.extend_from_slice(b"Hello\n");
@@ -307,6 +296,27 @@ mod tests {
         let mut out = Vec::new();
         s.on_eof(&mut out);
         assert_eq!(out, b"bye\n");
+    }
+
+    /// A raw mode is told whether the line ended; one that answers with a
+    /// line of its own keeps that line whole at the end of input.
+    #[test]
+    fn raw_modes_learn_whether_the_line_ended() {
+        struct Length;
+        impl Mode for Length {
+            fn on_line(&self, _: ClientId, _: &str, _: &mut Vec<u8>) {}
+            fn is_raw(&self) -> bool {
+                true
+            }
+            fn on_raw_line(&self, _: ClientId, line: &[u8], ended: bool, out: &mut Vec<u8>) {
+                out.extend_from_slice(format!("{} {ended}\n", line.len()).as_bytes());
+            }
+        }
+        let mut s = session(Arc::new(Length), 100);
+        assert_eq!(feed(&mut s, b"abc\nde").0, "3 true\n");
+        let mut out = Vec::new();
+        s.on_eof(&mut out);
+        assert_eq!(out, b"2 false\n");
     }
 
     /// Replies past the output limit pause the session; resuming answers the

@@ -31,8 +31,10 @@ pub trait Mode: Send + Sync {
     }
 
     /// Answers one line as raw bytes (without its `\n`); only called when
-    /// [`Mode::is_raw`] is true.
-    fn on_raw_line(&self, from: ClientId, line: &[u8], out: &mut Vec<u8>) {
+    /// [`Mode::is_raw`] is true. `ended` says whether a `\n` ended the line:
+    /// it is false only for a last line that the end of input cut short.
+    fn on_raw_line(&self, from: ClientId, line: &[u8], ended: bool, out: &mut Vec<u8>) {
+        let _ = ended;
         self.on_line(from, &String::from_utf8_lossy(line), out);
     }
 }
@@ -43,7 +45,8 @@ pub fn reply(out: &mut Vec<u8>, text: &str) {
     out.push(b'\n');
 }
 
-/// Every line comes back unchanged, byte for byte.
+/// Every line comes back unchanged, byte for byte — a last line that came
+/// without `\n` goes back without one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Echo;
 
@@ -56,9 +59,11 @@ impl Mode for Echo {
         true
     }
 
-    fn on_raw_line(&self, _from: ClientId, line: &[u8], out: &mut Vec<u8>) {
+    fn on_raw_line(&self, _from: ClientId, line: &[u8], ended: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(line);
-        out.push(b'\n');
+        if ended {
+            out.push(b'\n');
+        }
     }
 }
 
