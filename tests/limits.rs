@@ -329,15 +329,15 @@ fn fd_exhaustion_is_survived() {
         // business; that it says so is not.
         server_logs(&server, "Too many open files");
         server.assert_idle_for(Duration::from_millis(500));
-        // Accept is retried every 100 ms, but a failure that persists is
-        // logged again only every 5 s: the log does not grow with the retries.
-        let failures = server.stderr_text().matches("accept failed").count();
-        assert!(failures <= 2, "{name} logged {failures} accept failures");
+        // Accept is retried every 100 ms and 80 clients knock, but a failure
+        // that persists is logged once per 5 s: the log does not grow with them.
+        let lines = server
+            .stderr_text()
+            .matches("cannot take a connection")
+            .count();
+        assert!(lines <= 2, "{name} logged {lines} lines about it");
         drop(crowd);
         still_serving(&server, "reverse");
-        if failures > 0 {
-            server_logs(&server, "accepting connections again");
-        }
     });
 }
 

@@ -138,7 +138,9 @@ impl Session {
     /// The client stopped sending (half-close or EOF): answers a last line
     /// that had no `\n`, and the connection is then closed.
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
-        let framed = self.codec.finish(|line| self.lines.handle(line, false, out));
+        let framed = self
+            .codec
+            .finish(|line| self.lines.handle(line, false, out));
         Self::refuse_if_too_long(framed, out, Flow::Close)
     }
 

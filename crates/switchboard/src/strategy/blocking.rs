@@ -39,7 +39,7 @@ const SESSIONS_GRACE: Duration = Duration::from_millis(500);
 pub(super) fn accept_loop(
     listener: &TcpListener,
     server: &Server,
-    mut on_client: impl FnMut(TcpStream, SocketAddr, &Sessions),
+    mut on_client: impl FnMut(TcpStream, SocketAddr, &Sessions) -> io::Result<()>,
 ) -> Result<(), Error> {
     let sessions = Sessions::default();
     // A blocking accept() cannot be interrupted portably; connecting to
@@ -56,10 +56,11 @@ pub(super) fn accept_loop(
     while !server.shutdown.is_triggered() {
         match listener.accept() {
             Ok(_) if server.shutdown.is_triggered() => break,
-            Ok((stream, peer)) => {
-                failures.recovered();
-                on_client(stream, peer, &sessions);
-            }
+            // Out of descriptors, setting the client up fails as accept does.
+            Ok((stream, peer)) => match on_client(stream, peer, &sessions) {
+                Ok(()) => failures.recovered(Instant::now()),
+                Err(e) => failures.record(&e, Instant::now()),
+            },
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
                 failures.record(&e, Instant::now());
@@ -105,18 +106,15 @@ impl Drop for SessionGuard {
 }
 
 /// Registers the client, then runs its session on a new thread (with the
-/// given stack size, if any).
+/// given stack size, if any). On failure the connection is dropped.
 pub(super) fn spawn_session(
     stream: TcpStream,
     peer: SocketAddr,
     server: &Server,
     sessions: &Sessions,
     stack_size: Option<usize>,
-) {
-    let link = match Link::new(&stream) {
-        Ok(link) => Arc::new(link),
-        Err(e) => return tracing::warn!(%peer, "cannot set up connection: {e}"),
-    };
+) -> io::Result<()> {
+    let link = Arc::new(Link::new(&stream)?);
     let id = server.console.join(peer, link.clone());
     let server_for_thread = server.clone();
     let mut builder = std::thread::Builder::new().name(format!("client-{id}"));
@@ -128,16 +126,18 @@ pub(super) fn spawn_session(
         let _running = running;
         run_session(stream, id, &link, &server_for_thread);
     });
-    if let Err(e) = spawned {
-        tracing::warn!(%peer, "cannot start a thread for this client: {e}");
+    if spawned.is_err() {
+        tracing::debug!(%peer, "no thread for this client");
         server.console.leave(id);
     }
+    spawned.map(drop)
 }
 
 /// Turns a client away with an `ERR` line, without blocking the caller.
-pub(super) fn refuse(mut stream: TcpStream, why: Goodbye) {
-    let _ = stream.set_nonblocking(true);
+pub(super) fn refuse(mut stream: TcpStream, why: Goodbye) -> io::Result<()> {
+    stream.set_nonblocking(true)?;
     close_gently(&mut stream, why.line().as_bytes());
+    Ok(())
 }
 
 /// One client's life on its own thread: block in `read`, feed the session,

@@ -166,7 +166,7 @@ impl Loop {
         while self.accept_paused_until.is_none() {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
-                    self.accept_failures.recovered();
+                    self.accept_failures.recovered(self.now);
                     self.admit(stream, peer);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,

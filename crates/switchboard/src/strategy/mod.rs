@@ -93,9 +93,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// again at most this often, so stderr does not grow ten lines a second.
 const ACCEPT_REPORT_EVERY: Duration = Duration::from_secs(5);
 
-/// Logs `accept` failures without flooding the log: the first at once, then
-/// one line per [`ACCEPT_REPORT_EVERY`] with the count in between, and one
-/// when accepting works again.
+/// Logs failures to take a connection (`accept`, or setting one up) without
+/// flooding the log: one line at once, then at most one per
+/// [`ACCEPT_REPORT_EVERY`] carrying the count of the failures in between,
+/// however often accepting fails and recovers meanwhile.
 #[derive(Debug, Default)]
 struct AcceptFailures {
     last_report: Option<Instant>,
@@ -104,26 +105,37 @@ struct AcceptFailures {
 
 impl AcceptFailures {
     fn record(&mut self, e: &std::io::Error, now: Instant) {
-        if self
-            .last_report
-            .is_some_and(|at| now.duration_since(at) < ACCEPT_REPORT_EVERY)
-        {
+        if !self.due(now) {
             self.unreported += 1;
             return;
         }
-        let again = match std::mem::take(&mut self.unreported) {
+        let more = match self.unreported {
             0 => String::new(),
             n => format!(" ({n} more since the last report)"),
         };
-        tracing::warn!("accept failed: {e}{again}; retrying every {ACCEPT_BACKOFF:?}");
-        self.last_report = Some(now);
+        tracing::warn!("cannot take a connection: {e}{more}");
+        self.reported(now);
     }
 
-    fn recovered(&mut self) {
-        if self.last_report.take().is_some() {
-            tracing::info!("accepting connections again");
-            self.unreported = 0;
+    /// A connection was taken: reports failures still uncounted, once due.
+    fn recovered(&mut self, now: Instant) {
+        if self.unreported > 0 && self.due(now) {
+            tracing::info!(
+                "taking connections again, after {} more failures",
+                self.unreported
+            );
+            self.reported(now);
         }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        self.last_report
+            .is_none_or(|at| now.duration_since(at) >= ACCEPT_REPORT_EVERY)
+    }
+
+    fn reported(&mut self, now: Instant) {
+        self.last_report = Some(now);
+        self.unreported = 0;
     }
 }
 
@@ -167,5 +179,33 @@ fn close_gently(stream: &mut impl Socket, last: &[u8]) {
         if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One failure is reported at once; the rest within the next 5 s only
+    /// counted, successes in between included, and reported with the next line.
+    #[test]
+    fn accept_failures_are_reported_at_most_every_five_seconds() {
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut f = AcceptFailures::default();
+        f.record(&emfile, at(0));
+        assert_eq!((f.last_report, f.unreported), (Some(at(0)), 0));
+        f.record(&emfile, at(1));
+        f.recovered(at(2)); // too soon to report the one counted
+        f.record(&emfile, at(3));
+        assert_eq!((f.last_report, f.unreported), (Some(at(0)), 2));
+        f.record(&emfile, at(5)); // due: reported with the count
+        assert_eq!((f.last_report, f.unreported), (Some(at(5)), 0));
+        f.record(&emfile, at(6));
+        f.recovered(at(11)); // due: the last one is reported on recovery
+        assert_eq!((f.last_report, f.unreported), (Some(at(11)), 0));
+        f.recovered(at(20)); // nothing left to report
+        assert_eq!(f.last_report, Some(at(11)));
     }
 }

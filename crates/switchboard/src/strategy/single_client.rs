@@ -33,9 +33,9 @@ impl ConnectionStrategy for SingleClient {
             // so a client that has read `bye` finds the seat free.
             if server.console.active() >= 1 {
                 tracing::info!(%peer, "busy: turned away");
-                refuse(stream, Goodbye::Busy("serving another client"));
+                refuse(stream, Goodbye::Busy("serving another client"))
             } else {
-                spawn_session(stream, peer, &server, sessions, None);
+                spawn_session(stream, peer, &server, sessions, None)
             }
         })
     }

@@ -37,9 +37,9 @@ impl ConnectionStrategy for ThreadPerClient {
         accept_loop(&listener, &server, |stream, peer, sessions| {
             if server.console.active() >= server.limits.max_clients {
                 tracing::warn!(%peer, "too many clients: turned away");
-                refuse(stream, Goodbye::Busy("too many clients"));
+                refuse(stream, Goodbye::Busy("too many clients"))
             } else {
-                spawn_session(stream, peer, &server, sessions, Some(STACK_SIZE));
+                spawn_session(stream, peer, &server, sessions, Some(STACK_SIZE))
             }
         })
     }
