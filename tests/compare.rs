@@ -226,8 +226,9 @@ fn repeated_rounds_and_the_threads_baseline() {
     for r in ratios {
         assert_eq!(r["rounds"], 2, "{r}");
         let rate = &r["msgs_per_s"];
-        assert!(rate["low"].as_f64() <= rate["median"].as_f64(), "{r}");
-        assert!(rate["median"].as_f64() <= rate["high"].as_f64(), "{r}");
+        assert_eq!(rate["rounds"], 2, "{r}");
+        let median = rate["median"].as_f64().expect("a throughput ratio");
+        assert!(median > 0.0 && median.is_finite(), "{r}");
     }
 }
 

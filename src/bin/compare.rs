@@ -311,13 +311,12 @@ fn check_descriptors(jobs: &[Job]) -> Result<(), String> {
     }
 }
 
-/// Of the measurements of one row, the one other processes disturbed least (the first,
-/// where that is unknown).
+/// Of the measurements of one row, the one other processes disturbed least. A run whose
+/// disturbance is unknown (its server could not be sampled) comes last; of equals, the
+/// first.
 fn least_disturbed(runs: &[Row]) -> Option<Row> {
-    let other = |r: &Row| r.other_load.unwrap_or(0.0);
-    let kept = runs
-        .iter()
-        .reduce(|kept, r| if other(r) < other(kept) { r } else { kept })?;
+    let other = |r: &Row| r.other_load.unwrap_or(f64::INFINITY);
+    let kept = runs.iter().min_by(|a, b| other(a).total_cmp(&other(b)))?;
     Some(Row {
         repeats: runs.len(),
         ..kept.clone()
@@ -329,7 +328,8 @@ fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     let target = job.target;
     let baseline = matches!(target.kind, Kind::Baseline { .. });
     let framed = !matches!(target.kind, Kind::Baseline { .. } | Kind::Attached { .. });
-    // Room for every client plus the probe connections of an external start.
+    // Room for every client, plus the probe connections of an external start where the
+    // kernel's socket tables cannot be read.
     let max_clients = (job.clients + 64).max(1024);
     let mut server = servers::start(&target.kind, HOST, &cli.mode, max_clients)?;
 

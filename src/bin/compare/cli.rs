@@ -20,10 +20,10 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Strategies to run, in this order: baseline, server1, server2, server3, server4, and
-    /// baseline-threads if asked for.
+    /// Strategies to run, one group of rows each in the order given: baseline, server1,
+    /// server2, server3, server4, and baseline-threads if asked for.
     #[arg(short, long, value_delimiter = ',', default_value = "baseline,server1,server2,server3,server4",
-          value_parser = ["baseline", "baseline-threads", "server1", "server2", "server3", "server4"])]
+          value_parser = BUILT_IN)]
     pub strategies: Vec<String>,
 
     /// Your own server as another row: a shell command with `{port}` where the port goes,
@@ -81,9 +81,10 @@ pub struct Cli {
     #[arg(short, long, default_value = "echo", value_parser = ["echo", "reverse", "calc"])]
     pub mode: String,
 
-    /// Measure every row this many times, in interleaved rounds, and keep for each row
-    /// the repetition least disturbed by other processes (lowest `other`). For shared or
-    /// busy machines.
+    /// Measure every row this many times, in rounds. Each ratio to the baseline is then
+    /// the median over the rounds (with the lowest and highest), each strategy divided by
+    /// the baseline run of its own round; the table keeps each row's run least disturbed
+    /// by other processes (lowest `other`). For shared or busy machines.
     #[arg(long, default_value_t = 1, value_parser = positive)]
     pub repeat: usize,
 
@@ -147,6 +148,16 @@ pub struct External {
     pub command: String,
 }
 
+/// Names of the built-in rows (`--strategies`), which an external server may not take.
+const BUILT_IN: [&str; 6] = [
+    "baseline",
+    "baseline-threads",
+    "server1",
+    "server2",
+    "server3",
+    "server4",
+];
+
 fn parse_external(text: &str) -> Result<External, String> {
     let (name, command) = match text.split_once('=') {
         Some((name, rest))
@@ -159,6 +170,11 @@ fn parse_external(text: &str) -> Result<External, String> {
         }
         _ => (None, text.trim()),
     };
+    if let Some(taken) = name.as_deref().filter(|n| BUILT_IN.contains(n)) {
+        return Err(format!(
+            "{taken} is the name of a built-in row; pick another"
+        ));
+    }
     if !command.contains("{port}") {
         return Err("the command must contain {port}, where the port number goes".into());
     }
@@ -229,5 +245,9 @@ mod tests {
         );
         assert_eq!(parse_external("python3 s.py {port}").unwrap().name, None);
         assert!(parse_external("python3 s.py 5000").is_err());
+        assert!(
+            parse_external("baseline=python3 s.py {port}").is_err(),
+            "an external row must not pass for the yardstick"
+        );
     }
 }

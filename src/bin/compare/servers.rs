@@ -219,7 +219,7 @@ fn start_external(command: &str, host: &str) -> Result<Server, String> {
                 "`{line}` exited ({status}) before accepting connections: {why}"
             ));
         }
-        let ready = match listening_on(port) {
+        let ready = match listening_on(addr) {
             Some(listening) => listening,
             // Without socket tables, a probe connection closed at once; a single-client
             // server sees it as a client that left without a word.
@@ -237,30 +237,53 @@ fn start_external(command: &str, host: &str) -> Result<Server, String> {
     }
 }
 
-/// Whether anything listens on TCP `port`, read from the kernel's socket tables, so no
-/// connection has to be made (a naive coursework server may serve a probe connection as
-/// its one client, or spin on it). `None` where the tables cannot be read (not Linux).
-fn listening_on(port: u16) -> Option<bool> {
-    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .collect();
-    if tables.is_empty() {
-        return None;
+/// Whether a server listens where we will connect (`addr`, or the wildcard address of
+/// either family on its port), read from the kernel's socket tables, so no connection
+/// has to be made: a naive coursework server may serve a probe connection as its one
+/// client, or spin on it. `None` where the tables cannot be read or list no socket at
+/// all (not Linux, or a kernel that does not fill them in).
+fn listening_on(addr: SocketAddr) -> Option<bool> {
+    let mut rows = 0;
+    let mut found = false;
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for (local, listening) in sockets(&table) {
+            rows += 1;
+            let wildcard = local.ip().is_unspecified();
+            found |= listening && local.port() == addr.port() && (wildcard || local == addr);
+        }
     }
-    Some(tables.iter().any(|table| listens(table, port)))
+    (rows > 0).then_some(found)
 }
 
-/// Whether a `/proc/net/tcp` table has a socket in the LISTEN state (`0A`) on `port`.
-fn listens(table: &str, port: u16) -> bool {
-    table.lines().skip(1).any(|line| {
+/// The local address of every socket in a `/proc/net/tcp` or `tcp6` table, and whether
+/// it is listening (state `0A`). Addresses are hex, in the kernel's byte order: four
+/// bytes for IPv4, four 32-bit words for IPv6; IPv4-mapped IPv6 addresses come out as
+/// IPv4.
+fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
+    table.lines().skip(1).filter_map(|line| {
         // sl local_address rem_address st ...
-        let cols: Vec<&str> = line.split_whitespace().take(4).collect();
-        let local_port = cols
-            .get(1)
-            .and_then(|local| local.rsplit_once(':'))
-            .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
-        cols.get(3) == Some(&"0A") && local_port == Some(port)
+        let mut cols = line.split_whitespace().skip(1);
+        let (ip, port) = cols.next()?.split_once(':')?;
+        let state = cols.nth(1)?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let words: Vec<u32> = (0..ip.len() / 8)
+            .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
+            .collect::<Option<_>>()?;
+        let ip: std::net::IpAddr = match words[..] {
+            [v4] => std::net::Ipv4Addr::from(v4.swap_bytes()).into(),
+            [_, _, _, _] => {
+                let bits = words
+                    .iter()
+                    .fold(0u128, |bits, w| bits << 32 | w.swap_bytes() as u128);
+                let v6 = std::net::Ipv6Addr::from(bits);
+                v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
+            }
+            _ => return None,
+        };
+        Some((SocketAddr::new(ip, port), state == "0A"))
     })
 }
 
@@ -371,24 +394,42 @@ pub fn open_files_limit() -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// A LISTEN row on the port counts; a connected socket on it, or another port, does not.
+    /// Rows as Linux writes them: 127.0.0.1:8080 listening, a connection from it,
+    /// [::]:8081 listening, and ::ffff:127.0.0.1:8082 listening.
     #[test]
-    fn listen_state_from_the_socket_table() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+    fn socket_tables_are_read() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue\n\
             0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
-            1: 0100007F:1F91 0100007F:D431 01 00000000:00000000\n";
-        assert!(listens(table, 0x1F90));
-        assert!(!listens(table, 0x1F91), "established, not listening");
-        assert!(!listens(table, 5000));
+            1: 0100007F:1F90 0100007F:D431 01 00000000:00000000\n";
+        let found: Vec<(SocketAddr, bool)> = sockets(tcp).collect();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(found, [(local, true), (local, false)]);
+        let tcp6 = "  sl  local_address                         remote_address                        st\n\
+            0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n\
+            1: 0000000000000000FFFF00000100007F:1F92 00000000000000000000000000000000:0000 0A\n";
+        let found: Vec<(SocketAddr, bool)> = sockets(tcp6).collect();
+        assert_eq!(
+            found,
+            [
+                ("[::]:8081".parse().unwrap(), true),
+                ("127.0.0.1:8082".parse().unwrap(), true)
+            ]
+        );
     }
 
-    /// On Linux a real listener is seen without connecting to it.
+    /// On Linux a real listener is seen without connecting to it, and is gone once
+    /// closed; one on another address of the same port does not count.
     #[test]
     fn sees_a_real_listener() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        if let Some(found) = listening_on(port) {
-            assert!(found);
+        let addr = listener.local_addr().unwrap();
+        if listening_on(addr).is_none() {
+            return; // no socket tables here: compare probes instead
         }
+        assert_eq!(listening_on(addr), Some(true));
+        let elsewhere = SocketAddr::new([127, 0, 0, 2].into(), addr.port());
+        assert_eq!(listening_on(elsewhere), Some(false));
+        drop(listener);
+        assert_eq!(listening_on(addr), Some(false));
     }
 }

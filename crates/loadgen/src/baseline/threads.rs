@@ -42,7 +42,8 @@ impl ThreadsBaseline {
             .map_err(|e| Error::io("reading the listener's address", e))
     }
 
-    /// Accepts and echoes until the process ends; each client on a thread of its own.
+    /// Accepts and echoes until the process ends, each client on a thread of its own;
+    /// it never returns (the signature is [`Baseline::run`](super::Baseline::run)'s).
     pub fn run(self) -> Result<(), Error> {
         loop {
             match self.listener.accept() {
