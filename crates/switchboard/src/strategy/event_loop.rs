@@ -85,6 +85,7 @@ impl ConnectionStrategy for EventLoop {
             outbox: Arc::new(LoopOutbox { tx, waker }),
             inbox,
             scratch: vec![0; READ_BUFFER],
+            replies: Vec::new(),
             again: Vec::new(),
             closing: VecDeque::new(),
             now,
@@ -105,6 +106,10 @@ struct Loop {
     outbox: Arc<LoopOutbox>,
     inbox: Receiver<(ClientId, Outbound)>,
     scratch: Vec<u8>,
+    /// One reply buffer, lent to whichever connection is being served (see
+    /// `Conn::advance`): it stays warm in the cache, and an idle connection
+    /// owns no buffer.
+    replies: Vec<u8>,
     /// Connections that may still have unread input (budget spent, or reading
     /// resumed after backpressure): visited again without waiting for an event.
     again: Vec<Token>,
@@ -213,7 +218,7 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        match conn.advance(readable, &mut self.scratch, self.now) {
+        match conn.advance(readable, &mut self.scratch, &mut self.replies, self.now) {
             Ok(Next::Wait) => {}
             Ok(Next::Again) => self.again.push(token),
             Ok(Next::Done) | Err(_) => return self.close(token),

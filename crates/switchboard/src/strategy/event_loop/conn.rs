@@ -14,7 +14,7 @@ use crate::strategy::close_gently;
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
-/// Output buffers larger than this are released once flushed.
+/// A connection's own output buffer larger than this is released once flushed.
 const KEEP_CAPACITY: usize = 16 * 1024;
 /// A read that did not fill the buffer emptied the socket: epoll and kqueue
 /// report every later arrival as a new event, so the extra `read` that would
@@ -73,13 +73,36 @@ impl Conn {
 
     /// Writes what it can, reads what it can (unless replies are piling up),
     /// and writes the new replies.
+    ///
+    /// `replies` is the loop's reply buffer, lent to the connection being
+    /// served when it has nothing waiting: the replies go out from one warm
+    /// buffer, and the connection keeps a buffer of its own (this one) only
+    /// while its client has not taken everything.
     pub(super) fn advance(
         &mut self,
         readable: bool,
         scratch: &mut [u8],
+        replies: &mut Vec<u8>,
         now: Instant,
     ) -> io::Result<Next> {
         self.flush()?;
+        let borrowed = self.out.is_empty();
+        if borrowed {
+            std::mem::swap(&mut self.out, replies);
+        }
+        let next = self.serve(readable, scratch, now);
+        if self.out.is_empty() {
+            if borrowed {
+                std::mem::swap(&mut self.out, replies);
+            }
+            if self.out.capacity() > KEEP_CAPACITY {
+                self.out = Vec::new();
+            }
+        }
+        next
+    }
+
+    fn serve(&mut self, readable: bool, scratch: &mut [u8], now: Instant) -> io::Result<Next> {
         let mut next = Next::Wait;
         if readable || self.read_paused {
             next = self.read(scratch, now);
@@ -163,11 +186,7 @@ impl Conn {
             }
         }
         self.written = 0;
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new();
-        } else {
-            self.out.clear();
-        }
+        self.out.clear();
         Ok(())
     }
 
@@ -234,6 +253,7 @@ mod tests {
             Instant::now(),
         );
         let mut scratch = vec![0; 64 * 1024];
+        let mut replies = Vec::new();
         let line = [vec![b'z'; 9_999], vec![b'\n']].concat();
         let mut sink = [0; 4096];
         let mut most = 0;
@@ -241,7 +261,8 @@ mod tests {
             for _ in 0..4 {
                 let _ = client.write(&line); // as much as the socket takes
             }
-            conn.advance(true, &mut scratch, Instant::now()).unwrap();
+            conn.advance(true, &mut scratch, &mut replies, Instant::now())
+                .unwrap();
             most = most.max(conn.out.len());
             let mut taken = 0;
             while taken < 6_000 {
