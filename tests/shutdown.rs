@@ -258,7 +258,7 @@ fn session_output(
     server.console("/quit");
     let status = server.wait_exit(started + SHUTDOWN_LIMIT);
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{name}: {status:?}");
-    (server.stdout_rest(), server.stderr_text())
+    (server.stdout_rest(), server.stderr_at_exit())
 }
 
 /// Logs (connected, disconnected) go to stderr, without colour codes when piped;

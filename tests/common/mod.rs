@@ -306,6 +306,13 @@ impl Server {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
+    /// Everything the server wrote to stderr, once it has exited: waits (at
+    /// most 2 s) for the reader to see end of file, so the last lines are in.
+    pub fn stderr_at_exit(&self) -> String {
+        let _ = self.stderr_done.recv_timeout(Duration::from_secs(2));
+        self.stderr_text()
+    }
+
     /// Waits until the process exits or `deadline` passes.
     pub fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
         loop {
@@ -380,9 +387,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // The reader sees end of file once the process is gone.
-        let _ = self.stderr_done.recv_timeout(Duration::from_secs(2));
-        let stderr = self.stderr_text();
+        let stderr = self.stderr_at_exit();
         if !std::thread::panicking() && stderr.contains("panicked") {
             panic!("{} panicked; stderr:\n{stderr}", self.name);
         }
