@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{retry, Client, IO_TIMEOUT, SHUTDOWN_LIMIT, START_TIMEOUT};
+use common::{Client, IO_TIMEOUT, SHUTDOWN_LIMIT, START_TIMEOUT};
 use switchboard::mode::reply;
 use switchboard::{ClientId, EventLoop, Mode, Server};
 
@@ -101,10 +101,7 @@ impl Hung {
     }
 
     fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        // Polls the exit status against a deadline: a bound, not a handshake.
-        retry(deadline.saturating_duration_since(Instant::now()), || {
-            self.child.try_wait().expect("try_wait works")
-        })
+        common::wait_exit(&mut self.child, deadline)
     }
 
     #[cfg(unix)]

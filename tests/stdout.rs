@@ -103,10 +103,7 @@ impl StuckServer {
     }
 
     fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        // Polls the exit status against a deadline: a bound, not a handshake.
-        common::retry(deadline.saturating_duration_since(Instant::now()), || {
-            self.child.try_wait().expect("try_wait works")
-        })
+        common::wait_exit(&mut self.child, deadline)
     }
 
     fn stderr_text(&self) -> String {

@@ -97,6 +97,14 @@ pub fn retry<T>(within: Duration, mut attempt: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// Waits until `child` exits or `deadline` passes; its exit status, if it did.
+/// Polls against the deadline: a bound, not a handshake.
+pub fn wait_exit(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    retry(deadline.saturating_duration_since(Instant::now()), || {
+        child.try_wait().expect("try_wait works")
+    })
+}
+
 /// Runs a binary to completion (for `--help`, usage errors, bind failures),
 /// killing it and failing the test if it runs longer than `limit`.
 pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
@@ -315,15 +323,7 @@ impl Server {
 
     /// Waits until the process exits or `deadline` passes.
     pub fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait works") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_exit(&mut self.child, deadline)
     }
 
     /// Whether the process is still running.

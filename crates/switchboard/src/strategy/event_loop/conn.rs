@@ -90,7 +90,7 @@ impl Conn {
         if borrowed {
             std::mem::swap(&mut self.out, replies);
         }
-        let next = self.serve(readable, scratch, now);
+        let next = self.read_and_reply(readable, scratch, now);
         if self.out.is_empty() {
             if borrowed {
                 std::mem::swap(&mut self.out, replies);
@@ -102,7 +102,12 @@ impl Conn {
         next
     }
 
-    fn serve(&mut self, readable: bool, scratch: &mut [u8], now: Instant) -> io::Result<Next> {
+    fn read_and_reply(
+        &mut self,
+        readable: bool,
+        scratch: &mut [u8],
+        now: Instant,
+    ) -> io::Result<Next> {
         let mut next = Next::Wait;
         if readable || self.read_paused {
             next = self.read(scratch, now);
