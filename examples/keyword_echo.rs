@@ -10,20 +10,19 @@
 //! ```
 //!
 //! This is how you add a behaviour: implement [`Mode`] — one method that
-//! appends the reply lines for one line — and hand it to any strategy. Here
+//! appends the reply lines for one line — and hand it to any model. Here
 //! the select-style [`EventLoop`] serves every client from one thread.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use switchboard::mode::reply;
-use switchboard::{ClientId, EventLoop, Mode};
+use switchboard::mode::{reply, Speaker};
+use switchboard::{net, serve, Error, EventLoop, Mode, Server};
 
 /// The keyword echo: one line in, one reply line out.
 struct KeywordEcho;
 
 impl Mode for KeywordEcho {
-    fn on_line(&self, _from: ClientId, line: &str, out: &mut Vec<u8>) {
+    fn on_line(&self, _from: Speaker<'_>, line: &str, out: &mut Vec<u8>) {
         if line.trim().eq_ignore_ascii_case("monowar") {
             reply(out, "Special word received: Monowar detected!");
         } else {
@@ -33,13 +32,29 @@ impl Mode for KeywordEcho {
 }
 
 fn main() -> ExitCode {
-    // Parses `[HOST] [PORT]`, logs to stderr, then `switchboard::run`: binds,
-    // prints `listening on`, reads `/quit` and friends from stdin, stops on
-    // Ctrl-C — exactly what the server binaries do.
-    cli::serve_main(
-        "keyword_echo",
-        "Echoes every line, and spots the word `monowar`",
-        &EventLoop,
-        Arc::new(KeywordEcho),
-    )
+    let mut args = std::env::args().skip(1);
+    let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
+    let Ok(port) = args.next().map_or(Ok(5000), |p| p.parse::<u16>()) else {
+        eprintln!("usage: keyword_echo [HOST] [PORT]");
+        return ExitCode::from(2);
+    };
+    match run(&host, port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyword_echo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(host: &str, port: u16) -> Result<(), Error> {
+    let listener = net::bind(&net::resolve(host, port)?)?;
+    let server = Server::new(KeywordEcho);
+    let stop = server.shutdown.clone();
+    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
+        eprintln!("keyword_echo: Ctrl-C will not stop the server gracefully: {e}");
+    }
+    let addr = listener.local_addr().map_err(Error::io("local address"))?;
+    println!("listening on {addr}");
+    serve(&EventLoop, listener, server)
 }

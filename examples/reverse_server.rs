@@ -7,26 +7,51 @@
 //! ```
 //!
 //! The whole program is a choice of two library pieces: the
-//! [`ThreadPerClient`] strategy (one OS thread per connection, so a silent
+//! [`ThreadPerClient`] model (one OS thread per connection, so a silent
 //! client never holds up another) and the [`Reverse`] mode (what a line
 //! means). The session underneath already answers `Hi` with `Hello`, `exit`
 //! with `bye`, and enforces the line limit. Type `/quit` on the server's
 //! console, or press Ctrl-C, to stop it.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use switchboard::mode::Reverse;
-use switchboard::ThreadPerClient;
+use switchboard::{net, serve, Error, Server, ThreadPerClient};
 
 fn main() -> ExitCode {
-    // Parses `[HOST] [PORT]`, logs to stderr, then `switchboard::run`: binds,
-    // prints `listening on`, reads `/quit` and friends from stdin, stops on
-    // Ctrl-C — exactly what the server binaries do.
-    cli::serve_main(
-        "reverse_server",
-        "Reverses every line it receives; `exit` disconnects",
-        &ThreadPerClient,
-        Arc::new(Reverse),
-    )
+    let mut args = std::env::args().skip(1);
+    let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
+    let Ok(port) = args.next().map_or(Ok(5000), |p| p.parse::<u16>()) else {
+        eprintln!("usage: reverse_server [HOST] [PORT]");
+        return ExitCode::from(2);
+    };
+    match run(&host, port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reverse_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(host: &str, port: u16) -> Result<(), Error> {
+    let listener = net::bind(&net::resolve(host, port)?)?;
+    let server = Server::new(Reverse);
+
+    // Ctrl-C stops the server: every client is told, then `serve` returns.
+    let stop = server.shutdown.clone();
+    if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
+        eprintln!("reverse_server: Ctrl-C will not stop the server gracefully: {e}");
+    }
+    // The operator's commands (`/quit`, `/list`, `@ID text`) come from stdin.
+    let console = server.console();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            console.operator(&line);
+        }
+    });
+
+    let addr = listener.local_addr().map_err(Error::io("local address"))?;
+    println!("listening on {addr}");
+    serve(&ThreadPerClient, listener, server)
 }

@@ -1,53 +1,24 @@
 //! What the binaries share: the server command line, logging, and running a
-//! strategy to an exit code. Each `serverN` binary is this plus one line
-//! naming its strategy.
+//! model as a process ([`run`]). Each `serverN` binary is [`server_main`]
+//! with its model and default mode fixed; `server` picks them from the
+//! library's lists.
+
+mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgMatches, Args, Command, FromArgMatches, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{ArgMatches, Args, Command, FromArgMatches};
 use clap_verbosity_flag::{InfoLevel, Verbosity};
-use switchboard::console::Console;
-use switchboard::mode::{Calc, Chat, Echo, Reverse};
-use switchboard::{ConnectionStrategy, Limits, Mode, Server, Shutdown};
+use switchboard::mode::{self, ModeEntry, MODES};
+use switchboard::strategy::Model;
+use switchboard::{Limits, Server};
 
-/// The per-line behaviours a server can run (`--mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModeName {
-    /// The operator at the server's console talks with the clients.
-    Chat,
-    /// Each line is an arithmetic expression; the reply is its value.
-    Calc,
-    /// Every line comes back unchanged, byte for byte.
-    Echo,
-    /// Every line comes back reversed.
-    Reverse,
-}
+pub use run::run;
 
-impl ModeName {
-    /// The name as typed after `--mode`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModeName::Chat => "chat",
-            ModeName::Calc => "calc",
-            ModeName::Echo => "echo",
-            ModeName::Reverse => "reverse",
-        }
-    }
-
-    fn build(self, console: &Arc<Console>) -> Arc<dyn Mode> {
-        match self {
-            ModeName::Chat => Arc::new(Chat::new(Arc::clone(console))),
-            ModeName::Calc => Arc::new(Calc),
-            ModeName::Echo => Arc::new(Echo),
-            ModeName::Reverse => Arc::new(Reverse),
-        }
-    }
-}
-
-/// Where a server listens: `[HOST] [PORT]` (SPEC section 2).
+/// Where a server listens: `[HOST] [PORT]` (the coursework's form).
 #[derive(Debug, Args)]
 pub struct Address {
     /// Address to listen on: a name (`localhost`), an IPv4 or an IPv6 literal (`::1`).
@@ -58,27 +29,15 @@ pub struct Address {
     pub port: u16,
 }
 
-/// The command line of a server whose behaviour is fixed (the examples):
-/// `[HOST] [PORT] [-v | -q]`.
-#[derive(Debug, Args)]
-pub struct BasicArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub address: Address,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub verbosity: Verbosity<InfoLevel>,
-}
-
-/// The command line every server accepts (SPEC section 2).
+/// The command line every server accepts.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub address: Address,
     /// What each line means.
-    #[arg(long, value_enum)]
-    pub mode: ModeName,
+    #[arg(long, value_name = "MODE", value_parser = mode_parser())]
+    pub mode: &'static ModeEntry,
     /// Connections served at once; one more gets `ERR busy` and is closed.
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
@@ -91,6 +50,27 @@ pub struct ServerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub verbosity: Verbosity<InfoLevel>,
+}
+
+impl ServerArgs {
+    /// The server these options describe.
+    pub fn server(&self) -> Server {
+        let mut server = Server::with_mode((self.mode.build)());
+        server.limits = Limits {
+            max_clients: self.max_clients as usize,
+            idle_timeout: self.idle_timeout,
+            max_line: self.max_line as usize,
+        };
+        server
+    }
+}
+
+/// `--mode NAME`, from the library's one list of modes.
+fn mode_parser() -> impl TypedValueParser<Value = &'static ModeEntry> {
+    let names = MODES
+        .iter()
+        .map(|m| PossibleValue::new(m.name).help(m.about));
+    PossibleValuesParser::new(names).try_map(|name| mode::find(&name).ok_or("no such mode"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -117,37 +97,24 @@ pub fn parse_args<A: Args + FromArgMatches>(
     A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
-/// The whole life of a server binary: parse, log, bind, serve, exit code.
+/// The whole life of a coursework binary (`server1`–`server4`): `model`
+/// and the default mode are fixed, the rest is [`ServerArgs`].
 pub fn server_main(
     name: &'static str,
     about: &'static str,
-    strategy: &dyn ConnectionStrategy,
-    default_mode: ModeName,
+    model: &'static Model,
+    default_mode: &'static ModeEntry,
 ) -> ExitCode {
     let args: ServerArgs = parse_args(name, about, |command| {
-        command.mut_arg("mode", |arg| {
-            arg.default_value(default_mode.as_str()).required(false)
-        })
+        with_default_mode(command, default_mode)
     });
     init_logging(&args.verbosity);
-    exit_code(name, run_server(&args, strategy))
+    exit_code(name, run(model, &args.address, args.server()))
 }
 
-/// The whole life of a server with its own [`Mode`] (as the examples are):
-/// `NAME [HOST] [PORT] [-v | -q]`, served by [`switchboard::run`].
-pub fn serve_main(
-    name: &'static str,
-    about: &'static str,
-    strategy: &dyn ConnectionStrategy,
-    mode: Arc<dyn Mode>,
-) -> ExitCode {
-    let args: BasicArgs = parse_args(name, about, |command| command);
-    init_logging(&args.verbosity);
-    let Address { host, port } = &args.address;
-    exit_code(
-        name,
-        switchboard::run(strategy, host, *port, Server::new(mode)),
-    )
+/// Makes `--mode` optional, defaulting to `mode`.
+pub fn with_default_mode(command: Command, mode: &'static ModeEntry) -> Command {
+    command.mut_arg("mode", |arg| arg.default_value(mode.name).required(false))
 }
 
 /// Status 0, or 1 after one line on stderr saying why.
@@ -159,25 +126,6 @@ pub fn exit_code(name: &str, result: Result<(), switchboard::Error>) -> ExitCode
             ExitCode::FAILURE
         }
     }
-}
-
-fn run_server(
-    args: &ServerArgs,
-    strategy: &dyn ConnectionStrategy,
-) -> Result<(), switchboard::Error> {
-    let console = Console::new();
-    let server = Server {
-        mode: args.mode.build(&console),
-        limits: Limits {
-            max_clients: args.max_clients as usize,
-            idle_timeout: args.idle_timeout,
-            max_line: args.max_line as usize,
-        },
-        console,
-        shutdown: Shutdown::new(),
-    };
-    tracing::debug!(mode = args.mode.as_str(), "mode");
-    switchboard::run(strategy, &args.address.host, args.address.port, server)
 }
 
 /// Logs go to stderr; `RUST_LOG`, when set, wins over `-v` / `-q`.

@@ -8,9 +8,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{in_parallel, retry, Client, Server, IO_TIMEOUT, MULTI, SERVERS, SHUTDOWN_LIMIT};
+use common::{in_parallel, models, multi, retry, Client, Server, IO_TIMEOUT, SHUTDOWN_LIMIT};
 
-/// Starts `name` in chat mode (server4 defaults to echo).
+/// Starts `name` in chat mode (`server4` defaults to echo).
 fn chat_server(name: &'static str) -> Server {
     Server::start(name, &["--mode", "chat"])
 }
@@ -62,7 +62,7 @@ fn list(server: &mut Server) -> HashMap<String, String> {
 /// from 1, and the client gets no reply of its own.
 #[test]
 fn client_lines_show_as_id_and_text() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = chat_server(name);
         let (mut client, id) = join(&server, "first");
         assert_eq!(id, "1");
@@ -128,7 +128,7 @@ fn server1_console_commands() {
 /// leaves the rest, and `/quit` tells everyone and exits 0.
 #[test]
 fn console_commands_with_several_clients() {
-    in_parallel(&MULTI, |&name| {
+    in_parallel(&multi(), |&name| {
         let mut server = chat_server(name);
         let (mut a, id_a) = join(&server, "A");
         let (mut b, id_b) = join(&server, "B");
@@ -197,7 +197,7 @@ fn console_commands_with_several_clients() {
 /// and the console keeps working.
 #[test]
 fn console_survives_departed_and_unknown_clients() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let mut server = chat_server(name);
         let (mut a, id_a) = join(&server, "leaving");
         a.ask("bye", "bye");
@@ -221,7 +221,7 @@ fn console_survives_departed_and_unknown_clients() {
 /// A client line arriving in pieces is shown once, whole, when its end arrives.
 #[test]
 fn dribbled_chat_line_shows_once() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = chat_server(name);
         let (mut client, id) = join(&server, "dribbler");
         for byte in "piece by piece\n".as_bytes() {
@@ -242,7 +242,7 @@ fn dribbled_chat_line_shows_once() {
 /// operator: input after the close goes unanswered, on every strategy.
 #[test]
 fn kick_drops_the_unfinished_line() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let mut server = chat_server(name);
         let (mut client, id) = join(&server, name);
         client.send(b"finished\nunfinished secret");
@@ -266,7 +266,7 @@ fn kick_drops_the_unfinished_line() {
 /// stops the server within seconds of the flood's start.
 #[test]
 fn console_survives_a_client_that_never_reads() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let mut server = chat_server(name);
         let (_mute, id) = join(&server, name); // never reads again
         let line = "x".repeat(1000);

@@ -1,4 +1,4 @@
-//! The backstops `switchboard::run` adds for a graceful stop that hangs (SPEC
+//! The backstops `cli::run` adds for a graceful stop that hangs (SPEC
 //! section 3): once shutdown fires the process exits 0 within one second
 //! anyway, and a second Ctrl-C exits at once with status 130.
 //!
@@ -12,12 +12,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
 use std::time::Instant;
 
 use common::{Client, IO_TIMEOUT, SHUTDOWN_LIMIT, START_TIMEOUT};
-use switchboard::mode::reply;
-use switchboard::{ClientId, EventLoop, Mode, Server};
+use switchboard::mode::{reply, Speaker};
+use switchboard::strategy::event_loop;
+use switchboard::{Mode, Server};
 
 /// Set when this binary runs as the hanging server.
 const CHILD: &str = "SWITCHBOARD_TEST_HANGING_SERVER";
@@ -29,18 +29,22 @@ fn hanging_server() {
     if std::env::var_os(CHILD).is_none() {
         return;
     }
-    let server = Server::new(Arc::new(Hang));
+    let server = Server::new(Hang);
     server
         .shutdown
         .on_trigger(|| eprintln!("shutdown triggered"));
-    switchboard::run(&EventLoop, "127.0.0.1", 0, server).expect("serves");
+    let address = cli::Address {
+        host: "127.0.0.1".into(),
+        port: 0,
+    };
+    cli::run(&event_loop::MODEL, &address, server).expect("serves");
 }
 
 /// Echoes lines, except `hang`, which it never returns from.
 struct Hang;
 
 impl Mode for Hang {
-    fn on_line(&self, _from: ClientId, line: &str, out: &mut Vec<u8>) {
+    fn on_line(&self, _from: Speaker<'_>, line: &str, out: &mut Vec<u8>) {
         if line == "hang" {
             eprintln!("hanging");
             loop {

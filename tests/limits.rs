@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    in_parallel, matrix, probe, retry, start, Client, Server, IO_TIMEOUT, MULTI, SERVERS,
-    TEXT_MODES,
+    in_parallel, matrix, models, multi, probe, retry, start, text_modes, Client, Server,
+    IO_TIMEOUT, SINGLE,
 };
 
 /// Proves the server still answers a fresh client in `mode`; returns that client.
@@ -37,7 +37,7 @@ fn still_serving(server: &Server, mode: &str) -> Client {
 /// as a first line and after valid ones; the server serves on.
 #[test]
 fn invalid_utf8_in_text_modes() {
-    in_parallel(&matrix(&SERVERS, &TEXT_MODES), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &text_modes()), |&(name, mode)| {
         let server = start(name, mode, &[]);
         let mut first = server.connect();
         first.send(b"\xff\xfeabc\n");
@@ -60,7 +60,7 @@ fn invalid_utf8_in_text_modes() {
 #[test]
 fn max_line_is_exact() {
     let modes = ["echo", "reverse"];
-    in_parallel(&matrix(&SERVERS, &modes), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &modes), |&(name, mode)| {
         let server = start(name, mode, &["--max-line", "16"]);
         let at_limit = "0123456789abcdef";
         let reversed: String = at_limit.chars().rev().collect();
@@ -88,7 +88,7 @@ fn max_line_is_exact() {
 /// The default `--max-line` is 65536 bytes.
 #[test]
 fn default_max_line_is_65536() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "echo", &[]);
         let mut client = server.connect();
         let line = [vec![b'z'; 65536], vec![b'\n']].concat();
@@ -124,7 +124,7 @@ const FLOOD_CAP: usize = 256 << 20;
 /// too long`, and the server neither keeps reading nor grows its memory.
 #[test]
 fn endless_line_is_refused_with_memory_bounded() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "echo", &["--max-line", "1000"]);
         let rss_before = server.rss_kib();
         let mut client = server.connect();
@@ -151,7 +151,7 @@ fn endless_line_is_refused_with_memory_bounded() {
 /// flooder rather than buffering without bound, and its memory stays bounded.
 #[test]
 fn client_that_never_reads_stalls_nobody() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "echo", &[]);
         let rss_before = server.rss_kib();
         let flooder = server.connect();
@@ -163,7 +163,7 @@ fn client_that_never_reads_stalls_nobody() {
         let writer = flood(stream, line.repeat(64), FLOOD_CAP);
 
         // server1 serves only the flooder; the others must serve a second client.
-        let mut other = (name != "server1").then(|| server.connect());
+        let mut other = (name != SINGLE).then(|| server.connect());
         let mut ping_pong = |round: usize| {
             if let Some(other) = other.as_mut() {
                 for i in 0..20 {
@@ -186,7 +186,7 @@ fn client_that_never_reads_stalls_nobody() {
             );
         }
         drop(flooder);
-        if name == "server1" {
+        if name == SINGLE {
             still_serving(&server, "echo");
         } else {
             ping_pong(3);
@@ -199,14 +199,14 @@ fn client_that_never_reads_stalls_nobody() {
 #[test]
 fn reset_mid_line_hurts_nobody() {
     let modes = ["chat", "calc", "echo", "reverse"];
-    in_parallel(&matrix(&SERVERS, &modes), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &modes), |&(name, mode)| {
         let server = start(name, mode, &[]);
         for partial in [&b"2+3 and then noth"[..], b"caf\xc3", b"Hi\nhalf"] {
             let mut victim = server.connect();
             victim.send(partial);
             victim.reset();
         }
-        if name != "server1" {
+        if name != SINGLE {
             let mut other = server.connect();
             other.send(b"Hi\n");
             for _ in 0..2 {
@@ -234,7 +234,7 @@ fn reset_mid_line_hurts_nobody() {
 /// once a seat frees up the next client is served.
 #[test]
 fn max_clients_turns_the_next_one_away() {
-    let pairs = matrix(&MULTI, &["calc", "echo"]);
+    let pairs = matrix(&multi(), &["calc", "echo"]);
     in_parallel(&pairs, |&(name, mode)| {
         let server = start(name, mode, &["--max-clients", "2"]);
         let mut seated: Vec<Client> = (0..2).map(|_| server.connect()).collect();
@@ -276,7 +276,7 @@ fn server1_has_one_seat_whatever_max_clients() {
 #[test]
 fn idle_timeout_closes_silent_clients() {
     let modes = ["chat", "calc", "echo"];
-    in_parallel(&matrix(&SERVERS, &modes), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &modes), |&(name, mode)| {
         let server = start(name, mode, &["--idle-timeout", "0.6"]);
         let mut silent = server.connect();
         let started = Instant::now();
@@ -293,7 +293,7 @@ fn idle_timeout_closes_silent_clients() {
         let mut mute = server.connect();
         mute.expect_last("ERR idle timeout");
 
-        if name != "server1" && mode != "chat" {
+        if name != SINGLE && mode != "chat" {
             // Talking every 100 ms for 1.2 s, twice the timeout, keeps a client in.
             let (ask, answer) = probe(mode).unwrap();
             let mut talker = server.connect();
@@ -313,13 +313,13 @@ fn idle_timeout_closes_silent_clients() {
 #[cfg(unix)]
 #[test]
 fn fd_exhaustion_is_survived() {
-    in_parallel(&MULTI, |&name| {
+    in_parallel(&multi(), |&name| {
         let mut command = std::process::Command::new("sh");
         command
             .arg("-c")
             .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
-            .arg(common::bin(name))
-            .args(["127.0.0.1", "0", "--mode", "reverse"]);
+            .arg(common::bin("server"))
+            .args(["--model", name, "127.0.0.1", "0", "--mode", "reverse"]);
         let mut server = Server::spawn(name, command, common::Stdin::Piped);
         let mut crowd: Vec<Client> = (0..80).map(|_| server.connect()).collect();
         for client in &mut crowd {

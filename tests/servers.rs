@@ -10,13 +10,14 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{
-    in_parallel, matrix, probe, run, start, Client, Server, Stdin, MODES, SERVERS, TEXT_MODES,
+    in_parallel, matrix, models, modes, probe, run, start, text_modes, Client, Server, Stdin,
+    COURSEWORK,
 };
 
 /// The first stdout line is exactly `listening on 127.0.0.1:PORT`, with the real port.
 #[test]
 fn listening_line_shows_the_bound_port() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = Server::start(name, &["--mode", "reverse"]);
         assert_ne!(server.addr.port(), 0, "port 0 must show the port it got");
         assert_eq!(
@@ -35,7 +36,7 @@ fn defaults_are_loopback_port_5000() {
         eprintln!("skipped: port 5000 is in use here");
         return;
     };
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let out = run(name, &[], Duration::from_secs(10));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
@@ -46,15 +47,10 @@ fn defaults_are_loopback_port_5000() {
 /// `localhost` resolves to 127.0.0.1, as the coursework form `server2 localhost 5000` expects.
 #[test]
 fn localhost_means_ipv4_loopback() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = Server::start_on(name, "localhost", &[], Stdin::Piped);
         assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
-        let mut client = server.connect();
-        if name == "server4" {
-            client.ask("Hi", "Hi");
-        } else {
-            client.greet();
-        }
+        server.connect().greet();
     });
 }
 
@@ -65,7 +61,7 @@ fn ipv6_loopback_listening_line() {
         eprintln!("skipped: ::1 is not available here");
         return;
     }
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = Server::start_on(name, "::1", &["--mode", "reverse"], Stdin::Piped);
         assert!(server.addr.is_ipv6(), "{name}: {}", server.addr);
         let mut client = server.connect();
@@ -81,7 +77,7 @@ fn ipv6_loopback_listening_line() {
 /// `Hi`, in any case and with `\r\n`, gets `Hello` in chat, calc and reverse on every server.
 #[test]
 fn hi_gets_hello_in_text_modes() {
-    in_parallel(&matrix(&SERVERS, &TEXT_MODES), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &text_modes()), |&(name, mode)| {
         let server = start(name, mode, &[]);
         for hi in ["Hi\n", "hi\n", "HI\r\n", "hI\n"] {
             let mut client = server.connect();
@@ -96,13 +92,60 @@ fn hi_gets_hello_in_text_modes() {
 /// In echo mode `Hi` is simply echoed, byte for byte, on every server.
 #[test]
 fn hi_is_echoed_in_echo_mode() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "echo", &[]);
         let mut client = server.connect();
         client.send(b"Hi\n");
         assert_eq!(client.read_raw_line().unwrap(), b"Hi\n");
         client.send(b"hi\r\n");
         assert_eq!(client.read_raw_line().unwrap(), b"hi\r\n");
+    });
+}
+
+/// The behaviour suite runs over every model in the library's list, and
+/// `server --model list` shows each of them, one line each: a model added to
+/// the list cannot be left out of either.
+#[test]
+fn every_listed_model_is_served_and_listed() {
+    let listed: Vec<&str> = switchboard::strategy::MODELS
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(models(), listed);
+    let out = run("server", &["--model", "list"], Duration::from_secs(10));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, listed, "{text}");
+    in_parallel(&models(), |&name| {
+        let server = Server::start(name, &["--mode", "reverse"]);
+        server.connect().ask("abc", "cba");
+    });
+}
+
+/// Each coursework binary serves its model in its default mode: server1–3
+/// chat with the operator, server4 echoes; server1 alone has one seat.
+#[test]
+fn coursework_binaries_are_their_models() {
+    in_parallel(&COURSEWORK, |&name| {
+        let server = Server::start(name, &[]);
+        let mut client = server.connect();
+        if name == "server4" {
+            client.ask("Hi", "Hi");
+            return;
+        }
+        client.greet();
+        client.send_line("to the operator");
+        server.expect_stdout("[1] to the operator");
+        let mut second = server.connect();
+        if name == "server1" {
+            second.expect_last("ERR busy: serving another client");
+        } else {
+            second.greet();
+        }
     });
 }
 
@@ -119,7 +162,7 @@ fn server4_defaults_to_echo() {
 /// on every server; the server keeps running for the next client.
 #[test]
 fn bye_and_exit_close_in_every_mode() {
-    in_parallel(&matrix(&SERVERS, &MODES), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &modes()), |&(name, mode)| {
         let server = start(name, mode, &[]);
         for word in ["bye\n", "exit\n", "BYE\r\n", "Exit\n", "  bye  \n"] {
             let mut client = server.connect();
@@ -140,7 +183,7 @@ fn bye_and_exit_close_in_every_mode() {
 /// Lines pipelined after `bye` in the same packet are not answered.
 #[test]
 fn nothing_is_answered_after_bye() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "reverse", &[]);
         let mut client = server.connect();
         client.send(b"ab\nbye\ncd\n");
@@ -154,7 +197,7 @@ fn nothing_is_answered_after_bye() {
 /// gives back exactly the bytes it got, so that last line comes back without `\n`.
 #[test]
 fn half_close_gets_replies_then_close() {
-    in_parallel(&matrix(&SERVERS, &MODES), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &modes()), |&(name, mode)| {
         let server = start(name, mode, &[]);
         let mut client = server.connect();
         let (ask, answer) = probe(mode).unwrap_or(("hello operator", ""));
@@ -197,7 +240,7 @@ fn calc_examples_over_the_wire() {
         ("2**100", "1267650600228229401496703205376"),
         (" 2 + 3 ", "5"),
     ];
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "calc", &[]);
         let mut client = server.connect();
         client.greet();
@@ -222,7 +265,7 @@ fn calc_examples_over_the_wire() {
 /// calc never hangs or blows up on hostile input: deep nesting and huge powers are refused.
 #[test]
 fn calc_refuses_hostile_input_promptly() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "calc", &[]);
         let mut client = server.connect();
         let started = Instant::now();
@@ -245,7 +288,7 @@ fn calc_refuses_hostile_input_promptly() {
 /// and drops the `\r` of `\r\n`.
 #[test]
 fn reverse_by_characters() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "reverse", &[]);
         let mut client = server.connect();
         client.greet();
@@ -263,7 +306,7 @@ fn reverse_by_characters() {
 /// empty lines included, on every server.
 #[test]
 fn echo_is_byte_exact() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "echo", &[]);
         let mut client = server.connect();
         for line in [
@@ -285,7 +328,7 @@ fn echo_is_byte_exact() {
 /// A 1 MiB line (with `--max-line` raised) comes back byte for byte, twice in a row.
 #[test]
 fn echo_large_line() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = start(name, "echo", &["--max-line", "2000000"]);
         let client = server.connect();
         let line: Vec<u8> = (0..1 << 20)
@@ -312,7 +355,7 @@ fn echo_large_line() {
 /// never by `recv` size).
 #[test]
 fn pipelined_lines() {
-    let pairs: Vec<(&str, &str)> = SERVERS
+    let pairs: Vec<(&str, &str)> = models()
         .iter()
         .flat_map(|s| ["echo", "calc"].map(move |m| (*s, m)))
         .collect();
@@ -339,7 +382,7 @@ fn pipelined_lines() {
 /// multi-byte character cut between packets and a `\r\n` split from its `\n`.
 #[test]
 fn dribbled_lines() {
-    let pairs: Vec<(&str, &str)> = SERVERS
+    let pairs: Vec<(&str, &str)> = models()
         .iter()
         .flat_map(|s| ["echo", "reverse"].map(move |m| (*s, m)))
         .collect();
@@ -369,7 +412,7 @@ fn dribbled_lines() {
 /// client`, and serves the next client as soon as the first has said bye.
 #[test]
 fn server1_busy_then_hand_over() {
-    in_parallel(&MODES, |&mode| {
+    in_parallel(&modes(), |&mode| {
         let server = start("server1", mode, &[]);
         let mut first = server.connect();
         if mode == "echo" {
@@ -484,7 +527,7 @@ fn event_loops_serve_1000_clients_on_few_threads() {
 /// in every mode, without spinning.
 #[test]
 fn stdin_at_eof_keeps_serving() {
-    in_parallel(&matrix(&SERVERS, &MODES), |&(name, mode)| {
+    in_parallel(&matrix(&models(), &modes()), |&(name, mode)| {
         let mut server = Server::start_on(name, "127.0.0.1", &["--mode", mode], Stdin::Null);
         let check = |server: &Server| {
             let mut client = server.connect();
@@ -508,7 +551,7 @@ fn stdin_at_eof_keeps_serving() {
 /// A closed console pipe (the operator's stdin ends) does not stop a chat server either.
 #[test]
 fn console_eof_keeps_serving() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let mut server = start(name, "chat", &[]);
         server.close_stdin();
         server.assert_idle_for(Duration::from_millis(300));

@@ -8,7 +8,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{in_parallel, run, Client, Server, Stdin, SERVERS, SHUTDOWN_LIMIT};
+use common::{in_parallel, models, run, Client, Server, Stdin, COURSEWORK, SHUTDOWN_LIMIT, SINGLE};
 
 /// How the test asks a server to stop.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +44,7 @@ fn stops() -> Vec<Stop> {
 /// `ERR server shutting down` and a close, and the process exits 0 in time.
 fn stop_with_clients(name: &'static str, mode: &str, how: Stop) {
     let mut server = Server::start(name, &["--mode", mode]);
-    let count = if name == "server1" { 1 } else { 3 };
+    let count = if name == SINGLE { 1 } else { 3 };
     let mut clients: Vec<Client> = (0..count).map(|_| server.connect()).collect();
     for client in &mut clients {
         if mode == "echo" {
@@ -76,20 +76,17 @@ fn stop_with_clients(name: &'static str, mode: &str, how: Stop) {
 /// within one second.
 #[test]
 fn every_stop_path_on_every_server() {
-    let cases: Vec<(&'static str, Stop)> = SERVERS
+    let cases: Vec<(&'static str, Stop)> = models()
         .iter()
         .flat_map(|name| stops().into_iter().map(move |how| (*name, how)))
         .collect();
-    in_parallel(&cases, |&(name, how)| {
-        let mode = if name == "server4" { "echo" } else { "chat" };
-        stop_with_clients(name, mode, how);
-    });
+    in_parallel(&cases, |&(name, how)| stop_with_clients(name, "chat", how));
 }
 
 /// `/quit` on stdin works in every mode, not just chat.
 #[test]
 fn quit_works_in_every_mode() {
-    let cases: Vec<(&'static str, &'static str)> = SERVERS
+    let cases: Vec<(&'static str, &'static str)> = models()
         .iter()
         .flat_map(|name| ["calc", "echo", "reverse"].map(move |mode| (*name, mode)))
         .collect();
@@ -102,7 +99,7 @@ fn quit_works_in_every_mode() {
 /// stopped the moment its `listening on` line appears.
 #[test]
 fn stop_right_after_start() {
-    let cases: Vec<(&'static str, Stop)> = SERVERS
+    let cases: Vec<(&'static str, Stop)> = models()
         .iter()
         .flat_map(|name| stops().into_iter().map(move |how| (*name, how)))
         .collect();
@@ -127,7 +124,7 @@ fn stop_right_after_start() {
 #[cfg(unix)]
 #[test]
 fn signal_stops_a_server_whose_stdin_is_closed() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let mut server = Server::start_on(name, "127.0.0.1", &["--mode", "calc"], Stdin::Null);
         let mut client = server.connect();
         client.greet();
@@ -146,7 +143,7 @@ fn bind_failure_is_one_line_and_exit_1() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let addr = taken.local_addr().unwrap();
     let port = addr.port().to_string();
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let out = run(name, &["127.0.0.1", &port], Duration::from_secs(10));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: stderr {stderr:?}");
@@ -161,7 +158,8 @@ fn bind_failure_is_one_line_and_exit_1() {
 /// `--help` and `--version` print to stdout and exit 0 on every server.
 #[test]
 fn help_and_version_exit_0() {
-    in_parallel(&SERVERS, |&name| {
+    let binaries: Vec<&str> = COURSEWORK.iter().copied().chain(["server"]).collect();
+    in_parallel(&binaries, |&name| {
         let help = run(name, &["--help"], Duration::from_secs(10));
         assert_eq!(help.status.code(), Some(0), "{name} --help");
         let text = String::from_utf8_lossy(&help.stdout);
@@ -197,7 +195,7 @@ fn usage_error_exits_2() {
         &["--max-line", "-5"],
         &["--idle-timeout", "soon"],
     ];
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         for args in bad {
             let out = run(name, args, Duration::from_secs(10));
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -211,7 +209,7 @@ fn usage_error_exits_2() {
 /// Every server accepts every shared option (SPEC section 2).
 #[test]
 fn every_server_accepts_every_option() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let server = Server::start(
             name,
             &[
@@ -242,7 +240,7 @@ fn session_output(
     args: &[&str],
     rust_log: Option<&str>,
 ) -> (Vec<String>, String) {
-    let mut command = std::process::Command::new(common::bin(name));
+    let mut command = common::command(name);
     command.args(["127.0.0.1", "0"]).args(args);
     match rust_log {
         Some(spec) => command.env("RUST_LOG", spec),
@@ -265,7 +263,7 @@ fn session_output(
 /// stdout carries nothing but the `listening on` line outside chat mode.
 #[test]
 fn logs_go_to_stderr_only() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let (stdout, stderr) = session_output(name, &["--mode", "calc"], None);
         assert!(stdout.is_empty(), "{name} printed on stdout: {stdout:?}");
         assert!(stderr.contains("connected"), "{name}: {stderr}");
@@ -277,7 +275,7 @@ fn logs_go_to_stderr_only() {
 /// `-q` silences the connection logs; `RUST_LOG`, when set, wins over `-q`.
 #[test]
 fn quiet_flag_and_rust_log() {
-    in_parallel(&SERVERS, |&name| {
+    in_parallel(&models(), |&name| {
         let (_, quiet) = session_output(name, &["--mode", "calc", "-q"], None);
         assert!(!quiet.contains("connected"), "{name} -q logged: {quiet}");
         let (_, loud) = session_output(name, &["--mode", "calc", "-q"], Some("debug"));

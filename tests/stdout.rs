@@ -7,12 +7,12 @@ mod common;
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use common::{in_parallel, Client, SERVERS, SHUTDOWN_LIMIT, START_TIMEOUT};
+use common::{in_parallel, models, Client, SHUTDOWN_LIMIT, START_TIMEOUT};
 
 /// Chat lines the first client sends: about 420 KB of `[1] ...` on stdout,
 /// well past a pipe's buffer.
@@ -32,7 +32,7 @@ struct StuckServer {
 
 impl StuckServer {
     fn start(name: &'static str) -> StuckServer {
-        let mut child = Command::new(common::bin(name))
+        let mut child = common::command(name)
             .args(["127.0.0.1", "0", "--mode", "chat"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -138,7 +138,7 @@ fn unread_stdout_cannot_stop_a_shutdown() {
     if cfg!(unix) {
         stops.push(Stop::Term);
     }
-    let cases: Vec<(&'static str, Stop)> = SERVERS
+    let cases: Vec<(&'static str, Stop)> = models()
         .iter()
         .flat_map(|name| stops.iter().map(move |how| (*name, *how)))
         .collect();

@@ -19,47 +19,51 @@
 //!
 //! How it is built on the library: the rules live in `turns.rs`, a state
 //! machine without I/O. Three sources feed it over one channel — a [`Mode`]
-//! that forwards the clients' lines, a [`Console::on_presence`] hook that
+//! that forwards the clients' lines, a [`Clients::on_presence`] hook that
 //! reports clients joining and leaving (a client's `Exit` is answered with
 //! `bye` by the session itself, so leaving is how the messenger hears of it),
 //! and a thread reading user1's keyboard — and one thread applies them in
-//! order, printing for user1 and sending to clients with [`Console::send`].
-//!
-//! [`Console::on_presence`]: switchboard::console::Console::on_presence
-//! [`Console::send`]: switchboard::console::Console::send
+//! order, printing for user1 and sending to clients with [`Clients::send`].
 
 mod turns;
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
 
-use switchboard::console::{Console, Outbound, Presence};
+use switchboard::clients::{Clients, Outbound, Presence};
+use switchboard::mode::Speaker;
 use switchboard::session::Goodbye;
-use switchboard::{net, ClientId, ConnectionStrategy, Error, EventLoop, Mode, Server, Shutdown};
+use switchboard::{net, serve, Error, EventLoop, Mode, Server, Shutdown};
 use turns::{Input, Output, Turns};
 
 /// The clients' lines, forwarded to the thread that applies the rules.
 struct Relay(Sender<Input>);
 
 impl Mode for Relay {
-    fn on_line(&self, from: ClientId, line: &str, _out: &mut Vec<u8>) {
-        let _ = self.0.send(Input::Client(from, line.to_owned()));
+    fn on_line(&self, from: Speaker<'_>, line: &str, _out: &mut Vec<u8>) {
+        let _ = self.0.send(Input::Client(from.id, line.to_owned()));
     }
 }
 
 fn main() -> ExitCode {
-    let args: cli::BasicArgs = cli::parse_args(
-        "messenger",
-        "Three-user messenger: you are user1; user2 and user3 connect with `client`",
-        |command| command,
-    );
-    cli::exit_code("messenger", run(&args.address))
+    let mut args = std::env::args().skip(1);
+    let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
+    let Ok(port) = args.next().map_or(Ok(5000), |p| p.parse::<u16>()) else {
+        eprintln!("usage: messenger [HOST] [PORT]");
+        return ExitCode::from(2);
+    };
+    match run(&host, port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("messenger: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-fn run(args: &cli::Address) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(&args.host, args.port)?)?;
+fn run(host: &str, port: u16) -> Result<(), Error> {
+    let listener = net::bind(&net::resolve(host, port)?)?;
     let addr = listener
         .local_addr()
         .map_err(Error::io("reading the bound address"))?;
@@ -67,9 +71,9 @@ fn run(args: &cli::Address) -> Result<(), Error> {
     say("* you are user1: user2 and user3 write first, then you reply to each; # ends a turn, Exit quits");
 
     let (tx, inputs) = mpsc::channel();
-    let server = Server::new(Arc::new(Relay(tx.clone())));
+    let server = Server::new(Relay(tx.clone()));
     let presence = tx.clone();
-    server.console.on_presence(move |change| {
+    server.clients().on_presence(move |change| {
         let _ = presence.send(match change {
             Presence::Joined(id) => Input::Joined(id),
             Presence::Left(id) => Input::Left(id),
@@ -81,8 +85,8 @@ fn run(args: &cli::Address) -> Result<(), Error> {
             let _ = tx.send(Input::User1(line));
         }
     });
-    let (console, shutdown) = (Arc::clone(&server.console), server.shutdown.clone());
-    std::thread::spawn(move || apply_rules(&inputs, &console, &shutdown));
+    let (clients, shutdown) = (server.clients().clone(), server.shutdown.clone());
+    std::thread::spawn(move || apply_rules(&inputs, &clients, &shutdown));
     let stop = server.shutdown.clone();
     if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {
         say(&format!(
@@ -91,22 +95,22 @@ fn run(args: &cli::Address) -> Result<(), Error> {
     }
     // The select-style loop writes a client's `bye` before reporting it gone,
     // so ending the program on the last `Exit` cannot cut that line off.
-    EventLoop.serve(listener, server)
+    serve(&EventLoop, listener, server)
 }
 
 /// Applies each input to the rules and carries out what they say.
-fn apply_rules(inputs: &Receiver<Input>, console: &Console, shutdown: &Shutdown) {
+fn apply_rules(inputs: &Receiver<Input>, clients: &Clients, shutdown: &Shutdown) {
     let mut turns = Turns::default();
     for input in inputs {
         for output in turns.handle(input) {
             match output {
                 Output::User1(line) => say(&line),
                 Output::Client(id, line) => {
-                    console.send(id, Outbound::Line(line));
+                    clients.send(id, Outbound::Line(line));
                 }
                 Output::Refuse(id) => {
                     let why = Goodbye::Busy("user2 and user3 are taken");
-                    console.send(id, Outbound::Close(why));
+                    clients.send(id, Outbound::Close(why));
                 }
                 Output::End => shutdown.trigger(),
             }

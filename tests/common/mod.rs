@@ -27,18 +27,44 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// SPEC section 3: every shutdown path ends the process within one second.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
 
-/// The four server binaries.
-pub const SERVERS: [&str; 4] = ["server1", "server2", "server3", "server4"];
-/// The servers that serve many clients at once.
-pub const MULTI: [&str; 3] = ["server2", "server3", "server4"];
-/// The modes that check UTF-8 and answer `Hi` with `Hello`.
-pub const TEXT_MODES: [&str; 3] = ["chat", "calc", "reverse"];
-/// Every mode.
-pub const MODES: [&str; 4] = ["chat", "calc", "echo", "reverse"];
+/// The coursework's four binaries: each is one model with its mode fixed.
+pub const COURSEWORK: [&str; 4] = ["server1", "server2", "server3", "server4"];
+/// The single-client model: the one that turns a second client away.
+pub const SINGLE: &str = "single-client";
+
+/// Every model in the library's one list, by name: the behaviour suite runs
+/// over each (started as `server --model NAME`), so none can be left out.
+pub fn models() -> Vec<&'static str> {
+    switchboard::strategy::MODELS
+        .iter()
+        .map(|m| m.name)
+        .collect()
+}
+
+/// The models that serve many clients at once.
+pub fn multi() -> Vec<&'static str> {
+    models().into_iter().filter(|m| *m != SINGLE).collect()
+}
+
+/// Every mode in the library's one list.
+pub fn modes() -> Vec<&'static str> {
+    switchboard::mode::MODES.iter().map(|m| m.name).collect()
+}
+
+/// The modes that check UTF-8 and answer `Hi` with `Hello` (all but the
+/// byte-exact ones, such as echo).
+pub fn text_modes() -> Vec<&'static str> {
+    let modes = switchboard::mode::MODES.iter();
+    modes
+        .filter(|m| !(m.build)().is_raw())
+        .map(|m| m.name)
+        .collect()
+}
 
 /// The path of a binary of this package.
 pub fn bin(name: &str) -> &'static str {
     match name {
+        "server" => env!("CARGO_BIN_EXE_server"),
         "server1" => env!("CARGO_BIN_EXE_server1"),
         "server2" => env!("CARGO_BIN_EXE_server2"),
         "server3" => env!("CARGO_BIN_EXE_server3"),
@@ -48,15 +74,23 @@ pub fn bin(name: &str) -> &'static str {
     }
 }
 
-/// A one-line question whose answer proves a server in `mode` is serving, and
-/// that answer. Chat mode answers nothing by itself, so it has none.
-pub fn probe(mode: &str) -> Option<(&'static str, &'static str)> {
-    match mode {
-        "calc" => Some(("6*7", "42")),
-        "reverse" => Some(("abc", "cba")),
-        "echo" => Some(("ping", "ping")),
-        _ => None,
+/// The command that runs `name`: a binary of this package, or a model of the
+/// library's list as `server --model NAME`.
+pub fn command(name: &str) -> Command {
+    if switchboard::strategy::find(name).is_some() {
+        let mut command = Command::new(bin("server"));
+        command.args(["--model", name]);
+        command
+    } else {
+        Command::new(bin(name))
     }
+}
+
+/// A one-line question whose answer proves a server in `mode` is serving, and
+/// that answer: the mode's own example. Chat answers nothing by itself, so
+/// it has none.
+pub fn probe(mode: &str) -> Option<(&'static str, &'static str)> {
+    switchboard::mode::find(mode).and_then(|m| m.example)
 }
 
 /// Runs `case` once per item, each on its own named thread, and fails listing
@@ -108,7 +142,7 @@ pub fn wait_exit(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
 /// Runs a binary to completion (for `--help`, usage errors, bind failures),
 /// killing it and failing the test if it runs longer than `limit`.
 pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin(name))
+    let mut child = command(name)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -177,9 +211,10 @@ impl Server {
         Server::start_on(name, "127.0.0.1", args, Stdin::Piped)
     }
 
-    /// Starts `name HOST 0 ARGS...` with the given stdin.
+    /// Starts `name HOST 0 ARGS...` with the given stdin: `name` is a
+    /// model (run as `server --model NAME`) or a coursework binary.
     pub fn start_on(name: &'static str, host: &str, args: &[&str], stdin: Stdin) -> Server {
-        let mut command = Command::new(bin(name));
+        let mut command = command(name);
         command.arg(host).arg("0").args(args);
         Server::spawn(name, command, stdin)
     }

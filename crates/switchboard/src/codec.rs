@@ -17,7 +17,7 @@ use memchr::memchr;
 
 /// A tail kept between reads larger than this is freed once the line ends,
 /// so one long line does not pin memory for the rest of the connection.
-const KEEP_CAPACITY: usize = 4096;
+const KEEP_TAIL_CAPACITY: usize = 4096;
 
 /// A line longer than the limit arrived (or is arriving).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +54,6 @@ impl LineCodec {
         }
     }
 
-    /// Bytes held for later.
-    pub fn buffered(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Whether a pause left complete lines waiting for [`LineCodec::resume`].
     pub fn has_backlog(&self) -> bool {
         self.backlog
@@ -66,18 +61,19 @@ impl LineCodec {
 
     /// Feeds `input` through: calls `on_line` with each complete line (without
     /// its `\n`; a `\r` before it is left for the caller) until it halts, and
-    /// keeps what is left as [`Halt`] says. Call only without a backlog:
-    /// a paused connection is resumed before it is read again.
+    /// keeps what is left as [`Halt`] says. Lines a pause left waiting come
+    /// first, then `input`'s; the caller normally [resumes](Self::resume)
+    /// them before it reads more, so the backlog stays one read's worth.
     pub fn decode<F>(&mut self, input: &[u8], mut on_line: F) -> Result<(), LineTooLong>
     where
         F: FnMut(&[u8]) -> ControlFlow<Halt>,
     {
         if self.backlog {
-            let mut pending = std::mem::take(&mut self.pending);
-            pending.extend_from_slice(input);
-            let (used, halt) = self.split(&pending, &mut on_line)?;
-            pending.drain(..used);
-            return self.keep_pending(pending, halt);
+            // Only under backpressure: the waiting lines are copied once more.
+            let mut waiting = std::mem::take(&mut self.pending);
+            waiting.extend_from_slice(input);
+            let (used, halt) = self.split(&waiting, &mut on_line)?;
+            return self.keep(&waiting[used..], halt);
         }
         let mut input = input;
         if !self.pending.is_empty() {
@@ -92,7 +88,7 @@ impl LineCodec {
             let line = std::mem::take(&mut self.pending);
             self.check(&line)?;
             let flow = on_line(&line);
-            if line.capacity() <= KEEP_CAPACITY {
+            if line.capacity() <= KEEP_TAIL_CAPACITY {
                 self.pending = line; // reuse the allocation for the next tail
                 self.pending.clear();
             }
@@ -145,6 +141,9 @@ impl LineCodec {
         Ok((used, None))
     }
 
+    /// Keeps `rest` of the input for later, as `halt` says: all of it after a
+    /// pause, nothing once the connection is closing, and otherwise the
+    /// start of a line (if not already over the limit).
     fn keep(&mut self, rest: &[u8], halt: Option<Halt>) -> Result<(), LineTooLong> {
         if rest.is_empty() || halt == Some(Halt::Close) {
             self.backlog = false;
@@ -155,20 +154,6 @@ impl LineCodec {
         }
         self.backlog = halt == Some(Halt::Pause);
         self.pending.extend_from_slice(rest);
-        Ok(())
-    }
-
-    fn keep_pending(&mut self, mut rest: Vec<u8>, halt: Option<Halt>) -> Result<(), LineTooLong> {
-        self.backlog = halt == Some(Halt::Pause) && !rest.is_empty();
-        match halt {
-            Some(Halt::Close) => rest.clear(),
-            None => self.check_partial(rest.len())?,
-            Some(Halt::Pause) => {}
-        }
-        if rest.is_empty() && rest.capacity() > KEEP_CAPACITY {
-            rest = Vec::new(); // one long line must not pin its buffer
-        }
-        self.pending = rest;
         Ok(())
     }
 
@@ -214,7 +199,7 @@ mod tests {
         let mut codec = LineCodec::new(100);
         let got = lines(&mut codec, b"a\n\nbc\r\n").unwrap();
         assert_eq!(got, vec![b"a".to_vec(), b"".to_vec(), b"bc\r".to_vec()]);
-        assert_eq!(codec.buffered(), 0);
+        assert_eq!(codec.pending.len(), 0);
     }
 
     /// A line split over many reads comes out once, whole, when its `\n` arrives.
@@ -228,7 +213,7 @@ mod tests {
             lines(&mut codec, b"ld\nnext").unwrap(),
             vec![b"hello world".to_vec()]
         );
-        assert_eq!(codec.buffered(), 4);
+        assert_eq!(codec.pending.len(), 4);
     }
 
     /// A multi-byte UTF-8 character cut between two reads is rejoined intact.

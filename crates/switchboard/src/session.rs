@@ -9,8 +9,10 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use crate::clients::Clients;
 use crate::codec::{Halt, LineCodec, LineTooLong};
-use crate::mode::Mode;
+use crate::mode::{Mode, Speaker};
+use crate::server::Server;
 
 /// A connected client's number: 1, 2, 3, ... as the operator sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,19 +87,22 @@ pub struct Session {
 struct LineHandler {
     id: ClientId,
     mode: Arc<dyn Mode>,
+    clients: Arc<Clients>,
     raw: bool,
     first_line: bool,
 }
 
 impl Session {
-    /// A new session for client `id`, answering lines through `mode`.
-    pub fn new(id: ClientId, mode: Arc<dyn Mode>, max_line: usize) -> Self {
+    /// A new session for client `id` of `server`: lines are answered by
+    /// its mode and held to its `--max-line`.
+    pub fn new(id: ClientId, server: &Server) -> Self {
         Session {
-            codec: LineCodec::new(max_line),
+            codec: LineCodec::new(server.limits.max_line),
             lines: LineHandler {
                 id,
-                raw: mode.is_raw(),
-                mode,
+                raw: server.mode.is_raw(),
+                mode: Arc::clone(&server.mode),
+                clients: Arc::clone(server.clients()),
                 first_line: true,
             },
         }
@@ -165,13 +170,17 @@ impl LineHandler {
             out.extend_from_slice(b"bye\n");
             return ControlFlow::Break(Halt::Close);
         }
+        let from = Speaker {
+            id: self.id,
+            clients: &self.clients,
+        };
         if self.raw {
-            self.mode.on_raw_line(self.id, line, ended, out);
+            self.mode.on_raw_line(from, line, ended, out);
         } else if let Ok(text) = std::str::from_utf8(text) {
             if first_line && word.eq_ignore_ascii_case(b"hi") {
                 out.extend_from_slice(b"Hello\n");
             } else {
-                self.mode.on_line(self.id, text, out);
+                self.mode.on_line(from, text, out);
             }
         } else {
             out.extend_from_slice(Goodbye::InvalidUtf8.line().as_bytes());
@@ -190,8 +199,10 @@ mod tests {
     use super::*;
     use crate::mode::{Echo, Reverse};
 
-    fn session(mode: Arc<dyn Mode>, max_line: usize) -> Session {
-        Session::new(ClientId(1), mode, max_line)
+    fn session(mode: impl Mode + 'static, max_line: usize) -> Session {
+        let mut server = Server::new(mode);
+        server.limits.max_line = max_line;
+        Session::new(ClientId(1), &server)
     }
 
     fn feed(s: &mut Session, input: &[u8]) -> (String, Flow) {
@@ -203,7 +214,7 @@ mod tests {
     /// A first `Hi` in any case gets `Hello`; later lines go to the mode.
     #[test]
     fn greeting_then_mode() {
-        let mut s = session(Arc::new(Reverse), 100);
+        let mut s = session(Reverse, 100);
         assert_eq!(feed(&mut s, b"hI\r\nabc\nhi\n").0, "Hello\ncba\nih\n");
     }
 
@@ -211,7 +222,7 @@ mod tests {
     #[test]
     fn bye_and_exit_close() {
         for word in [&b"bye\n"[..], b"EXIT\r\n", b"  Bye \n"] {
-            let mut s = session(Arc::new(Reverse), 100);
+            let mut s = session(Reverse, 100);
             assert_eq!(feed(&mut s, word), ("bye\n".into(), Flow::Close));
         }
     }
@@ -219,7 +230,7 @@ mod tests {
     /// Lines after `bye` in the same read are not answered.
     #[test]
     fn nothing_after_bye() {
-        let mut s = session(Arc::new(Reverse), 100);
+        let mut s = session(Reverse, 100);
         assert_eq!(
             feed(&mut s, b"ab\nbye\ncd\n"),
             ("ba\nbye\n".into(), Flow::Close)
@@ -229,7 +240,7 @@ mod tests {
     /// Echo returns exact bytes (`\r`, invalid UTF-8, `Hi`) but still obeys `bye`.
     #[test]
     fn echo_is_byte_exact() {
-        let mut s = session(Arc::new(Echo), 100);
+        let mut s = session(Echo, 100);
         let input = b"Hi\r\n\xff\xfe\n\n";
         assert_eq!(
             feed(&mut s, input).0.as_bytes(),
@@ -244,7 +255,7 @@ mod tests {
     /// A text mode answers invalid UTF-8 with `ERR invalid utf-8` and closes.
     #[test]
     fn invalid_utf8_refused() {
-        let mut s = session(Arc::new(Reverse), 100);
+        let mut s = session(Reverse, 100);
         assert_eq!(
             feed(&mut s, b"ok\n\xc3\x28\n"),
             ("ko\nERR invalid utf-8\n".into(), Flow::Close)
@@ -254,7 +265,7 @@ mod tests {
     /// A line over the limit gets `ERR line too long`; one at the limit does not.
     #[test]
     fn line_limit() {
-        let mut s = session(Arc::new(Echo), 4);
+        let mut s = session(Echo, 4);
         assert_eq!(
             feed(&mut s, b"abcd\r\n"),
             ("abcd\r\n".into(), Flow::Continue)
@@ -268,14 +279,14 @@ mod tests {
     /// An empty line is a line: echo sends an empty line back.
     #[test]
     fn empty_line_is_answered() {
-        let mut s = session(Arc::new(Echo), 4);
+        let mut s = session(Echo, 4);
         assert_eq!(feed(&mut s, b"\n"), ("\n".into(), Flow::Continue));
     }
 
     /// At end of input a last unterminated line is still answered.
     #[test]
     fn eof_answers_last_line() {
-        let mut s = session(Arc::new(Reverse), 100);
+        let mut s = session(Reverse, 100);
         assert_eq!(feed(&mut s, b"abc").0, "");
         let mut out = Vec::new();
         assert_eq!(s.on_eof(&mut out), Flow::Close);
@@ -287,13 +298,13 @@ mod tests {
     /// answer is the usual line.
     #[test]
     fn echo_at_eof_is_byte_exact() {
-        let mut s = session(Arc::new(Echo), 100);
+        let mut s = session(Echo, 100);
         assert_eq!(feed(&mut s, b"one\ntwo\r").0, "one\n");
         let mut out = Vec::new();
         assert_eq!(s.on_eof(&mut out), Flow::Close);
         assert_eq!(out, b"two\r");
 
-        let mut s = session(Arc::new(Echo), 100);
+        let mut s = session(Echo, 100);
         assert_eq!(feed(&mut s, b"bye").0, "");
         let mut out = Vec::new();
         s.on_eof(&mut out);
@@ -306,15 +317,15 @@ mod tests {
     fn raw_modes_learn_whether_the_line_ended() {
         struct Length;
         impl Mode for Length {
-            fn on_line(&self, _: ClientId, _: &str, _: &mut Vec<u8>) {}
+            fn on_line(&self, _: Speaker<'_>, _: &str, _: &mut Vec<u8>) {}
             fn is_raw(&self) -> bool {
                 true
             }
-            fn on_raw_line(&self, _: ClientId, line: &[u8], ended: bool, out: &mut Vec<u8>) {
+            fn on_raw_line(&self, _: Speaker<'_>, line: &[u8], ended: bool, out: &mut Vec<u8>) {
                 out.extend_from_slice(format!("{} {ended}\n", line.len()).as_bytes());
             }
         }
-        let mut s = session(Arc::new(Length), 100);
+        let mut s = session(Length, 100);
         assert_eq!(feed(&mut s, b"abc\nde").0, "3 true\n");
         let mut out = Vec::new();
         s.on_eof(&mut out);
@@ -325,7 +336,7 @@ mod tests {
     /// rest in order, so memory stays bounded and nothing is lost.
     #[test]
     fn output_limit_pauses_and_resume_continues() {
-        let mut s = session(Arc::new(Echo), 100_000);
+        let mut s = session(Echo, 100_000);
         let line = vec![b'x'; 50_000];
         let input: Vec<u8> = (0..20).flat_map(|_| [&line[..], b"\n"].concat()).collect();
         let mut out = Vec::new();

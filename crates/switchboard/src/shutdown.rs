@@ -5,8 +5,8 @@
 //! wakes its `mio::Waker`, a blocking `accept()` is woken by connecting to it.
 //!
 //! The signal fires once; triggering it again does nothing. What to do when a
-//! graceful stop hangs (a second Ctrl-C, a deadline) is the process's business,
-//! so [`run`](crate::run()) handles it, not this type.
+//! graceful stop hangs (a second Ctrl-C, a deadline) is the process's
+//! business, not the library's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

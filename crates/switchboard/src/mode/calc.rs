@@ -1,8 +1,18 @@
 //! `calc`: each line is an arithmetic expression and the reply is its value —
 //! the original form of this coursework, without `eval`.
 
-use super::{calc_eval::evaluate, reply, Mode};
-use crate::session::ClientId;
+use std::sync::Arc;
+
+use super::{calc_eval::evaluate, reply, Mode, ModeEntry, Speaker};
+
+/// `--mode calc`.
+pub const ENTRY: ModeEntry = ModeEntry {
+    name: "calc",
+    about: "each line is an arithmetic expression; the reply is its value",
+    build: || Arc::new(Calc),
+    load_line: Some(load_line),
+    example: Some(("6*7", "42")),
+};
 
 /// Evaluates each line as arithmetic (`2+3*4` → `14`); a bad expression gets
 /// `invalid expression: REASON` and the session goes on.
@@ -10,10 +20,19 @@ use crate::session::ClientId;
 pub struct Calc;
 
 impl Mode for Calc {
-    fn on_line(&self, _from: ClientId, line: &str, out: &mut Vec<u8>) {
+    fn on_line(&self, _from: Speaker<'_>, line: &str, out: &mut Vec<u8>) {
         match evaluate(line) {
             Ok(value) => reply(out, &value),
             Err(e) => reply(out, &format!("invalid expression: {e}")),
         }
     }
+}
+
+/// `1+1+...+1`, at most `size` bytes long (at least `1`): cheap to parse,
+/// and every term is work.
+fn load_line(size: usize) -> String {
+    let terms = size.div_ceil(2).max(1);
+    let mut line = "1+".repeat(terms);
+    line.pop();
+    line
 }

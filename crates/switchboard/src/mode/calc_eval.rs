@@ -71,7 +71,7 @@ pub enum CalcError {
     ComplexResult,
 }
 
-type Calc<T> = Result<T, CalcError>;
+type Evaluated<T> = Result<T, CalcError>;
 
 /// Evaluates one expression and formats its value as Python would print it (with one difference: a float with an integral value prints without `.0`).
 pub fn evaluate(expr: &str) -> Result<String, CalcError> {
@@ -122,7 +122,7 @@ enum Token {
 }
 
 /// Splits `expr` into tokens and checks that parentheses balance.
-fn tokenize(expr: &str) -> Calc<Vec<Token>> {
+fn tokenize(expr: &str) -> Evaluated<Vec<Token>> {
     let bytes = expr.as_bytes();
     let (mut tokens, mut i, mut open) = (Vec::new(), 0, 0usize);
     while i < bytes.len() {
@@ -173,7 +173,7 @@ fn tokenize(expr: &str) -> Calc<Vec<Token>> {
 }
 
 /// Where the numeric literal starting at `start` ends.
-fn number_end(bytes: &[u8], start: usize) -> Calc<usize> {
+fn number_end(bytes: &[u8], start: usize) -> Evaluated<usize> {
     let digits_from = |mut i: usize| {
         while bytes.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
@@ -205,7 +205,7 @@ fn number_end(bytes: &[u8], start: usize) -> Calc<usize> {
 }
 
 /// Turns a literal already shaped by [`number_end`] into a value.
-fn parse_number(text: &str) -> Calc<Value> {
+fn parse_number(text: &str) -> Evaluated<Value> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
         // Refuse overlong literals before spending time parsing them.
         if text.trim_start_matches('0').len() > MAX_DIGITS {
@@ -237,7 +237,7 @@ impl Parser {
     }
 
     /// Goes one level deeper; every `enter` is paired with a `depth -= 1`.
-    fn enter(&mut self) -> Calc<()> {
+    fn enter(&mut self) -> Evaluated<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(CalcError::NestedTooDeeply);
@@ -246,7 +246,7 @@ impl Parser {
     }
 
     /// `expr := term (('+' | '-') term)*`
-    fn expr(&mut self) -> Calc<Value> {
+    fn expr(&mut self) -> Evaluated<Value> {
         let mut acc = self.term()?;
         while let Some(op) = self.eat(&[Op::Add, Op::Sub]) {
             acc = apply(op, acc, self.term()?)?;
@@ -255,7 +255,7 @@ impl Parser {
     }
 
     /// `term := factor (('*' | '/' | '%') factor)*`
-    fn term(&mut self) -> Calc<Value> {
+    fn term(&mut self) -> Evaluated<Value> {
         let mut acc = self.factor()?;
         while let Some(op) = self.eat(&[Op::Mul, Op::Div, Op::Mod]) {
             acc = apply(op, acc, self.factor()?)?;
@@ -267,7 +267,7 @@ impl Parser {
     /// `atom := NUMBER | '(' expr ')'` handled inline so that a nesting level
     /// costs only three stack frames (`expr`, `term`, `factor`): 64 levels
     /// need about 140 KiB of stack even in a debug build.
-    fn factor(&mut self) -> Calc<Value> {
+    fn factor(&mut self) -> Evaluated<Value> {
         if let Some(sign) = self.eat(&[Op::Add, Op::Sub]) {
             self.enter()?;
             let value = self.factor()?;
@@ -305,7 +305,7 @@ impl Parser {
     }
 
     /// Consumes the `)` that must close a group.
-    fn expect_close(&mut self) -> Calc<()> {
+    fn expect_close(&mut self) -> Evaluated<()> {
         match self.tokens.get(self.pos) {
             Some(Token::Close) => {
                 self.pos += 1;
@@ -317,7 +317,7 @@ impl Parser {
     }
 
     /// Consumes the number that must come next.
-    fn number(&mut self) -> Calc<Value> {
+    fn number(&mut self) -> Evaluated<Value> {
         match self.tokens.get(self.pos) {
             Some(Token::Num(value)) => {
                 self.pos += 1;
@@ -337,7 +337,7 @@ fn negate(value: Value) -> Value {
 }
 
 /// An integer result, if it fits in `MAX_BITS`.
-fn int(n: BigInt) -> Calc<Value> {
+fn int(n: BigInt) -> Evaluated<Value> {
     if n.bits() > MAX_BITS {
         return Err(CalcError::TooLarge);
     }
@@ -345,7 +345,7 @@ fn int(n: BigInt) -> Calc<Value> {
 }
 
 /// A float result, if it did not overflow (we never show `inf` or `nan`).
-fn float(x: f64) -> Calc<Value> {
+fn float(x: f64) -> Evaluated<Value> {
     if !x.is_finite() {
         return Err(CalcError::TooLarge);
     }
@@ -353,7 +353,7 @@ fn float(x: f64) -> Calc<Value> {
 }
 
 /// Applies a binary operator with Python's rules for int/float mixing.
-fn apply(op: Op, a: Value, b: Value) -> Calc<Value> {
+fn apply(op: Op, a: Value, b: Value) -> Evaluated<Value> {
     match (op, a, b) {
         (Op::Div, Value::Int(a), Value::Int(b)) => float(ratio_to_f64(&a, &b)?),
         (Op::Pow, Value::Int(a), Value::Int(b)) if !b.is_negative() => int_pow(&a, &b),
@@ -373,7 +373,7 @@ fn apply(op: Op, a: Value, b: Value) -> Calc<Value> {
 }
 
 /// `base ** exp` for integers with `exp >= 0`, refusing oversized results up front.
-fn int_pow(base: &BigInt, exp: &BigInt) -> Calc<Value> {
+fn int_pow(base: &BigInt, exp: &BigInt) -> Evaluated<Value> {
     // 0, 1 and -1 stay small for any exponent, even a huge one.
     if base.magnitude() <= &BigUint::one() {
         let one = exp.is_zero() || (base.is_negative() && exp.is_even());
@@ -392,7 +392,7 @@ fn int_pow(base: &BigInt, exp: &BigInt) -> Calc<Value> {
 }
 
 /// Float arithmetic (mixed int/float operands were converted already).
-fn float_op(op: Op, x: f64, y: f64) -> Calc<Value> {
+fn float_op(op: Op, x: f64, y: f64) -> Evaluated<Value> {
     float(match op {
         Op::Add => x + y,
         Op::Sub => x - y,
@@ -416,7 +416,7 @@ fn float_op(op: Op, x: f64, y: f64) -> Calc<Value> {
 }
 
 /// Python's `float ** float` (CPython's `float_pow`, minus the NaN/inf cases).
-fn float_pow(x: f64, y: f64) -> Calc<f64> {
+fn float_pow(x: f64, y: f64) -> Evaluated<f64> {
     let is_odd_integer = |v: f64| (v.abs() % 2.0) == 1.0;
     if y == 0.0 {
         return Ok(1.0);
@@ -441,7 +441,7 @@ fn float_pow(x: f64, y: f64) -> Calc<f64> {
 }
 
 /// An operand as a float; huge integers are an error, as in Python.
-fn to_f64(v: &Value) -> Calc<f64> {
+fn to_f64(v: &Value) -> Evaluated<f64> {
     match v {
         Value::Int(n) => ratio_to_f64(n, &BigInt::one()),
         Value::Float(x) => Ok(*x),
@@ -450,7 +450,7 @@ fn to_f64(v: &Value) -> Calc<f64> {
 
 /// The f64 nearest to the exact fraction `num / den` (ties to even), like
 /// Python's int `/` int: `10**400 / 10**399` is exactly 10.0, not inf/inf.
-fn ratio_to_f64(num: &BigInt, den: &BigInt) -> Calc<f64> {
+fn ratio_to_f64(num: &BigInt, den: &BigInt) -> Evaluated<f64> {
     if den.is_zero() {
         return Err(CalcError::DivisionByZero);
     }

@@ -2,26 +2,28 @@
 
 use std::sync::Arc;
 
-use super::Mode;
-use crate::console::Console;
-use crate::session::ClientId;
+use super::{Mode, ModeEntry, Speaker};
+use crate::console::print;
 
-/// Shows each line to the operator as `[ID] text`; the operator's answers
-/// travel back through the [`Console`], so a line here needs no reply.
-#[derive(Clone)]
-pub struct Chat {
-    console: Arc<Console>,
-}
+/// `--mode chat`.
+pub const ENTRY: ModeEntry = ModeEntry {
+    name: "chat",
+    about: "the operator at the server's console talks with the clients",
+    build: || Arc::new(Chat),
+    load_line: None,
+    example: None,
+};
 
-impl Chat {
-    /// Chat mode talking through `console`.
-    pub fn new(console: Arc<Console>) -> Self {
-        Chat { console }
-    }
-}
+/// Shows each line to the operator as `[ID] text` and makes its sender the
+/// one a plain operator line answers; the operator's answers travel back
+/// through the server's [`Clients`](crate::clients::Clients), so a line here
+/// needs no reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chat;
 
 impl Mode for Chat {
-    fn on_line(&self, from: ClientId, line: &str, _out: &mut Vec<u8>) {
-        self.console.client_said(from, line);
+    fn on_line(&self, from: Speaker<'_>, line: &str, _out: &mut Vec<u8>) {
+        from.clients.spoke(from.id);
+        print(format_args!("[{}] {line}", from.id));
     }
 }

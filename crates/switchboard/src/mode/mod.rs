@@ -1,18 +1,27 @@
-//! What a line means: the per-line behaviour, apart from how connections are served.
+//! What a line means: the per-line behaviour, apart from how connections are
+//! served.
 //!
 //! A [`Mode`] gets one line and appends its reply lines to the connection's
-//! output buffer. It never sees sockets, so any strategy can run any mode, and
-//! a library user adds a mode by implementing this one trait.
+//! output buffer. It never sees sockets, so any model can run any mode.
+//! [`MODES`] is the one list of modes: `--mode`, the tests and `compare` all
+//! read it, so a new mode is one file here and one line in that list.
 
-mod calc;
+pub mod calc;
 mod calc_eval;
-mod chat;
+pub mod chat;
+pub mod echo;
+pub mod reverse;
 
+use std::sync::Arc;
+
+use crate::clients::Clients;
 use crate::session::ClientId;
 
 pub use calc::Calc;
 pub use calc_eval::{evaluate, CalcError};
 pub use chat::Chat;
+pub use echo::Echo;
+pub use reverse::Reverse;
 
 /// Per-line behaviour shared by every connection of a server.
 ///
@@ -21,7 +30,7 @@ pub use chat::Chat;
 pub trait Mode: Send + Sync {
     /// Answers one line of text (valid UTF-8, without its `\n` or `\r\n`),
     /// appending reply lines, each ending in `\n`, to `out`.
-    fn on_line(&self, from: ClientId, line: &str, out: &mut Vec<u8>);
+    fn on_line(&self, from: Speaker<'_>, line: &str, out: &mut Vec<u8>);
 
     /// Whether this mode wants each line's exact bytes: no UTF-8 check, the
     /// `\r` kept, and `Hi` not treated as a greeting. Such modes override
@@ -33,10 +42,45 @@ pub trait Mode: Send + Sync {
     /// Answers one line as raw bytes (without its `\n`); only called when
     /// [`Mode::is_raw`] is true. `ended` says whether a `\n` ended the line:
     /// it is false only for a last line that the end of input cut short.
-    fn on_raw_line(&self, from: ClientId, line: &[u8], ended: bool, out: &mut Vec<u8>) {
+    fn on_raw_line(&self, from: Speaker<'_>, line: &[u8], ended: bool, out: &mut Vec<u8>) {
         let _ = ended;
         self.on_line(from, &String::from_utf8_lossy(line), out);
     }
+}
+
+/// Who sent a line: the client's id, and the registry of the server it is
+/// connected to — the server's own, so a mode that talks to other clients
+/// (chat) can never hold a different registry from the one the server uses.
+#[derive(Clone, Copy)]
+pub struct Speaker<'a> {
+    /// The client that sent the line.
+    pub id: ClientId,
+    /// Every client of the same server.
+    pub clients: &'a Clients,
+}
+
+/// One entry of [`MODES`]: a mode as `--mode NAME` finds it.
+pub struct ModeEntry {
+    /// The name after `--mode`.
+    pub name: &'static str,
+    /// One line for help texts.
+    pub about: &'static str,
+    /// A fresh instance.
+    pub build: fn() -> Arc<dyn Mode>,
+    /// A request line of about `size` bytes for load tests, whose reply the
+    /// mode itself gives; `None` where no reply comes without an operator.
+    pub load_line: Option<fn(size: usize) -> String>,
+    /// A line and its reply, as a person would check the mode by hand.
+    pub example: Option<(&'static str, &'static str)>,
+}
+
+/// Every mode, in the order help texts list them. A new mode is one file in
+/// this folder with its `ENTRY`, and one more item here.
+pub const MODES: &[ModeEntry] = &[chat::ENTRY, calc::ENTRY, echo::ENTRY, reverse::ENTRY];
+
+/// The mode called `name` in [`MODES`].
+pub fn find(name: &str) -> Option<&'static ModeEntry> {
+    MODES.iter().find(|m| m.name == name)
 }
 
 /// Appends `text` and a `\n` to `out`: one reply line.
@@ -45,52 +89,15 @@ pub fn reply(out: &mut Vec<u8>, text: &str) {
     out.push(b'\n');
 }
 
-/// Every line comes back unchanged, byte for byte — a last line that came
-/// without `\n` goes back without one.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Echo;
-
-impl Mode for Echo {
-    fn on_line(&self, _from: ClientId, line: &str, out: &mut Vec<u8>) {
-        reply(out, line);
-    }
-
-    fn is_raw(&self) -> bool {
-        true
-    }
-
-    fn on_raw_line(&self, _from: ClientId, line: &[u8], ended: bool, out: &mut Vec<u8>) {
-        out.extend_from_slice(line);
-        if ended {
-            out.push(b'\n');
-        }
-    }
+/// `size` letters, `abc...zab...`: a load line any text mode takes.
+pub fn letters(size: usize) -> String {
+    (b'a'..=b'z').cycle().take(size).map(char::from).collect()
 }
 
-/// Every line comes back reversed by characters (not bytes).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Reverse;
-
-impl Mode for Reverse {
-    fn on_line(&self, _from: ClientId, line: &str, out: &mut Vec<u8>) {
-        out.reserve(line.len() + 1);
-        for c in line.chars().rev() {
-            let mut utf8 = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-        }
-        out.push(b'\n');
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Reverse works on characters, so multi-byte text stays valid UTF-8.
-    #[test]
-    fn reverse_by_characters() {
-        let mut out = Vec::new();
-        Reverse.on_line(ClientId(1), "héllo→", &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "→olléh\n");
+impl std::fmt::Debug for ModeEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModeEntry")
+            .field("name", &self.name)
+            .finish()
     }
 }

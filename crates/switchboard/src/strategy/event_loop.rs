@@ -1,23 +1,35 @@
 //! Select-style: one thread, one `mio::Poll`, every socket.
 //!
-//! All sockets are non-blocking and registered with one poller (epoll,
-//! kqueue or IOCP underneath). The thread sleeps in `poll` until some socket
-//! is ready, then does exactly the work that is possible without waiting:
-//! accept whoever is queued, read whatever has arrived, write as much as the
-//! peer will take. Nothing ever blocks, so one thread serves every client.
+//! **How it works.** All sockets are non-blocking and registered with one
+//! poller (epoll, kqueue or IOCP underneath). The thread sleeps in `poll`
+//! until some socket is ready, then does exactly the work that is possible
+//! without waiting: accept whoever is queued, read whatever has arrived,
+//! write as much as the peer will take. Nothing ever blocks, so one thread
+//! serves every client. Three rules make it correct:
 //!
-//! Three rules make it correct. *Drain readiness*: mio reports edges, so each
-//! event is read (or accepted) until `WouldBlock` — or until a short read,
-//! which on epoll and kqueue says the same — or we remember to come back.
-//! *Never assume a write completes*: replies that the socket will not take yet
-//! wait in the connection's `out` buffer, and only then do we ask for WRITABLE
-//! events — asking while nothing is waiting would wake us for nothing.
-//! *Push back*: while a client leaves its replies unread, we stop reading its
-//! requests, so no client can make the server buffer without bound.
+//! - *Drain readiness.* mio reports edges: an event says "something changed",
+//!   once. So each event is read (or accepted) until `WouldBlock` — or until
+//!   a short read, which on epoll and kqueue says the same — or we note the
+//!   connection in `again` and come back without waiting for a new edge.
+//! - *Never assume a write completes.* Replies the socket will not take yet
+//!   wait in the connection's `out` buffer. Each socket is registered for
+//!   READABLE and WRITABLE once, at accept, as tokio and our load generator
+//!   do: with edges, a WRITABLE event comes only after a write found the
+//!   socket's buffer full, so a client that takes its replies at once never
+//!   wakes us for it, and a client that stalls costs no `epoll_ctl` calls to
+//!   switch the interest on and off.
+//! - *Push back.* While a client leaves its replies unread, we stop reading
+//!   its requests, so no client can make the server buffer without bound.
 //!
-//! **Cost:** per client, a few hundred bytes of state and no buffer at all
-//! while it is idle; no thread switches. **Breaks down:** when one line takes
-//! long to answer (everyone waits behind it) or one core is not enough.
+//! **What it costs.** Per client, a few hundred bytes of state and no buffer
+//! at all while it is idle; no thread switches: per message, one `poll`, one
+//! `read` and one `write`, the system calls the kernel needs anyway.
+//!
+//! **Where it breaks.** When one line takes long to answer (a big `calc`:
+//! everyone waits behind it), or when one core is not enough.
+//!
+//! The operator's console runs on another thread: it queues a message in a
+//! channel and wakes the loop with a [`Waker`]; the loop does the writing.
 
 mod conn;
 
@@ -31,13 +43,20 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use self::conn::{Conn, Next};
-use super::{
-    close_gently, peer_gave_up, AcceptFailures, ConnectionStrategy, Server, ACCEPT_BACKOFF,
-};
-use crate::console::{Outbound, Outbox};
+use self::conn::{Conn, Next, WarmBuffer};
+use super::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::{ConnectionStrategy, Model};
+use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
+use crate::server::Server;
 use crate::session::{ClientId, Goodbye, Session};
+
+/// `--model event-loop` (`server3`; `server4` is it in echo mode).
+pub const MODEL: Model = Model {
+    name: "event-loop",
+    about: "one thread, one mio::Poll loop for every socket (server3, server4)",
+    strategy: &EventLoop,
+};
 
 const LISTENER: Token = Token(0);
 /// Woken by the console (a message is queued) and by shutdown.
@@ -46,20 +65,12 @@ const WAKER: Token = Token(1);
 /// One shared read buffer for every connection: reads land here and only an
 /// unfinished line is copied into the connection's own codec.
 const READ_BUFFER: usize = 64 * 1024;
-/// A connection that is closing (after `bye`, an `ERR` line, end of input)
-/// gets this long to take its last replies; a client that never reads them
-/// is then closed anyway.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves every client from one thread with one `mio::Poll`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EventLoop;
 
 impl ConnectionStrategy for EventLoop {
-    fn name(&self) -> &'static str {
-        "select-style"
-    }
-
     fn serve(&self, listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
         listener
             .set_nonblocking(true)
@@ -85,7 +96,7 @@ impl ConnectionStrategy for EventLoop {
             outbox: Arc::new(LoopOutbox { tx, waker }),
             inbox,
             scratch: vec![0; READ_BUFFER],
-            replies: Vec::new(),
+            warm: WarmBuffer::default(),
             again: Vec::new(),
             closing: VecDeque::new(),
             now,
@@ -102,21 +113,20 @@ struct Loop {
     listener: TcpListener,
     server: Server,
     conns: HashMap<Token, Conn>,
-    /// Handed to the console for every client: queue a message, wake us.
+    /// Handed to the registry for every client: queue a message, wake us.
     outbox: Arc<LoopOutbox>,
     inbox: Receiver<(ClientId, Outbound)>,
     scratch: Vec<u8>,
-    /// One reply buffer, lent to whichever connection is being served (see
-    /// `Conn::advance`): it stays warm in the cache, and an idle connection
-    /// owns no buffer.
-    replies: Vec<u8>,
+    warm: WarmBuffer,
     /// Connections that may still have unread input (budget spent, or reading
     /// resumed after backpressure): visited again without waiting for an event.
     again: Vec<Token>,
-    /// Closing connections by deadline (all get the same grace, so a queue
-    /// stays in order).
-    closing: VecDeque<(Instant, Token)>,
-    /// When the current turn began: one clock reading per turn is enough.
+    /// Closing connections, in the order their grace runs out: each gets the
+    /// same grace from the moment it starts closing, so arrival order is
+    /// deadline order. The deadline itself is the connection's.
+    closing: VecDeque<Token>,
+    /// Read once per turn, when `poll` returns: timers are coarse (tens of
+    /// milliseconds at the finest), a turn is not.
     now: Instant,
     next_idle_sweep: Instant,
     accept_paused_until: Option<Instant>,
@@ -127,8 +137,7 @@ impl Loop {
     fn run(mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.next_timeout();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.poll.poll(&mut events, self.next_timeout()) {
                 if e.kind() == ErrorKind::Interrupted {
                     continue;
                 }
@@ -152,15 +161,15 @@ impl Loop {
                         let closed = event.is_read_closed() || event.is_error();
                         if closed {
                             if let Some(conn) = self.conns.get_mut(&token) {
-                                conn.peer_closed = true;
+                                conn.note_peer_closed();
                             }
                         }
-                        self.serve(token, event.is_readable() || closed);
+                        self.serve(token, event.is_readable() || closed, None);
                     }
                 }
             }
             for token in std::mem::take(&mut self.again) {
-                self.serve(token, true);
+                self.serve(token, true, None);
             }
             self.after_timers();
         }
@@ -187,64 +196,53 @@ impl Loop {
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        if self.conns.len() >= self.server.limits.max_clients {
+        let seats = self.server.limits.max_clients;
+        let Ok(id) = self
+            .server
+            .clients()
+            .admit(peer, self.outbox.clone(), seats)
+        else {
             tracing::warn!(%peer, "too many clients: turned away");
-            close_gently(
-                &mut stream,
-                Goodbye::Busy("too many clients").line().as_bytes(),
-            );
-            return;
-        }
+            let busy = Goodbye::Busy("too many clients").line();
+            return close_gently(&mut stream, busy.as_bytes());
+        };
         let _ = stream.set_nodelay(true);
-        let id = self.server.console.join(peer, self.outbox.clone());
         let token = token_of(id);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-        {
+        let both = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut stream, token, both) {
             tracing::warn!(%peer, "cannot register connection: {e}");
-            self.server.console.leave(id);
-            return;
+            return self.server.clients().leave(id);
         }
-        let session = Session::new(id, self.server.mode.clone(), self.server.limits.max_line);
+        let session = Session::new(id, &self.server);
         self.conns
             .insert(token, Conn::new(stream, peer, session, self.now));
     }
 
-    /// Does whatever the connection's readiness allows, then closes it if done.
-    fn serve(&mut self, token: Token, readable: bool) {
+    /// Passes on what the connection was `told` (an operator's line, a
+    /// goodbye), does whatever its readiness allows, then closes it if done.
+    fn serve(&mut self, token: Token, readable: bool, told: Option<Outbound>) {
         // Events for a connection already closed this turn are simply stale.
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        match conn.advance(readable, &mut self.scratch, &mut self.replies, self.now) {
+        let was_closing = conn.is_closing();
+        if let Some(msg) = told {
+            conn.tell(msg, self.now);
+        }
+        match conn.advance(readable, &mut self.scratch, &mut self.warm, self.now) {
             Ok(Next::Wait) => {}
             Ok(Next::Again) => self.again.push(token),
             Ok(Next::Done) | Err(_) => return self.close(token),
         }
-        if conn.update_interest(self.poll.registry(), token).is_err() {
-            return self.close(token);
-        }
-        if conn.closing && conn.close_by.is_none() {
-            let deadline = self.now + CLOSE_GRACE;
-            conn.close_by = Some(deadline);
-            self.closing.push_back((deadline, token));
+        if conn.is_closing() && !was_closing {
+            self.closing.push_back(token);
         }
     }
 
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
         while let Ok((id, msg)) = self.inbox.try_recv() {
-            let token = token_of(id);
-            let Some(conn) = self.conns.get_mut(&token) else {
-                continue;
-            };
-            match msg {
-                Outbound::Line(text) => conn.push_line(&text),
-                Outbound::Close(why) => conn.say_goodbye(why),
-            }
-            self.serve(token, false);
+            self.serve(token_of(id), false, Some(msg));
         }
     }
 
@@ -257,32 +255,36 @@ impl Loop {
             .limits
             .idle_timeout
             .map(|_| self.next_idle_sweep);
-        let grace = self.closing.front().map(|(deadline, _)| *deadline);
+        let grace = self.closing.front().and_then(|t| self.closing_deadline(*t));
         [idle, grace, self.accept_paused_until]
             .into_iter()
             .flatten()
             .min()
-            .map(|at| at.saturating_duration_since(Instant::now()))
+            .map(|at| at.saturating_duration_since(self.now))
     }
 
-    /// Resumes accepting after a pause, closes clients silent too long, and
-    /// closes clients that never took their last replies.
+    fn closing_deadline(&self, token: Token) -> Option<Instant> {
+        self.conns.get(&token).and_then(Conn::closing_deadline)
+    }
+
+    /// Resumes accepting after a pause, closes clients that never took their
+    /// last replies, and closes clients silent too long.
     fn after_timers(&mut self) {
-        let now = Instant::now();
-        self.now = now;
+        let now = self.now;
         if self.accept_paused_until.is_some_and(|t| t <= now) {
             self.accept_paused_until = None;
             self.accept(); // no new edge will come for connections already queued
         }
-        while let Some(&(deadline, token)) = self.closing.front() {
-            if deadline > now {
-                break;
+        while let Some(&token) = self.closing.front() {
+            match self.closing_deadline(token) {
+                Some(deadline) if deadline > now => break,
+                Some(_) => {
+                    tracing::debug!("client did not take its last replies; closing");
+                    self.close(token);
+                }
+                None => {} // already closed
             }
             self.closing.pop_front();
-            if self.conns.contains_key(&token) {
-                tracing::debug!("client did not take its last replies; closing");
-                self.close(token);
-            }
         }
         if let Some(limit) = self.server.limits.idle_timeout {
             if now >= self.next_idle_sweep {
@@ -297,22 +299,18 @@ impl Loop {
         let expired: Vec<Token> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.closing && now.duration_since(c.last_heard) >= limit)
+            .filter(|(_, c)| c.is_idle(now, limit))
             .map(|(t, _)| *t)
             .collect();
         for token in expired {
-            if let Some(conn) = self.conns.get_mut(&token) {
-                conn.say_goodbye(Goodbye::IdleTimeout);
-            }
-            self.serve(token, false);
+            self.serve(token, false, Some(Outbound::Close(Goodbye::IdleTimeout)));
         }
     }
 
     fn close(&mut self, token: Token) {
-        if let Some(mut conn) = self.conns.remove(&token) {
-            self.server.console.leave(conn.session.id());
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            conn.close();
+        if let Some(conn) = self.conns.remove(&token) {
+            self.server.clients().leave(conn.id());
+            conn.close(self.poll.registry());
         }
     }
 
@@ -321,7 +319,7 @@ impl Loop {
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(conn) = self.conns.get_mut(&token) {
-                conn.say_goodbye(Goodbye::ShuttingDown);
+                conn.tell(Outbound::Close(Goodbye::ShuttingDown), self.now);
                 let _ = conn.flush();
             }
             self.close(token);
@@ -344,7 +342,8 @@ impl Outbox for LoopOutbox {
 }
 
 fn token_of(id: ClientId) -> Token {
-    // Ids start at 1; tokens 0 and 1 are the listener's and the waker's.
+    // Ids start at 1 and are never reused; tokens 0 and 1 are the
+    // listener's and the waker's.
     Token(id.0 as usize + 1)
 }
 

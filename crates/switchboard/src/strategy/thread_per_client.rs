@@ -1,46 +1,264 @@
 //! Thread-per-client: every connection gets its own OS thread.
 //!
-//! The accepting thread hands each new connection to a fresh thread, which
-//! blocks in `read` until its client says something, answers, and blocks
-//! again. The code stays as simple as the single-client server's — straight
-//! line, blocking calls — and a slow or silent client only ever holds up its
-//! own thread. The operating system's scheduler does the multiplexing.
+//! **How it works.** The main thread blocks in `accept`. Each new connection
+//! is handed to a fresh thread, which blocks in `read` until its client says
+//! something, answers, and blocks again, until the client leaves. The code is
+//! as simple as a single-client server's — straight-line, blocking calls —
+//! and the operating system's scheduler does the multiplexing: a slow or
+//! silent client only ever holds up its own thread.
 //!
-//! **Cost:** a thread per client: a stack (reserved virtual memory, of which
-//! only the touched pages are real — we ask for a small one, so thousands fit),
-//! a kernel task, and a context switch every time a client's data arrives.
-//! **Breaks down:** at tens of thousands of clients (memory, thread limits),
-//! or when many busy clients make the switches dominate the work.
+//! **What it costs.** A thread per client: a stack (reserved address space of
+//! which only touched pages become memory — we ask for a small one, so
+//! thousands fit), a kernel task, and a wake-up and context switch each time
+//! a client's data arrives. Per message that switch is the model's price:
+//! `compare` shows it as CPU per message well above one event loop's.
+//!
+//! **Where it breaks.** At tens of thousands of clients (memory, the
+//! system's thread limit), or when many busy clients make the switches
+//! dominate the work.
+//!
+//! One problem is not the model's but the coursework's: the operator may
+//! write to a client (`@2 hello`, `/kick 2`) while that client's thread is
+//! blocked in `read`. [`shared_writer`] solves it; this file uses it as a
+//! plain writer.
+//!
+//! The accept loop below is shared with [`single_client`](super::single_client),
+//! which is this model with one seat.
 
-use std::net::TcpListener;
+mod shared_writer;
 
-use super::blocking::{accept_loop, refuse, spawn_session};
-use super::{ConnectionStrategy, Server};
+use std::io::{self, ErrorKind, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use self::shared_writer::SharedWriter;
+use super::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::{ConnectionStrategy, Model};
+use crate::clients::Outbound;
 use crate::error::Error;
-use crate::session::Goodbye;
+use crate::server::Server;
+use crate::session::{ClientId, Flow, Goodbye, Session};
+
+/// `--model thread-per-client` (`server2`).
+pub const MODEL: Model = Model {
+    name: "thread-per-client",
+    about: "one OS thread per connection, blocking reads (server2)",
+    strategy: &ThreadPerClient,
+};
 
 /// Stack per client thread. Sessions keep little on the stack (a 4 KiB read
 /// buffer; the calculator caps its recursion at 64 levels, about 140 KiB in a
-/// debug build), so 512 KiB of address space is ample; untouched pages cost no memory.
+/// debug build), so 512 KiB of address space is ample; untouched pages cost
+/// no memory.
 const STACK_SIZE: usize = 512 * 1024;
+
+/// Windows may not end a blocking `read` when another thread shuts the socket
+/// down (on `/kick` or at shutdown), so there a client's thread wakes this
+/// often to check; elsewhere the shutdown itself ends the `read`.
+const CHECK_CLOSED_EVERY: Option<Duration> = if cfg!(windows) {
+    Some(Duration::from_secs(1))
+} else {
+    None
+};
+
+/// How long a stopping server waits for its client threads to send their
+/// goodbyes and finish.
+const THREADS_GRACE: Duration = Duration::from_millis(500);
 
 /// Serves each client on a thread of its own, up to `--max-clients`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadPerClient;
 
 impl ConnectionStrategy for ThreadPerClient {
-    fn name(&self) -> &'static str {
-        "thread-per-client"
+    fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
+        let seats = server.limits.max_clients;
+        accept_loop(&listener, &server, seats, Goodbye::Busy("too many clients"))
+    }
+}
+
+/// Accepts connections until shutdown, giving each a thread while fewer than
+/// `seats` are served and turning the rest away with `busy`. At shutdown,
+/// tells every client the server is going and waits (briefly) for their
+/// threads to finish saying so.
+pub(super) fn accept_loop(
+    listener: &TcpListener,
+    server: &Server,
+    seats: usize,
+    busy: Goodbye,
+) -> Result<(), Error> {
+    let running = Running::default();
+    wake_accept_on_shutdown(listener, server)?;
+    let mut failures = AcceptFailures::default();
+    while !server.shutdown.is_triggered() {
+        match listener.accept() {
+            Ok(_) if server.shutdown.is_triggered() => break, // our own wake-up
+            Ok((stream, peer)) => match start_client(stream, peer, server, seats, busy, &running) {
+                Ok(()) => failures.recovered(Instant::now()),
+                // Out of descriptors or threads, setting a client up fails as accept does.
+                Err(e) => failures.record(&e, Instant::now()),
+            },
+            Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
+            Err(e) => {
+                // EMFILE leaves the connection queued: retrying at once would spin.
+                failures.record(&e, Instant::now());
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+    let goodbye = Outbound::Close(Goodbye::ShuttingDown);
+    server.clients().send_all(&goodbye);
+    running.wait_all(THREADS_GRACE);
+    Ok(())
+}
+
+/// Admits the client and starts its thread, or turns it away if every seat
+/// is taken.
+fn start_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    server: &Server,
+    seats: usize,
+    busy: Goodbye,
+    running: &Running,
+) -> io::Result<()> {
+    let writer = Arc::new(SharedWriter::new(&stream)?);
+    let Ok(id) = server.clients().admit(peer, writer.clone(), seats) else {
+        tracing::info!(%peer, "{busy}: turned away");
+        let mut stream = stream;
+        stream.set_nonblocking(true)?; // the accept loop must not wait on it
+        close_gently(&mut stream, busy.line().as_bytes());
+        return Ok(());
+    };
+    let server_for_thread = server.clone();
+    let counted = running.start();
+    let spawned = std::thread::Builder::new()
+        .name(format!("client-{id}"))
+        .stack_size(STACK_SIZE)
+        .spawn(move || {
+            let _counted = counted;
+            serve_client(stream, id, &writer, &server_for_thread);
+        });
+    if spawned.is_err() {
+        tracing::debug!(%peer, "no thread for this client");
+        server.clients().leave(id);
+    }
+    spawned.map(drop)
+}
+
+/// One client's life on its own thread: block in `read`, feed the session,
+/// write the replies, until either side ends it.
+fn serve_client(mut stream: TcpStream, id: ClientId, writer: &SharedWriter, server: &Server) {
+    let peer = stream.peer_addr().ok();
+    let mut session = Session::new(id, server);
+    let idle_timeout = server.limits.idle_timeout;
+    // The read gives up this often, so the idle timeout can be checked.
+    let wake_every = match (idle_timeout, CHECK_CLOSED_EVERY) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Err(e) = stream.set_read_timeout(wake_every) {
+        tracing::warn!(?peer, "cannot set a read timeout: {e}");
+    }
+    let mut buf = [0; 4096];
+    let mut out = Vec::new();
+    let mut last_heard = Instant::now();
+    loop {
+        let flow = if session.has_backlog() {
+            session.resume(&mut out) // replies piled up; answer the rest first
+        } else {
+            match stream.read(&mut buf) {
+                // Input that arrives after the console closed this client (our
+                // own shutdown's end of file included) goes unanswered.
+                Ok(_) if writer.is_closing() => Flow::Close,
+                Ok(0) => session.on_eof(&mut out),
+                Ok(n) => {
+                    last_heard = Instant::now();
+                    session.on_bytes(&buf[..n], &mut out)
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if writer.is_closing() {
+                        Flow::Close
+                    } else if idle_timeout.is_some_and(|limit| last_heard.elapsed() >= limit) {
+                        out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
+                        Flow::Close
+                    } else {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(?peer, "read failed: {e}");
+                    Flow::Close
+                }
+            }
+        };
+        if flow == Flow::Close {
+            // Leave before the last reply goes out: a client that has read
+            // `bye` may reconnect at once and must find the seat free.
+            server.clients().leave(id);
+        }
+        if !out.is_empty() {
+            if let Err(e) = writer.write(&out) {
+                tracing::debug!(?peer, "write failed: {e}");
+                server.clients().leave(id);
+                break;
+            }
+            out.clear();
+        }
+        if flow == Flow::Close {
+            break;
+        }
+    }
+    writer.close(None);
+}
+
+/// A blocking `accept` cannot be interrupted portably; connecting to
+/// ourselves wakes it, and the loop then sees the flag.
+fn wake_accept_on_shutdown(listener: &TcpListener, server: &Server) -> Result<(), Error> {
+    let mut wake = listener
+        .local_addr()
+        .map_err(Error::io("reading the listener's address"))?;
+    // A wildcard address is not connectable everywhere: use loopback.
+    if wake.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = match wake {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        wake.set_ip(loopback);
+    }
+    server.shutdown.on_trigger(move || {
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    });
+    Ok(())
+}
+
+/// How many client threads are still running, so shutdown can wait for them.
+#[derive(Clone, Default)]
+struct Running(Arc<(Mutex<usize>, Condvar)>);
+
+impl Running {
+    fn start(&self) -> Counted {
+        *self.count() += 1;
+        Counted(self.clone())
     }
 
-    fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
-        accept_loop(&listener, &server, |stream, peer, sessions| {
-            if server.console.active() >= server.limits.max_clients {
-                tracing::warn!(%peer, "too many clients: turned away");
-                refuse(stream, Goodbye::Busy("too many clients"))
-            } else {
-                spawn_session(stream, peer, &server, sessions, Some(STACK_SIZE))
-            }
-        })
+    fn count(&self) -> MutexGuard<'_, usize> {
+        self.0 .0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait_all(&self, within: Duration) {
+        let count = self.count();
+        let _ = self.0 .1.wait_timeout_while(count, within, |n| *n > 0);
+    }
+}
+
+/// Counts one client thread until dropped (at its very end, panics included).
+struct Counted(Running);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        *self.0.count() -= 1;
+        self.0 .0 .1.notify_all();
     }
 }

@@ -1,68 +1,78 @@
-//! Running a server the way switchboard's binaries do, in one call.
+//! Running a model as a process, the way switchboard's binaries do.
 //!
-//! Besides binding and serving, [`run`] owns the process-level promises of
-//! SPEC section 3 that a strategy cannot keep by itself: a second Ctrl-C ends
-//! the process at once, and once shutdown fires the process ends within about
-//! a second even if a graceful stop hangs (say, on a write nobody reads).
+//! The library serves and leaves the process alone; this module owns what a
+//! process must promise besides serving:
+//!
+//! - the first stdout line is `listening on IP:PORT`, printed only once the
+//!   signal handler is in place, so a SIGTERM sent the moment a script sees
+//!   it stops the server gracefully instead of killing it;
+//! - Ctrl-C and SIGTERM fire the shutdown; a second one exits at once (130);
+//! - once the shutdown fires, from any source, the process is gone within
+//!   about a second, even if a graceful stop hangs (a write nobody reads);
+//! - the operator's console reads stdin on its own thread (stdin cannot be
+//!   polled portably), and the end of stdin only ends that thread.
 
+use std::io::{self, BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::console::print;
-use crate::error::Error;
-use crate::net;
-use crate::shutdown::Shutdown;
-use crate::strategy::{ConnectionStrategy, Server};
+use switchboard::console::{print, Console, BANNER};
+use switchboard::strategy::Model;
+use switchboard::{net, Error, Server, Shutdown};
+
+use crate::Address;
 
 /// After shutdown fires, how long a graceful stop may take before the
-/// deadline ends the process, so it is gone within SPEC's one second.
+/// deadline ends the process, so it is gone within the promised second.
 const GRACE: Duration = Duration::from_millis(800);
 /// The exit status after a second Ctrl-C: 128 + SIGINT, as shells report it.
 const INTERRUPTED: i32 = 130;
 
-/// Serves `strategy` on `host:port` until `server.shutdown` fires.
-///
-/// Binds (IPv4 first for names like `localhost`), makes Ctrl-C and SIGTERM
-/// fire the shutdown, prints `listening on IP:PORT` on stdout — the line
-/// scripts wait for — then reads operator commands from stdin (`/quit`,
-/// `@ID text`, ...) and serves. Returns once every client has been told
-/// `ERR server shutting down`.
-///
-/// `run` is meant to be the body of a server's `main`, and treats the
-/// process as its own:
-///
-/// - it installs the process's Ctrl-C / SIGTERM handler: the first signal
-///   fires the shutdown, a second one exits at once with status 130;
-/// - once the shutdown fires (from any source), a deadline is armed: if `run`
-///   has not returned 800 ms later, it exits the process with status 0.
-///   This is a backstop, not synchronisation — a graceful stop returns well
-///   before it, and returning disarms it, so code after `run` is never cut
-///   short.
-///
-/// To serve without either, call [`ConnectionStrategy::serve`] yourself.
-pub fn run(
-    strategy: &dyn ConnectionStrategy,
-    host: &str,
-    port: u16,
-    server: Server,
-) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(host, port)?)?;
+/// Binds `address` (IPv4 first for names like `localhost`) and serves
+/// `model` on it until Ctrl-C, SIGTERM or `/quit`; returns once every client
+/// has been told `ERR server shutting down`.
+pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error> {
+    let listener = net::bind(&net::resolve(&address.host, address.port)?)?;
     let local = listener
         .local_addr()
         .map_err(Error::io("reading the bound address"))?;
     handle_signals(server.shutdown.clone());
     let deadline = Deadline::arm_on(&server.shutdown);
-    // Only now: scripts take this line as "ready", and a SIGTERM sent the
-    // moment it appears must find the handler installed, not kill us.
     print(format_args!("listening on {local}"));
-    server.console.spawn_stdin(server.shutdown.clone());
-    tracing::info!(strategy = strategy.name(), "serving");
-    let served = strategy.serve(listener, server);
+    read_console(server.console(), server.shutdown.clone());
+    tracing::info!(model = model.name, "serving");
+    let served = switchboard::serve(model.strategy, listener, server);
     deadline.disarm();
-    served?;
-    tracing::info!("stopped");
-    Ok(())
+    served
+}
+
+/// Feeds the operator's stdin to `console` on a thread of its own, until
+/// input ends (the server keeps serving) or the server stops.
+fn read_console(console: Console, shutdown: Shutdown) {
+    if io::stdin().is_terminal() {
+        print(format_args!("{BANNER}"));
+    }
+    let spawned = std::thread::Builder::new()
+        .name("console".into())
+        .spawn(move || {
+            for line in io::stdin().lock().lines() {
+                match line {
+                    Ok(line) => console.operator(&line),
+                    Err(e) => {
+                        tracing::warn!("console input: {e}");
+                        break;
+                    }
+                }
+                if shutdown.is_triggered() {
+                    break;
+                }
+            }
+            tracing::debug!("console input ended; still serving");
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("no operator console: {e}");
+    }
 }
 
 /// Ctrl-C (and SIGTERM) fire `stop` the first time; the next one exits at
@@ -82,6 +92,7 @@ fn handle_signals(stop: Shutdown) {
 
 /// The "exit within one second" backstop: a thread started when shutdown
 /// fires that ends the process unless [`Deadline::disarm`] comes first.
+/// It is not synchronisation: a graceful stop returns well before it.
 struct Deadline {
     /// Whether `run` has returned. The watchdog holds this lock from the
     /// moment it decides to exit, so `disarm` cannot return in between.

@@ -1,0 +1,271 @@
+//! The registry of connected clients: who is connected, how to reach each
+//! one, and whether there is room for one more.
+//!
+//! Every model admits its clients here and only here, so `--max-clients` is
+//! counted in one place, whatever the model. A client is registered with an
+//! [`Outbox`]: the model's own way of getting a line to it (a writer shared
+//! with a blocked thread, a channel plus a `mio::Waker` for an event loop).
+//! The operator's [`Console`](crate::console::Console), a [`Mode`](crate::Mode)
+//! and an application then reach any client through [`Clients::send`],
+//! without knowing how it is served.
+//!
+//! Code that needs to know when clients come and go (to greet them, seat
+//! them, notice they left) registers a hook with [`Clients::on_presence`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::session::{ClientId, Goodbye};
+
+/// Something to deliver to one client from outside its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// One line of text (sent with a `\n` added).
+    Line(String),
+    /// Send the `ERR` line for this reason, then close the connection.
+    Close(Goodbye),
+}
+
+/// A model's way of delivering [`Outbound`] messages to its clients.
+pub trait Outbox: Send + Sync {
+    /// Delivers `msg` to client `to`. It must not block for long: the
+    /// operator's console and other clients' threads call it.
+    fn send(&self, to: ClientId, msg: Outbound);
+}
+
+/// A client arriving or going, as reported to [`Clients::on_presence`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The client is registered: lines can be sent to it from now on.
+    Joined(ClientId),
+    /// The client is gone: it said `bye`/`exit`, was closed, or dropped the
+    /// connection. Its last reply may still be on its way out.
+    Left(ClientId),
+}
+
+/// Every seat is taken: the client must be turned away with `ERR busy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+type PresenceHook = Arc<dyn Fn(Presence) + Send + Sync>;
+
+/// The connected clients of one server.
+#[derive(Default)]
+pub struct Clients {
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    /// Copied out before the hooks run, so a hook may call [`Clients::send`]
+    /// or register another hook without deadlocking.
+    presence_hooks: Mutex<Vec<PresenceHook>>,
+}
+
+#[derive(Default)]
+struct State {
+    seated: BTreeMap<ClientId, Seat>,
+    last_speaker: Option<ClientId>,
+}
+
+struct Seat {
+    peer: SocketAddr,
+    outbox: Arc<dyn Outbox>,
+}
+
+impl Clients {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Clients::default()
+    }
+
+    /// Registers a new client reachable through `outbox`, if fewer than
+    /// `seats` are connected; returns its id. The count and the insertion
+    /// happen under one lock, so two threads admitting at once cannot both
+    /// take the last seat.
+    pub fn admit(
+        &self,
+        peer: SocketAddr,
+        outbox: Arc<dyn Outbox>,
+        seats: usize,
+    ) -> Result<ClientId, Full> {
+        let (id, active) = {
+            let mut state = self.state();
+            if state.seated.len() >= seats {
+                return Err(Full);
+            }
+            let id = ClientId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+            state.seated.insert(id, Seat { peer, outbox });
+            (id, state.seated.len())
+        };
+        tracing::info!(%peer, client = %id, active, "connected");
+        self.announce(Presence::Joined(id));
+        Ok(id)
+    }
+
+    /// Forgets a client that has gone (once; later calls do nothing).
+    pub fn leave(&self, id: ClientId) {
+        let (seat, active) = {
+            let mut state = self.state();
+            let seat = state.seated.remove(&id);
+            if state.last_speaker == Some(id) {
+                state.last_speaker = None;
+            }
+            (seat, state.seated.len())
+        };
+        if let Some(seat) = seat {
+            tracing::info!(peer = %seat.peer, client = %id, active, "disconnected");
+            self.announce(Presence::Left(id));
+        }
+    }
+
+    /// How many clients are connected.
+    pub fn count(&self) -> usize {
+        self.state().seated.len()
+    }
+
+    /// The connected clients and their addresses, by id.
+    pub fn list(&self) -> Vec<(ClientId, SocketAddr)> {
+        let state = self.state();
+        state.seated.iter().map(|(id, s)| (*id, s.peer)).collect()
+    }
+
+    /// Sends `msg` to client `id`; false if no such client is connected.
+    pub fn send(&self, id: ClientId, msg: Outbound) -> bool {
+        let outbox = self.state().seated.get(&id).map(|s| Arc::clone(&s.outbox));
+        outbox.map(|outbox| outbox.send(id, msg)).is_some()
+    }
+
+    /// Sends `msg` to every connected client (`@all`, and the goodbye at
+    /// shutdown).
+    pub fn send_all(&self, msg: &Outbound) {
+        // A snapshot, so no outbox is called with the registry locked.
+        let outboxes: Vec<(ClientId, Arc<dyn Outbox>)> = {
+            let state = self.state();
+            let seats = state.seated.iter();
+            seats.map(|(id, s)| (*id, Arc::clone(&s.outbox))).collect()
+        };
+        for (id, outbox) in outboxes {
+            outbox.send(id, msg.clone());
+        }
+    }
+
+    /// Remembers `id` as the client who spoke last: the one a plain operator
+    /// line answers in chat.
+    pub fn spoke(&self, id: ClientId) {
+        self.state().last_speaker = Some(id);
+    }
+
+    /// The client who spoke last, if it is still connected.
+    pub fn last_speaker(&self) -> Option<ClientId> {
+        self.state().last_speaker
+    }
+
+    /// Runs `hook` each time a client joins or leaves, on the model's thread
+    /// and outside every registry lock: it may [`send`](Clients::send), but
+    /// must not block for long, nor admit or remove clients itself.
+    pub fn on_presence(&self, hook: impl Fn(Presence) + Send + Sync + 'static) {
+        self.hooks().push(Arc::new(hook));
+    }
+
+    fn announce(&self, change: Presence) {
+        let hooks = self.hooks().clone();
+        for hook in hooks {
+            hook(change);
+        }
+    }
+
+    fn hooks(&self) -> MutexGuard<'_, Vec<PresenceHook>> {
+        self.presence_hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An outbox that records what it was asked to deliver.
+    #[derive(Default)]
+    pub(crate) struct Recorder(pub(crate) Mutex<Vec<(ClientId, Outbound)>>);
+
+    impl Outbox for Recorder {
+        fn send(&self, to: ClientId, msg: Outbound) {
+            self.0.lock().unwrap().push((to, msg));
+        }
+    }
+
+    pub(crate) fn peer() -> SocketAddr {
+        "127.0.0.1:1".parse().unwrap()
+    }
+
+    /// Seats are counted once: the one past the limit is refused, and a seat
+    /// freed by a leaving client is taken again.
+    #[test]
+    fn admission_counts_seats() {
+        let clients = Clients::new();
+        let rec = Arc::new(Recorder::default());
+        let a = clients.admit(peer(), rec.clone(), 2).unwrap();
+        clients.admit(peer(), rec.clone(), 2).unwrap();
+        assert_eq!(clients.admit(peer(), rec.clone(), 2), Err(Full));
+        clients.leave(a);
+        assert!(clients.admit(peer(), rec, 2).is_ok());
+        assert_eq!(clients.count(), 2);
+    }
+
+    /// Presence hooks hear every join and every leave of a registered client,
+    /// and may send to the client from inside the hook.
+    #[test]
+    fn presence_hooks() {
+        let clients = Arc::new(Clients::new());
+        let rec = Arc::new(Recorder::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (log, greeter) = (Arc::clone(&seen), Arc::clone(&clients));
+        clients.on_presence(move |change| {
+            log.lock().unwrap().push(change);
+            if let Presence::Joined(id) = change {
+                greeter.send(id, Outbound::Line("welcome".into()));
+            }
+        });
+        let a = clients.admit(peer(), rec.clone(), 10).unwrap();
+        clients.leave(a);
+        clients.leave(a); // already gone: not reported twice
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![Presence::Joined(a), Presence::Left(a)]
+        );
+        assert_eq!(
+            *rec.0.lock().unwrap(),
+            vec![(a, Outbound::Line("welcome".into()))]
+        );
+    }
+
+    /// Hooks run with no registry lock held: one may even add another hook.
+    #[test]
+    fn presence_hook_may_add_a_hook() {
+        let clients = Arc::new(Clients::new());
+        let inner = Arc::clone(&clients);
+        clients.on_presence(move |_| inner.on_presence(|_| {}));
+        clients
+            .admit(peer(), Arc::new(Recorder::default()), 10)
+            .unwrap();
+        assert_eq!(clients.hooks().len(), 2);
+    }
+
+    /// The last speaker is forgotten when it leaves.
+    #[test]
+    fn last_speaker_is_forgotten_on_leave() {
+        let clients = Clients::new();
+        let a = clients
+            .admit(peer(), Arc::new(Recorder::default()), 10)
+            .unwrap();
+        clients.spoke(a);
+        assert_eq!(clients.last_speaker(), Some(a));
+        clients.leave(a);
+        assert_eq!(clients.last_speaker(), None);
+    }
+}

@@ -1,0 +1,131 @@
+//! What every model does at the door: back off when `accept` fails, log
+//! those failures without flooding the log, and end a connection without
+//! losing its last line.
+
+use std::time::{Duration, Instant};
+
+/// After an accept error such as EMFILE (out of descriptors) the pending
+/// connection stays queued and `accept` fails again at once: retrying straight
+/// away would spin, so accepting pauses this long.
+pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A failure that persists (out of descriptors until clients leave) is logged
+/// again at most this often, so stderr does not grow ten lines a second.
+const ACCEPT_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Logs failures to take a connection (`accept`, or setting one up) without
+/// flooding the log: one line at once, then at most one per
+/// [`ACCEPT_REPORT_EVERY`] carrying the count of the failures in between,
+/// however often accepting fails and recovers meanwhile.
+#[derive(Debug, Default)]
+pub(super) struct AcceptFailures {
+    last_report: Option<Instant>,
+    unreported: u64,
+}
+
+impl AcceptFailures {
+    pub(super) fn record(&mut self, e: &std::io::Error, now: Instant) {
+        if !self.due(now) {
+            self.unreported += 1;
+            return;
+        }
+        let more = match self.unreported {
+            0 => String::new(),
+            n => format!(" ({n} more since the last report)"),
+        };
+        tracing::warn!("cannot take a connection: {e}{more}");
+        self.reported(now);
+    }
+
+    /// A connection was taken: reports failures still uncounted, once due.
+    pub(super) fn recovered(&mut self, now: Instant) {
+        if self.unreported > 0 && self.due(now) {
+            tracing::info!(
+                "taking connections again, after {} more failures",
+                self.unreported
+            );
+            self.reported(now);
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        self.last_report
+            .is_none_or(|at| now.duration_since(at) >= ACCEPT_REPORT_EVERY)
+    }
+
+    fn reported(&mut self, now: Instant) {
+        self.last_report = Some(now);
+        self.unreported = 0;
+    }
+}
+
+/// An accept error that only means this one client gave up before we took
+/// it; the next connection can be accepted at once.
+pub(super) fn peer_gave_up(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused
+    )
+}
+
+/// A TCP stream as the strategies close it: std's blocking one or mio's.
+pub(super) trait Socket: std::io::Read + std::io::Write {
+    fn shutdown_write(&self);
+}
+
+impl Socket for std::net::TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Socket for mio::net::TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Ends a connection gently, on a non-blocking socket: sends `last` (best
+/// effort), ends our side, then swallows what the client already sent.
+///
+/// Closing a socket with unread input makes the kernel send a reset, which can
+/// destroy our last line (`bye`, an `ERR`) before the client reads it.
+pub(super) fn close_gently(stream: &mut impl Socket, last: &[u8]) {
+    let _ = stream.write_all(last);
+    stream.shutdown_write();
+    let mut sink = [0; 1024];
+    for _ in 0..16 {
+        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One failure is reported at once; the rest within the next 5 s only
+    /// counted, successes in between included, and reported with the next line.
+    #[test]
+    fn accept_failures_are_reported_at_most_every_five_seconds() {
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut f = AcceptFailures::default();
+        f.record(&emfile, at(0));
+        assert_eq!((f.last_report, f.unreported), (Some(at(0)), 0));
+        f.record(&emfile, at(1));
+        f.recovered(at(2)); // too soon to report the one counted
+        f.record(&emfile, at(3));
+        assert_eq!((f.last_report, f.unreported), (Some(at(0)), 2));
+        f.record(&emfile, at(5)); // due: reported with the count
+        assert_eq!((f.last_report, f.unreported), (Some(at(5)), 0));
+        f.record(&emfile, at(6));
+        f.recovered(at(11)); // due: the last one is reported on recovery
+        assert_eq!((f.last_report, f.unreported), (Some(at(11)), 0));
+        f.recovered(at(20)); // nothing left to report
+        assert_eq!(f.last_report, Some(at(11)));
+    }
+}
