@@ -319,7 +319,8 @@ fn fd_exhaustion_is_survived() {
             .arg("-c")
             .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
             .arg(common::bin("server"))
-            .args(["--model", name, "127.0.0.1", "0", "--mode", "reverse"]);
+            .args(["--model", name, "--workers", common::WORKERS])
+            .args(["127.0.0.1", "0", "--mode", "reverse"]);
         let mut server = Server::spawn(name, command, common::Stdin::Piped);
         let mut crowd: Vec<Client> = (0..80).map(|_| server.connect()).collect();
         for client in &mut crowd {

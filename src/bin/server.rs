@@ -22,6 +22,9 @@ struct Options {
     /// The concurrency model; `list` prints them all.
     #[arg(long, value_name = "NAME", value_parser = model_parser())]
     model: Choice,
+    /// Threads for the models that have workers [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -57,5 +60,9 @@ fn main() -> ExitCode {
     };
     let args = options.server;
     cli::init_logging(&args.verbosity);
-    cli::exit_code("server", cli::run(model, &args.address, args.server()))
+    let mut server = args.server();
+    if let Some(workers) = options.workers {
+        server.workers = workers.into();
+    }
+    cli::exit_code("server", cli::run(model, &args.address, server))
 }

@@ -74,12 +74,17 @@ pub fn bin(name: &str) -> &'static str {
     }
 }
 
+/// Workers for the models that have them, in the shared suite: enough that
+/// a pool serves every client of a test at once, as the suite expects of a
+/// server that serves many. The pool's waiting is tested on its own.
+pub const WORKERS: &str = "16";
+
 /// The command that runs `name`: a binary of this package, or a model of the
-/// library's list as `server --model NAME`.
+/// library's list as `server --model NAME --workers 16`.
 pub fn command(name: &str) -> Command {
     if switchboard::strategy::find(name).is_some() {
         let mut command = Command::new(bin("server"));
-        command.args(["--model", name]);
+        command.args(["--model", name, "--workers", WORKERS]);
         command
     } else {
         Command::new(bin(name))

@@ -66,7 +66,7 @@ pub mod strategy;
 
 pub use error::Error;
 pub use mode::Mode;
-pub use server::{serve, Limits, Server};
+pub use server::{default_workers, serve, Limits, Server};
 pub use session::{ClientId, Session};
 pub use shutdown::Shutdown;
 pub use strategy::{ConnectionStrategy, EventLoop, SingleClient, ThreadPerClient};

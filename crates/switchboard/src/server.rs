@@ -37,6 +37,8 @@ pub struct Server {
     pub mode: Arc<dyn Mode>,
     /// The limits every connection is held to.
     pub limits: Limits,
+    /// Threads for the models that have workers (`--workers`): at least 1.
+    pub workers: usize,
     /// Fires when the server must stop; clone it to stop the server from
     /// elsewhere.
     pub shutdown: Shutdown,
@@ -82,6 +84,7 @@ impl Server {
         Server {
             mode,
             limits: Limits::default(),
+            workers: default_workers(),
             shutdown: Shutdown::new(),
             clients: Arc::new(Clients::new()),
         }
@@ -97,6 +100,11 @@ impl Server {
     pub fn console(&self) -> Console {
         Console::new(Arc::clone(&self.clients), self.shutdown.clone())
     }
+}
+
+/// The default `--workers`: one per core the process may use.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Serves every connection arriving on `listener` with `model` until

@@ -13,6 +13,7 @@ mod accept;
 pub mod event_loop;
 pub mod single_client;
 pub mod thread_per_client;
+pub mod thread_pool;
 
 use std::net::TcpListener;
 
@@ -22,6 +23,7 @@ use crate::server::Server;
 pub use event_loop::EventLoop;
 pub use single_client::SingleClient;
 pub use thread_per_client::ThreadPerClient;
+pub use thread_pool::ThreadPool;
 
 /// A concurrency model: serves every connection arriving on a listener until
 /// the server's [`Shutdown`](crate::Shutdown) fires, then tells each client
@@ -47,6 +49,7 @@ pub struct Model {
 pub const MODELS: &[Model] = &[
     single_client::MODEL,
     thread_per_client::MODEL,
+    thread_pool::MODEL,
     event_loop::MODEL,
 ];
 

@@ -20,7 +20,7 @@
 
 use std::net::TcpListener;
 
-use super::thread_per_client::accept_loop;
+use super::thread_per_client::thread_per_client;
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
@@ -42,6 +42,6 @@ impl ConnectionStrategy for SingleClient {
         // The session leaves the registry before its last reply goes out, so
         // a client that has read `bye` finds the seat free.
         let busy = Goodbye::Busy("serving another client");
-        accept_loop(&listener, &server, 1, busy)
+        thread_per_client(&listener, &server, 1, busy)
     }
 }

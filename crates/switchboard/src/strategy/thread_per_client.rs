@@ -51,7 +51,7 @@ pub const MODEL: Model = Model {
 /// buffer; the calculator caps its recursion at 64 levels, about 140 KiB in a
 /// debug build), so 512 KiB of address space is ample; untouched pages cost
 /// no memory.
-const STACK_SIZE: usize = 512 * 1024;
+pub(super) const STACK_SIZE: usize = 512 * 1024;
 
 /// Windows may not end a blocking `read` when another thread shuts the socket
 /// down (on `/kick` or at shutdown), so there a client's thread wakes this
@@ -64,7 +64,7 @@ const CHECK_CLOSED_EVERY: Option<Duration> = if cfg!(windows) {
 
 /// How long a stopping server waits for its client threads to send their
 /// goodbyes and finish.
-const THREADS_GRACE: Duration = Duration::from_millis(500);
+pub(super) const THREADS_GRACE: Duration = Duration::from_millis(500);
 
 /// Serves each client on a thread of its own, up to `--max-clients`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,82 +73,122 @@ pub struct ThreadPerClient;
 impl ConnectionStrategy for ThreadPerClient {
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
         let seats = server.limits.max_clients;
-        accept_loop(&listener, &server, seats, Goodbye::Busy("too many clients"))
+        thread_per_client(&listener, &server, seats, Goodbye::Busy("too many clients"))
     }
 }
 
-/// Accepts connections until shutdown, giving each a thread while fewer than
-/// `seats` are served and turning the rest away with `busy`. At shutdown,
-/// tells every client the server is going and waits (briefly) for their
-/// threads to finish saying so.
-pub(super) fn accept_loop(
+/// Serves up to `seats` clients at once, each on a thread of its own; the
+/// rest are turned away with `busy`. Waits (briefly) at shutdown for the
+/// threads to finish saying goodbye.
+pub(super) fn thread_per_client(
     listener: &TcpListener,
     server: &Server,
     seats: usize,
     busy: Goodbye,
 ) -> Result<(), Error> {
     let running = Running::default();
-    wake_accept_on_shutdown(listener, server)?;
-    let mut failures = AcceptFailures::default();
-    while !server.shutdown.is_triggered() {
-        match listener.accept() {
-            Ok(_) if server.shutdown.is_triggered() => break, // our own wake-up
-            Ok((stream, peer)) => match start_client(stream, peer, server, seats, busy, &running) {
-                Ok(()) => failures.recovered(Instant::now()),
-                // Out of descriptors or threads, setting a client up fails as accept does.
-                Err(e) => failures.record(&e, Instant::now()),
-            },
-            Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
-            Err(e) => {
-                // EMFILE leaves the connection queued: retrying at once would spin.
-                failures.record(&e, Instant::now());
-                std::thread::sleep(ACCEPT_BACKOFF);
-            }
-        }
-    }
-    let goodbye = Outbound::Close(Goodbye::ShuttingDown);
-    server.clients().send_all(&goodbye);
+    accept_loop(listener, server, seats, busy, |client| {
+        // The whole model is this: a new thread for each new client.
+        let server = server.clone();
+        let counted = running.start();
+        std::thread::Builder::new()
+            .name(format!("client-{}", client.id))
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                let _counted = counted;
+                serve_client(client, &server);
+            })
+            .map(drop)
+    })?;
     running.wait_all(THREADS_GRACE);
     Ok(())
 }
 
-/// Admits the client and starts its thread, or turns it away if every seat
-/// is taken.
-fn start_client(
+/// An accepted and admitted client, ready for a thread to serve it.
+pub(super) struct Client {
     stream: TcpStream,
+    id: ClientId,
+    writer: Arc<SharedWriter>,
+}
+
+impl Client {
+    /// Turns an admitted client away after all, with the `busy` line.
+    pub(super) fn turn_away(self, server: &Server, busy: Goodbye) {
+        tracing::info!(client = %self.id, "{busy}: turned away");
+        server.clients().leave(self.id);
+        self.writer.close(Some(busy));
+    }
+}
+
+/// Accepts connections until shutdown. Each is admitted while fewer than
+/// `seats` are connected and handed to `serve` (which must not block for
+/// long: it starts or queues the work); the rest are turned away with
+/// `busy`. At shutdown, every client is told the server is going.
+pub(super) fn accept_loop(
+    listener: &TcpListener,
+    server: &Server,
+    seats: usize,
+    busy: Goodbye,
+    mut serve: impl FnMut(Client) -> io::Result<()>,
+) -> Result<(), Error> {
+    wake_accept_on_shutdown(listener, server)?;
+    let mut failures = AcceptFailures::default();
+    while !server.shutdown.is_triggered() {
+        let taken = match listener.accept() {
+            Ok(_) if server.shutdown.is_triggered() => break, // our own wake-up
+            Ok((stream, peer)) => admit(stream, peer, server, seats, busy),
+            Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => continue,
+            Err(e) => {
+                // EMFILE leaves the connection queued: retrying at once would spin.
+                failures.record(&e, Instant::now());
+                std::thread::sleep(ACCEPT_BACKOFF);
+                continue;
+            }
+        };
+        // Out of descriptors or threads, setting a client up fails as accept does.
+        let served = taken.and_then(|client| match client {
+            Some(client) => {
+                let id = client.id;
+                serve(client).inspect_err(|_| server.clients().leave(id))
+            }
+            None => Ok(()), // turned away
+        });
+        match served {
+            Ok(()) => failures.recovered(Instant::now()),
+            Err(e) => failures.record(&e, Instant::now()),
+        }
+    }
+    let goodbye = Outbound::Close(Goodbye::ShuttingDown);
+    server.clients().send_all(&goodbye);
+    Ok(())
+}
+
+/// Admits the client, or turns it away with `busy` if every seat is taken.
+fn admit(
+    mut stream: TcpStream,
     peer: SocketAddr,
     server: &Server,
     seats: usize,
     busy: Goodbye,
-    running: &Running,
-) -> io::Result<()> {
+) -> io::Result<Option<Client>> {
     let writer = Arc::new(SharedWriter::new(&stream)?);
     let Ok(id) = server.clients().admit(peer, writer.clone(), seats) else {
         tracing::info!(%peer, "{busy}: turned away");
-        let mut stream = stream;
         stream.set_nonblocking(true)?; // the accept loop must not wait on it
         close_gently(&mut stream, busy.line().as_bytes());
-        return Ok(());
+        return Ok(None);
     };
-    let server_for_thread = server.clone();
-    let counted = running.start();
-    let spawned = std::thread::Builder::new()
-        .name(format!("client-{id}"))
-        .stack_size(STACK_SIZE)
-        .spawn(move || {
-            let _counted = counted;
-            serve_client(stream, id, &writer, &server_for_thread);
-        });
-    if spawned.is_err() {
-        tracing::debug!(%peer, "no thread for this client");
-        server.clients().leave(id);
-    }
-    spawned.map(drop)
+    Ok(Some(Client { stream, id, writer }))
 }
 
-/// One client's life on its own thread: block in `read`, feed the session,
-/// write the replies, until either side ends it.
-fn serve_client(mut stream: TcpStream, id: ClientId, writer: &SharedWriter, server: &Server) {
+/// One client's life on a thread: block in `read`, feed the session, write
+/// the replies, until either side ends it.
+pub(super) fn serve_client(client: Client, server: &Server) {
+    let Client {
+        mut stream,
+        id,
+        writer,
+    } = client;
     let peer = stream.peer_addr().ok();
     let mut session = Session::new(id, server);
     let idle_timeout = server.limits.idle_timeout;
@@ -235,10 +275,10 @@ fn wake_accept_on_shutdown(listener: &TcpListener, server: &Server) -> Result<()
 
 /// How many client threads are still running, so shutdown can wait for them.
 #[derive(Clone, Default)]
-struct Running(Arc<(Mutex<usize>, Condvar)>);
+pub(super) struct Running(Arc<(Mutex<usize>, Condvar)>);
 
 impl Running {
-    fn start(&self) -> Counted {
+    pub(super) fn start(&self) -> Counted {
         *self.count() += 1;
         Counted(self.clone())
     }
@@ -247,14 +287,14 @@ impl Running {
         self.0 .0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wait_all(&self, within: Duration) {
+    pub(super) fn wait_all(&self, within: Duration) {
         let count = self.count();
         let _ = self.0 .1.wait_timeout_while(count, within, |n| *n > 0);
     }
 }
 
 /// Counts one client thread until dropped (at its very end, panics included).
-struct Counted(Running);
+pub(super) struct Counted(Running);
 
 impl Drop for Counted {
     fn drop(&mut self) {

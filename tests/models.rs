@@ -1,0 +1,74 @@
+//! Each model's own promise, beyond the behaviour suite that every model
+//! passes: what makes it a different model.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{bin, Client, Server, Stdin, IO_TIMEOUT};
+
+/// Starts `server --model MODEL 127.0.0.1 0 ARGS...`, without the suite's
+/// generous `--workers`.
+fn start_model(model: &'static str, args: &[&str]) -> Server {
+    let mut command = Command::new(bin("server"));
+    command
+        .args(["--model", model, "127.0.0.1", "0"])
+        .args(args);
+    Server::spawn(model, command, Stdin::Piped)
+}
+
+/// Asserts the client is sent nothing for `window`: it is waiting, unanswered.
+fn assert_unanswered(client: &mut Client, window: Duration) {
+    client.stream().set_read_timeout(Some(window)).unwrap();
+    match client.read_raw_line() {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("expected no reply yet, got {other:?}"),
+    }
+    client.stream().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+}
+
+/// thread-pool with 4 workers and 8 clients: the first four are answered at
+/// once; the other four are connected but wait, unanswered, and each gets its
+/// first reply only when an earlier client leaves and frees a worker.
+#[test]
+fn thread_pool_clients_wait_for_a_free_worker() {
+    let server = start_model("thread-pool", &["--workers", "4", "--mode", "reverse"]);
+    // Connected one after another, so they queue in this order.
+    let mut clients: Vec<Client> = (0..8).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send_line("abc");
+    }
+    for client in &mut clients[..4] {
+        client.expect("cba");
+    }
+    for client in &mut clients[4..] {
+        assert_unanswered(client, Duration::from_millis(200));
+    }
+    let (served, waiting) = clients.split_at_mut(4);
+    for (leaving, next) in served.iter_mut().zip(waiting.iter_mut()) {
+        leaving.ask("bye", "bye");
+        next.expect("cba");
+    }
+}
+
+/// thread-pool's queue holds `--max-clients` minus the workers: with one
+/// worker and two seats, the second client waits and the third gets
+/// `ERR busy` at once.
+#[test]
+fn thread_pool_turns_away_when_the_queue_is_full() {
+    let server = start_model(
+        "thread-pool",
+        &["--workers", "1", "--max-clients", "2", "--mode", "calc"],
+    );
+    let mut served = server.connect();
+    served.ask("6*7", "42");
+    let mut queued = server.connect();
+    queued.send_line("1+1");
+    let mut refused = server.connect();
+    refused.expect_last("ERR busy: every worker is busy and the queue is full");
+    assert_unanswered(&mut queued, Duration::from_millis(100));
+    served.ask("bye", "bye");
+    queued.expect("2");
+}
