@@ -15,12 +15,8 @@
 //! Layout: `cli` (options), `servers` (start, sample, stop), `output` (table, ratios,
 //! summary, JSON/CSV/SVG); this file runs the rows.
 
-// A binary's crate root looks for modules beside itself; these live in `compare/`.
-#[path = "compare/cli.rs"]
 mod cli;
-#[path = "compare/output.rs"]
 mod output;
-#[path = "compare/servers.rs"]
 mod servers;
 
 use std::io::{IsTerminal, Write};
