@@ -12,12 +12,18 @@
 //! CPU time, threads and memory from `/proc` exactly around the measured window, and
 //! stops it. The table goes to stdout, progress to stderr.
 //!
-//! Layout: `cli` (options), `servers` (start, sample, stop), `output` (table, ratios,
-//! summary, JSON/CSV/SVG); this file runs the rows.
+//! Layout: `cli` (options), `servers` (start, sample, stop), `model` (rows, settings),
+//! `stats` (ratios to the baseline), `table`, `summary` and `units` (the text),
+//! `files` (JSON/CSV/SVG); this file runs the rows.
 
 mod cli;
-mod output;
+mod files;
+mod model;
 mod servers;
+mod stats;
+mod summary;
+mod table;
+mod units;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -31,8 +37,9 @@ use loadgen::procstat::{self, ProcSample};
 use loadgen::{Exchange, Mark, Plan, Workload};
 
 use cli::Cli;
-use output::{Ratios, Row, Settings};
+use model::{Row, Settings};
 use servers::Kind;
+use stats::Ratios;
 
 /// Servers listen on loopback only: the comparison is of the servers, not the network.
 const HOST: &str = "127.0.0.1";
@@ -115,8 +122,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         runs[i].push(measure(cli, &jobs[i])?);
     }
     progress.clear();
-    let rows: Vec<Row> = runs.iter().filter_map(|r| least_disturbed(r)).collect();
-    let ratios = output::ratios(&runs);
+    let rows: Vec<Row> = runs
+        .iter()
+        .filter_map(|r| stats::least_disturbed(r))
+        .collect();
+    let ratios = stats::ratios(&runs);
 
     let settings = Settings {
         mode: cli.mode.clone(),
@@ -130,13 +140,13 @@ fn run(cli: &Cli) -> Result<(), String> {
     };
     print_report(&settings, &rows, &ratios);
     if let Some(path) = &cli.json {
-        output::write_json(path, &settings, &rows, &ratios)?;
+        files::write_json(path, &settings, &rows, &ratios)?;
     }
     if let Some(path) = &cli.csv {
-        output::write_csv(path, &rows)?;
+        files::write_csv(path, &rows)?;
     }
     if let Some(path) = &cli.svg {
-        output::write_svg(path, &rows)?;
+        files::write_svg(path, &rows)?;
     }
     Ok(())
 }
@@ -307,18 +317,6 @@ fn check_descriptors(jobs: &[Job]) -> Result<(), String> {
     }
 }
 
-/// Of the measurements of one row, the one other processes disturbed least. A run whose
-/// disturbance is unknown (its server could not be sampled) comes last; of equals, the
-/// first.
-fn least_disturbed(runs: &[Row]) -> Option<Row> {
-    let other = |r: &Row| r.other_load.unwrap_or(f64::INFINITY);
-    let kept = runs.iter().min_by(|a, b| other(a).total_cmp(&other(b)))?;
-    Some(Row {
-        repeats: runs.len(),
-        ..kept.clone()
-    })
-}
-
 /// Runs one row: a fresh server, one load run, the server's accounting around it.
 fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     let target = job.target;
@@ -446,7 +444,7 @@ fn print_report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) {
             String::new()
         }
     ));
-    out.push_str(&output::table(rows));
+    out.push_str(&table::table(rows));
     out.push_str(
         "\nclients: asked for (churn: parallel connect loops; idle: connections held). served: got \
          replies (idle: survived the ping). rej: turned away with ERR busy.\nmsg/s: lines answered \
@@ -473,7 +471,7 @@ fn print_report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) {
              quote, --repeat 5 gives medians with their spread):\n"
                 .to_string()
         });
-        out.push_str(&output::ratio_lines(ratios));
+        out.push_str(&stats::ratio_lines(ratios));
     }
     let errors: Vec<String> = rows
         .iter()
@@ -491,7 +489,7 @@ fn print_report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) {
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&output::summary(rows, ratios));
+    out.push_str(&summary::summary(rows, ratios));
     let mut stdout = std::io::stdout();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();

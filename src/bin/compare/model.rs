@@ -1,0 +1,132 @@
+//! The data model of a comparison: a measured [`Row`] per strategy and load, and the
+//! run's [`Settings`]. Their field names are the keys of the JSON and CSV files, so
+//! renaming one changes the files.
+
+use serde::Serialize;
+
+/// One measured row: one strategy under one workload at one load level.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Row {
+    /// `baseline`, `server1`.. or an external server's name.
+    pub strategy: String,
+    /// `pingpong`, `pipelined`, `churn` or `idle`.
+    pub workload: String,
+    /// Lines per write (pipelined), else 1.
+    pub depth: usize,
+    /// Clients asked for (churn: concurrent connect loops; idle: connections).
+    pub clients: usize,
+    /// Connections established (churn: in total).
+    pub connected: u64,
+    /// Clients that completed at least one exchange (idle: survivors of the ping).
+    pub served: usize,
+    /// Connections turned away with `ERR busy`.
+    pub rejected: u64,
+    /// Other failures: refused, reset, wrong reply, timeout.
+    pub errors: u64,
+    /// The first such failure.
+    pub first_error: Option<String>,
+    /// Lines answered in the window (churn: cycles; idle: pings answered).
+    pub messages: u64,
+    /// Window length in seconds.
+    pub window_s: f64,
+    /// Messages per second.
+    pub msgs_per_s: f64,
+    /// Latency percentiles in microseconds (per request or batch, cycle, or ping).
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Maximum.
+    pub max_us: f64,
+    /// Server user CPU per message, in microseconds.
+    pub cpu_user_us_per_msg: Option<f64>,
+    /// Server system CPU per message, in microseconds.
+    pub cpu_sys_us_per_msg: Option<f64>,
+    /// Server threads (the most seen during the window).
+    pub server_threads: Option<u64>,
+    /// Server peak resident memory, in bytes.
+    pub server_peak_bytes: Option<u64>,
+    /// Idle: growth of the server's resident memory per connection held, in bytes.
+    pub mem_per_conn_bytes: Option<f64>,
+    /// Share of one core the server used in the window (2.0 = two full cores).
+    pub server_load: Option<f64>,
+    /// Share of one core the load generator used in the window.
+    pub gen_load: Option<f64>,
+    /// CPU used by everything else on the machine during the window, in cores.
+    pub other_load: Option<f64>,
+    /// Load generator CPU per message, in microseconds.
+    pub gen_cpu_us_per_msg: Option<f64>,
+    /// How many times the row was measured (`--repeat`); these figures are the run with
+    /// the lowest `other_load`.
+    pub repeats: usize,
+}
+
+impl Row {
+    /// Server CPU (user + system) per message, in microseconds.
+    pub fn cpu_per_msg(&self) -> Option<f64> {
+        Some(self.cpu_user_us_per_msg? + self.cpu_sys_us_per_msg?)
+    }
+
+    /// The workload as the table names it.
+    pub fn label(&self) -> String {
+        label(&self.workload, self.depth)
+    }
+
+    /// Whether `other` ran the same workload at the same load.
+    pub fn same_load(&self, other: &Row) -> bool {
+        self.workload == other.workload
+            && self.clients == other.clients
+            && self.depth == other.depth
+    }
+}
+
+/// The run's settings, written at the top of the JSON file.
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    /// Server mode.
+    pub mode: String,
+    /// Bytes per line without the newline.
+    pub size: usize,
+    /// Measured window per row, seconds.
+    pub duration_s: f64,
+    /// Warm-up per row, seconds.
+    pub warmup_s: f64,
+    /// Generator threads.
+    pub gen_threads: usize,
+    /// Measurements per row (the least disturbed is kept).
+    pub repeat: usize,
+    /// Logical CPUs of this machine.
+    pub cpus: usize,
+    /// Whether server statistics could be read (Linux).
+    pub process_stats: bool,
+}
+
+/// How a workload is named in the table: pipelined rows carry their depth.
+pub fn label(workload: &str, depth: usize) -> String {
+    match workload {
+        "pipelined" => format!("pipe-x{depth}"),
+        w => w.to_string(),
+    }
+}
+
+/// A ping-pong row with round figures, for the tests of the modules that read rows.
+#[cfg(test)]
+pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {
+    Row {
+        strategy: strategy.into(),
+        workload: "pingpong".into(),
+        depth: 1,
+        clients,
+        served: clients,
+        messages: 1000,
+        window_s: 1.0,
+        msgs_per_s: 1000.0,
+        p99_us: 100.0,
+        cpu_user_us_per_msg: Some(cpu_us / 2.0),
+        cpu_sys_us_per_msg: Some(cpu_us / 2.0),
+        gen_load: Some(0.5),
+        gen_cpu_us_per_msg: Some(cpu_us / 2.0),
+        ..Row::default()
+    }
+}
