@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::model::WorkloadName;
+
 /// Runs every concurrency model side by side under the same load and prints one table.
 ///
 /// Each strategy runs as its own server process (the real `server1`..`server4` binaries,
@@ -37,9 +39,13 @@ pub struct Cli {
     pub attach: Vec<std::net::SocketAddr>,
 
     /// Workloads to run: pingpong, pipelined, churn, idle.
-    #[arg(short, long, value_delimiter = ',', default_value = "pingpong,pipelined,churn,idle",
-          value_parser = ["pingpong", "pipelined", "churn", "idle"])]
-    pub workloads: Vec<String>,
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        default_value = "pingpong,pipelined,churn,idle"
+    )]
+    pub workloads: Vec<WorkloadName>,
 
     /// Client counts for ping-pong (one row per count).
     #[arg(short, long, value_delimiter = ',', default_value = "1,10,100", value_parser = positive)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::model::{Row, Settings};
+use crate::model::{Row, Settings, WorkloadName};
 use crate::stats::Ratios;
 
 /// Writes every row as CSV, with a header line.
@@ -72,7 +72,7 @@ pub fn write_svg(path: &Path, rows: &[Row]) -> Result<(), String> {
 
     let ping: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.workload == "pingpong" && r.messages > 0)
+        .filter(|r| r.workload == WorkloadName::PingPong && r.messages > 0)
         .collect();
     let mut names: Vec<&str> = Vec::new();
     for r in &ping {

@@ -7,6 +7,7 @@ use std::path::Path;
 use loadgen::Workload;
 
 use crate::cli::Cli;
+use crate::model::WorkloadName;
 use crate::servers::{self, Kind};
 
 /// One server to measure.
@@ -124,7 +125,7 @@ pub fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
 
 /// Every (strategy, workload, load) row, grouped by strategy, workloads in a fixed order.
 pub fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
-    let wants = |w: &str| cli.workloads.iter().any(|x| x == w);
+    let wants = |w| cli.workloads.contains(&w);
     let mut jobs = Vec::new();
     for target in targets {
         let mut add = |workload, clients| {
@@ -134,20 +135,20 @@ pub fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
                 clients,
             })
         };
-        if wants("pingpong") {
+        if wants(WorkloadName::PingPong) {
             for &c in &cli.clients {
                 add(Workload::PingPong, c);
             }
         }
-        if wants("pipelined") {
+        if wants(WorkloadName::Pipelined) {
             for &c in &cli.pipelined_clients {
                 add(Workload::Pipelined { depth: cli.depth }, c);
             }
         }
-        if wants("churn") {
+        if wants(WorkloadName::Churn) {
             add(Workload::Churn, cli.churn_clients);
         }
-        if wants("idle") {
+        if wants(WorkloadName::Idle) {
             for &c in &cli.idle {
                 add(Workload::Idle { hold: cli.hold }, c);
             }

@@ -98,7 +98,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     let lat = |d: Duration| d.as_secs_f64() * 1e6;
     let row = Row {
         strategy: target.name.clone(),
-        workload: job.workload.name().to_string(),
+        workload: job.workload.into(),
         depth: job.workload.depth(),
         clients: job.clients,
         connected: report.connected,

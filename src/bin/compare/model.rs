@@ -2,6 +2,8 @@
 //! run's [`Settings`]. Their field names are the keys of the JSON and CSV files, so
 //! renaming one changes the files.
 
+use std::fmt;
+
 use serde::Serialize;
 
 /// One measured row: one strategy under one workload at one load level.
@@ -10,7 +12,7 @@ pub struct Row {
     /// `baseline`, `server1`.. or an external server's name.
     pub strategy: String,
     /// `pingpong`, `pipelined`, `churn` or `idle`.
-    pub workload: String,
+    pub workload: WorkloadName,
     /// Lines per write (pipelined), else 1.
     pub depth: usize,
     /// Clients asked for (churn: concurrent connect loops; idle: connections).
@@ -70,7 +72,7 @@ impl Row {
 
     /// The workload as the table names it.
     pub fn label(&self) -> String {
-        label(&self.workload, self.depth)
+        label(self.workload, self.depth)
     }
 
     /// Whether `other` ran the same workload at the same load.
@@ -102,10 +104,56 @@ pub struct Settings {
     pub process_stats: bool,
 }
 
+/// A workload by name: what `--workloads` takes and the files write. The shapes
+/// themselves, with their parameters, are [`loadgen::Workload`].
+///
+/// The variants carry no doc comments: clap would list them in `--help` as a table of
+/// possible values instead of the one line the option has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[value(rename_all = "lower")]
+pub enum WorkloadName {
+    // The default only lets `Row` derive `Default`.
+    #[default]
+    PingPong,
+    Pipelined,
+    Churn,
+    Idle,
+}
+
+impl WorkloadName {
+    /// The name as typed after `--workloads` and written in the files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadName::PingPong => "pingpong",
+            WorkloadName::Pipelined => "pipelined",
+            WorkloadName::Churn => "churn",
+            WorkloadName::Idle => "idle",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<loadgen::Workload> for WorkloadName {
+    fn from(workload: loadgen::Workload) -> Self {
+        match workload {
+            loadgen::Workload::PingPong => WorkloadName::PingPong,
+            loadgen::Workload::Pipelined { .. } => WorkloadName::Pipelined,
+            loadgen::Workload::Churn => WorkloadName::Churn,
+            loadgen::Workload::Idle { .. } => WorkloadName::Idle,
+        }
+    }
+}
+
 /// How a workload is named in the table: pipelined rows carry their depth.
-pub fn label(workload: &str, depth: usize) -> String {
+pub fn label(workload: WorkloadName, depth: usize) -> String {
     match workload {
-        "pipelined" => format!("pipe-x{depth}"),
+        WorkloadName::Pipelined => format!("pipe-x{depth}"),
         w => w.to_string(),
     }
 }
@@ -115,7 +163,7 @@ pub fn label(workload: &str, depth: usize) -> String {
 pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {
     Row {
         strategy: strategy.into(),
-        workload: "pingpong".into(),
+        workload: WorkloadName::PingPong,
         depth: 1,
         clients,
         served: clients,
@@ -128,5 +176,33 @@ pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {
         gen_load: Some(0.5),
         gen_cpu_us_per_msg: Some(cpu_us / 2.0),
         ..Row::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::ValueEnum;
+
+    use super::*;
+
+    /// `--workloads`, the files and loadgen spell every workload the same way.
+    #[test]
+    fn workload_names_agree() {
+        for w in WorkloadName::value_variants() {
+            let typed = w.to_possible_value().expect("no variant is skipped");
+            assert_eq!(typed.get_name(), w.as_str());
+            assert_eq!(serde_json::to_value(w).unwrap(), w.as_str());
+        }
+        let hold = Duration::from_secs(1);
+        for shape in [
+            loadgen::Workload::PingPong,
+            loadgen::Workload::Pipelined { depth: 4 },
+            loadgen::Workload::Churn,
+            loadgen::Workload::Idle { hold },
+        ] {
+            assert_eq!(WorkloadName::from(shape).as_str(), shape.name());
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::{label, Row};
+use crate::model::{label, Row, WorkloadName};
 
 /// A figure of one strategy as a multiple of the baseline's: the median over the rounds
 /// in which both were measured, and the lowest and highest round.
@@ -56,7 +56,7 @@ pub struct Ratios {
     /// The strategy compared with the baseline.
     pub strategy: String,
     /// Its workload.
-    pub workload: String,
+    pub workload: WorkloadName,
     /// Lines per write (pipelined), else 1.
     pub depth: usize,
     /// Clients asked for.
@@ -108,7 +108,7 @@ pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
         };
         out.push(Ratios {
             strategy: row.strategy.clone(),
-            workload: row.workload.clone(),
+            workload: row.workload,
             depth: row.depth,
             clients: row.clients,
             rounds: pairs.len(),
@@ -144,7 +144,7 @@ pub fn ratio_lines(ratios: &[Ratios]) -> String {
             out,
             "{:<width$} {:<10} {:>6}   cpu/msg {cpu:>cell$}   p99 {p99:>cell$}   msg/s {rate:>cell$}",
             r.strategy,
-            label(&r.workload, r.depth),
+            label(r.workload, r.depth),
             r.clients,
         );
     }

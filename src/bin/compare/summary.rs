@@ -2,7 +2,7 @@
 //! each model against the baseline, memory per idle connection, churn, and whether the
 //! load generator or other processes limited a row), wrapped to 100 columns.
 
-use crate::model::Row;
+use crate::model::{Row, WorkloadName};
 use crate::stats::Ratios;
 use crate::units::{bytes, si, wrap};
 
@@ -12,7 +12,10 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
     let has_baseline = rows.iter().any(|r| r.strategy == "baseline");
 
     // Ping-pong at the highest load every strategy ran.
-    let ping: Vec<&Row> = rows.iter().filter(|r| r.workload == "pingpong").collect();
+    let ping: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.workload == WorkloadName::PingPong)
+        .collect();
     if let Some(top) = ping.iter().map(|r| r.clients).max() {
         let at: Vec<&&Row> = ping.iter().filter(|r| r.clients == top).collect();
         let reference = at.iter().find(|r| r.strategy == "baseline").or_else(|| {
@@ -80,7 +83,10 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
     }
 
     // Idle memory at the largest hold.
-    let idle: Vec<&Row> = rows.iter().filter(|r| r.workload == "idle").collect();
+    let idle: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.workload == WorkloadName::Idle)
+        .collect();
     if let Some(top) = idle.iter().map(|r| r.clients).max() {
         let parts: Vec<String> = idle
             .iter()
@@ -107,7 +113,7 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
     // Churn throughput.
     let churn: Vec<String> = rows
         .iter()
-        .filter(|r| r.workload == "churn" && r.messages > 0)
+        .filter(|r| r.workload == WorkloadName::Churn && r.messages > 0)
         .map(|r| format!("{} {}", r.strategy, si(r.msgs_per_s)))
         .collect();
     if !churn.is_empty() {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::Row;
+use crate::model::{Row, WorkloadName};
 use crate::units::{bytes, cpu, micros, opt, percent, si};
 
 const HEADERS: [&str; 19] = [
@@ -22,7 +22,7 @@ pub fn table(rows: &[Row]) -> String {
                 r.clients.to_string(),
                 r.served.to_string(),
                 r.rejected.to_string(),
-                if r.workload == "idle" {
+                if r.workload == WorkloadName::Idle {
                     "-".into()
                 } else {
                     si(r.msgs_per_s)
