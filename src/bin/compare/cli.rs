@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::model::WorkloadName;
+use crate::model::{ModeName, WorkloadName};
 
 /// Runs every concurrency model side by side under the same load and prints one table.
 ///
@@ -84,8 +84,8 @@ pub struct Cli {
     pub warmup: Duration,
 
     /// Server mode: echo, reverse or calc (chat needs an operator, so it cannot be load-tested).
-    #[arg(short, long, default_value = "echo", value_parser = ["echo", "reverse", "calc"])]
-    pub mode: String,
+    #[arg(short, long, default_value = "echo")]
+    pub mode: ModeName,
 
     /// Measure every row this many times, in rounds. Each ratio to the baseline is then
     /// the median over the rounds (with the lowest and highest), each strategy divided by

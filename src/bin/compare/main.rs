@@ -110,7 +110,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let ratios = stats::ratios(&runs);
 
     let settings = Settings {
-        mode: cli.mode.clone(),
+        mode: cli.mode,
         size: cli.size,
         duration_s: cli.duration.as_secs_f64(),
         warmup_s: cli.warmup.as_secs_f64(),

@@ -8,7 +8,7 @@ use loadgen::{Exchange, Mark, Plan, Workload};
 
 use crate::cli::Cli;
 use crate::jobs::Job;
-use crate::model::Row;
+use crate::model::{ModeName, Row};
 use crate::servers::{self, Kind};
 
 /// Servers listen on loopback only: the comparison is of the servers, not the network.
@@ -26,13 +26,13 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     // Room for every client, plus the probe connections of an external start where the
     // kernel's socket tables cannot be read.
     let max_clients = (job.clients + 64).max(1024);
-    let mut server = servers::start(&target.kind, HOST, &cli.mode, max_clients)?;
+    let mut server = servers::start(&target.kind, HOST, cli.mode, max_clients)?;
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.
-    plan.exchange = match cli.mode.as_str() {
-        "reverse" if framed => Exchange::reverse(cli.size),
-        "calc" if framed => Exchange::calc(cli.size),
+    plan.exchange = match cli.mode {
+        ModeName::Reverse if framed => Exchange::reverse(cli.size),
+        ModeName::Calc if framed => Exchange::calc(cli.size),
         _ => Exchange::echo(cli.size),
     };
     plan.warmup = cli.warmup;

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use loadgen::procstat::{self, ProcSample};
 
+use crate::model::ModeName;
+
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines of a server's stderr kept to explain a failure.
@@ -77,7 +79,12 @@ pub fn install_interrupt_handler() {
 }
 
 /// Starts a server of `kind` on `host`, with the per-line `mode` and `max_clients`.
-pub fn start(kind: &Kind, host: &str, mode: &str, max_clients: usize) -> Result<Server, String> {
+pub fn start(
+    kind: &Kind,
+    host: &str,
+    mode: ModeName,
+    max_clients: usize,
+) -> Result<Server, String> {
     match kind {
         Kind::Baseline { threads } => {
             let exe = std::env::current_exe()
@@ -93,7 +100,7 @@ pub fn start(kind: &Kind, host: &str, mode: &str, max_clients: usize) -> Result<
         }
         Kind::Builtin { exe } => {
             let mut cmd = Command::new(exe);
-            cmd.args([host, "0", "--mode", mode, "-q"])
+            cmd.args([host, "0", "--mode", mode.as_str(), "-q"])
                 .arg("--max-clients")
                 .arg(max_clients.to_string());
             let name = exe.file_stem().map(|s| s.to_string_lossy().into_owned());
