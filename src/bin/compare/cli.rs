@@ -154,6 +154,10 @@ pub struct External {
     pub command: String,
 }
 
+// ---- The built-in rows: the one list of strategies compare knows ----
+// Kept as one constant because the library's list of models is to replace it.
+// Spelt out again, and to be changed with it: the default and the help of
+// `--strategies` above, and the baseline rows in `jobs::targets`.
 /// Names of the built-in rows (`--strategies`), which an external server may not take.
 const BUILT_IN: [&str; 6] = [
     "baseline",
