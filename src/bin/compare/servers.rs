@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use loadgen::procstat::{self, ProcSample};
 
+use crate::model::ModeName;
+
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines of a server's stderr kept to explain a failure.
@@ -77,7 +79,12 @@ pub fn install_interrupt_handler() {
 }
 
 /// Starts a server of `kind` on `host`, with the per-line `mode` and `max_clients`.
-pub fn start(kind: &Kind, host: &str, mode: &str, max_clients: usize) -> Result<Server, String> {
+pub fn start(
+    kind: &Kind,
+    host: &str,
+    mode: ModeName,
+    max_clients: usize,
+) -> Result<Server, String> {
     match kind {
         Kind::Baseline { threads } => {
             let exe = std::env::current_exe()
@@ -93,7 +100,7 @@ pub fn start(kind: &Kind, host: &str, mode: &str, max_clients: usize) -> Result<
         }
         Kind::Builtin { exe } => {
             let mut cmd = Command::new(exe);
-            cmd.args([host, "0", "--mode", mode, "-q"])
+            cmd.args([host, "0", "--mode", mode.as_str(), "-q"])
                 .arg("--max-clients")
                 .arg(max_clients.to_string());
             let name = exe.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -187,9 +194,12 @@ fn start_announcing(cmd: Command, name: &str) -> Result<Server, String> {
 
 /// Starts a user's command on a free port and waits until it accepts connections.
 fn start_external(command: &str, host: &str) -> Result<Server, String> {
+    // Resolved once, so the free port is found on the very address the row will drive.
+    // `resolve` fails rather than return no address, and puts IPv4 first.
+    let ip = switchboard::net::resolve(host, 0).map_err(|e| e.to_string())?[0].ip();
     // Ask the kernel for a free port, then hand it over: another process could take it
     // in between, but on a test machine that is rare and shows up as a start failure.
-    let port = TcpListener::bind((host, 0))
+    let port = TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("cannot find a free port on {host}: {e}"))?
         .port();
@@ -207,9 +217,7 @@ fn start_external(command: &str, host: &str) -> Result<Server, String> {
         c
     };
     let (mut server, _first_line) = spawn(cmd, &line, true)?;
-    let addr = (host, port)
-        .to_socket_addrs_first()
-        .ok_or_else(|| format!("cannot resolve {host}"))?;
+    let addr = SocketAddr::new(ip, port);
     server.addr = addr;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
@@ -285,19 +293,6 @@ fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
         };
         Some((SocketAddr::new(ip, port), state == "0A"))
     })
-}
-
-trait FirstAddr {
-    fn to_socket_addrs_first(self) -> Option<SocketAddr>;
-}
-
-impl FirstAddr for (&str, u16) {
-    fn to_socket_addrs_first(self) -> Option<SocketAddr> {
-        use std::net::ToSocketAddrs;
-        let mut addrs: Vec<SocketAddr> = self.to_socket_addrs().ok()?.collect();
-        addrs.sort_by_key(SocketAddr::is_ipv6);
-        addrs.into_iter().next()
-    }
 }
 
 impl Server {

@@ -1,0 +1,135 @@
+//! `compare`: every concurrency model side by side, under the same load, in one table.
+//!
+//! ```text
+//! cargo build --release --bins
+//! target/release/compare                      # every strategy and workload, under a minute
+//! target/release/compare --help
+//! ```
+//!
+//! For each row `compare` starts a fresh server process on a free loopback port (the
+//! real `server1`..`server4` binaries, or the built-in baseline, or `--external`
+//! commands), drives one workload at it with the `loadgen` crate, reads the server's
+//! CPU time, threads and memory from `/proc` exactly around the measured window, and
+//! stops it. The table goes to stdout, progress to stderr.
+//!
+//! Layout: `cli` (options), `jobs` (what to run, in which order), `servers` (start,
+//! sample, stop), `measure` (one row), `progress` (stderr), `model` (rows, settings),
+//! `stats` (ratios to the baseline), `report`, `table`, `summary` and `units` (the
+//! text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
+
+mod cli;
+mod files;
+mod jobs;
+mod measure;
+mod model;
+mod progress;
+mod report;
+mod servers;
+mod stats;
+mod summary;
+mod table;
+mod units;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use loadgen::baseline::threads::ThreadsBaseline;
+use loadgen::baseline::Baseline;
+use loadgen::procstat;
+
+use cli::Cli;
+use model::{Row, Settings};
+use progress::Progress;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(addr) = cli.serve_baseline {
+        return serve_baseline(
+            Baseline::bind(addr).and_then(|s| Ok((s.local_addr()?, s))),
+            Baseline::run,
+        );
+    }
+    if let Some(addr) = cli.serve_baseline_threads {
+        return serve_baseline(
+            ThreadsBaseline::bind(addr).and_then(|s| Ok((s.local_addr()?, s))),
+            ThreadsBaseline::run,
+        );
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `compare --serve-baseline[-threads] ADDR`: a baseline as a process of its own,
+/// announced the way every switchboard server announces itself.
+fn serve_baseline<S>(
+    bound: Result<(std::net::SocketAddr, S), loadgen::Error>,
+    run: fn(S) -> Result<(), loadgen::Error>,
+) -> ExitCode {
+    let result = bound.and_then(|(local, server)| {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "listening on {local}");
+        let _ = out.flush();
+        run(server)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: baseline: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let targets = jobs::targets(cli)?;
+    let jobs = jobs::jobs(cli, &targets);
+    if jobs.is_empty() {
+        return Err("nothing to run".into());
+    }
+    jobs::check_descriptors(&jobs)?;
+    servers::install_interrupt_handler();
+
+    let order = jobs::schedule(&jobs, cli.repeat);
+    let mut progress = Progress::new(cli, &jobs, &order);
+    let mut runs: Vec<Vec<Row>> = vec![Vec::new(); jobs.len()];
+    for (step, &i) in order.iter().enumerate() {
+        progress.show(step, &jobs[i]);
+        runs[i].push(measure::measure(cli, &jobs[i])?);
+    }
+    progress.clear();
+    let rows: Vec<Row> = runs
+        .iter()
+        .filter_map(|r| stats::least_disturbed(r))
+        .collect();
+    let ratios = stats::ratios(&runs);
+
+    let settings = Settings {
+        mode: cli.mode,
+        size: cli.size,
+        duration_s: cli.duration.as_secs_f64(),
+        warmup_s: cli.warmup.as_secs_f64(),
+        gen_threads: cli.gen_threads,
+        repeat: cli.repeat,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        process_stats: procstat::SUPPORTED,
+    };
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(report::report(&settings, &rows, &ratios).as_bytes());
+    let _ = stdout.flush();
+    if let Some(path) = &cli.json {
+        files::write_json(path, &settings, &rows, &ratios)?;
+    }
+    if let Some(path) = &cli.csv {
+        files::write_csv(path, &rows)?;
+    }
+    if let Some(path) = &cli.svg {
+        files::write_svg(path, &rows)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Measuring one job: a fresh server, one load run against it, and the server's CPU,
+//! threads and memory sampled exactly around the measured window, turned into a row.
+
+use std::time::Duration;
+
+use loadgen::procstat::{self, ProcSample};
+use loadgen::{Exchange, Mark, Plan, Workload};
+
+use crate::cli::Cli;
+use crate::jobs::Job;
+use crate::model::{ModeName, Row};
+use crate::servers::{self, Kind};
+
+/// Servers listen on loopback only: the comparison is of the servers, not the network.
+const HOST: &str = "127.0.0.1";
+/// Fewest surviving idle connections for which memory per connection is shown.
+const MIN_HELD: usize = 10;
+/// Shortest window whose CPU figures are shown.
+const MIN_CPU_WINDOW: Duration = Duration::from_millis(500);
+
+/// Runs one row: a fresh server, one load run, the server's accounting around it.
+pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
+    let target = job.target;
+    let baseline = matches!(target.kind, Kind::Baseline { .. });
+    let framed = !matches!(target.kind, Kind::Baseline { .. } | Kind::Attached { .. });
+    // Room for every client, plus the probe connections of an external start where the
+    // kernel's socket tables cannot be read.
+    let max_clients = (job.clients + 64).max(1024);
+    let mut server = servers::start(&target.kind, HOST, cli.mode, max_clients)?;
+
+    let mut plan = Plan::new(server.addr, job.workload, job.clients);
+    // The baseline has no modes: it always echoes.
+    plan.exchange = match cli.mode {
+        ModeName::Reverse if framed => Exchange::reverse(cli.size),
+        ModeName::Calc if framed => Exchange::calc(cli.size),
+        _ => Exchange::echo(cli.size),
+    };
+    plan.warmup = cli.warmup;
+    plan.duration = cli.duration;
+    plan.threads = cli.gen_threads;
+    plan.reply_timeout = cli.reply_timeout;
+    // The baseline does not frame lines, so it cannot close after `bye`.
+    plan.server_closes = !baseline;
+
+    let before = server.sample();
+    let (mut start, mut end): (Option<ProcSample>, Option<ProcSample>) = (None, None);
+    let (mut sys_start, mut sys_end) = (None, None);
+    let report = loadgen::run(&plan, &mut |mark| match mark {
+        Mark::MeasureStart | Mark::Held => {
+            sys_start = procstat::sample_system().ok();
+            start = server.sample();
+        }
+        Mark::MeasureEnd | Mark::Pinged => {
+            end = server.sample();
+            sys_end = procstat::sample_system().ok();
+        }
+        Mark::Connected => {}
+    })
+    .map_err(|e| format!("{}: {e}", target.name))?;
+
+    let mut first_error = report.first_error.clone();
+    if server.exited() {
+        let why = server.failure_reason();
+        first_error.get_or_insert(format!("the server exited during the run: {why}"));
+    }
+
+    // /proc counts CPU in 10 ms ticks: over a window shorter than half a second (an idle
+    // ping round) the figures would be mostly rounding, so they are left out.
+    let long_enough = report.window >= MIN_CPU_WINDOW;
+    let per_msg = |d: Duration| {
+        (report.messages > 0 && long_enough).then(|| d.as_secs_f64() * 1e6 / report.messages as f64)
+    };
+    let load = |d: Duration| long_enough.then(|| d.as_secs_f64() / report.window.as_secs_f64());
+    let cpu = match (&start, &end) {
+        (Some(s), Some(e)) => Some(e.cpu_since(s)),
+        _ => None,
+    };
+    let threads = start.iter().chain(end.iter()).map(|s| s.threads).max();
+    let mem_per_conn = match (job.workload, &before, &start, &end) {
+        // With a handful of survivors (server1 keeps one) page-sized RSS steps would be
+        // reported as per-connection cost.
+        (Workload::Idle { .. }, Some(b), Some(s), Some(e)) if report.served >= MIN_HELD => {
+            let held = s.rss.max(e.rss).saturating_sub(b.rss);
+            Some(held as f64 / report.served as f64)
+        }
+        _ => None,
+    };
+    // Whatever else kept the CPUs busy in the window: other processes (a build, a
+    // neighbour on a shared machine) or CPU stolen by the hypervisor.
+    let other = match (sys_start, sys_end, cpu, report.generator_cpu) {
+        (Some(a), Some(b), Some(srv), Some(gen)) => {
+            let system = b.since(&a);
+            let others = system.busy.saturating_sub(srv.total() + gen.total()) + system.steal;
+            load(others)
+        }
+        _ => None,
+    };
+    let lat = |d: Duration| d.as_secs_f64() * 1e6;
+    let row = Row {
+        strategy: target.name.clone(),
+        workload: job.workload.into(),
+        depth: job.workload.depth(),
+        clients: job.clients,
+        connected: report.connected,
+        served: report.served,
+        rejected: report.rejected,
+        errors: report.errors,
+        first_error,
+        messages: report.messages,
+        window_s: report.window.as_secs_f64(),
+        msgs_per_s: report.rate(),
+        p50_us: lat(report.latency.p50),
+        p99_us: lat(report.latency.p99),
+        p999_us: lat(report.latency.p999),
+        max_us: lat(report.latency.max),
+        cpu_user_us_per_msg: cpu.and_then(|c| per_msg(c.user)),
+        cpu_sys_us_per_msg: cpu.and_then(|c| per_msg(c.system)),
+        server_threads: threads,
+        server_peak_bytes: end.map(|e| e.peak_rss),
+        mem_per_conn_bytes: mem_per_conn,
+        server_load: cpu.and_then(|c| load(c.total())),
+        gen_load: report.generator_cpu.and_then(|c| load(c.total())),
+        other_load: other,
+        repeats: 1,
+        gen_cpu_us_per_msg: report.generator_cpu.and_then(|c| per_msg(c.total())),
+    };
+    drop(server);
+    Ok(row)
+}

@@ -1,0 +1,248 @@
+//! The data model of a comparison: a measured [`Row`] per strategy and load, and the
+//! run's [`Settings`]. Their field names are the keys of the JSON and CSV files, so
+//! renaming one changes the files.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One measured row: one strategy under one workload at one load level.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Row {
+    /// `baseline`, `server1`.. or an external server's name.
+    pub strategy: String,
+    /// `pingpong`, `pipelined`, `churn` or `idle`.
+    pub workload: WorkloadName,
+    /// Lines per write (pipelined), else 1.
+    pub depth: usize,
+    /// Clients asked for (churn: concurrent connect loops; idle: connections).
+    pub clients: usize,
+    /// Connections established (churn: in total).
+    pub connected: u64,
+    /// Clients that completed at least one exchange (idle: survivors of the ping).
+    pub served: usize,
+    /// Connections turned away with `ERR busy`.
+    pub rejected: u64,
+    /// Other failures: refused, reset, wrong reply, timeout.
+    pub errors: u64,
+    /// The first such failure.
+    pub first_error: Option<String>,
+    /// Lines answered in the window (churn: cycles; idle: pings answered).
+    pub messages: u64,
+    /// Window length in seconds.
+    pub window_s: f64,
+    /// Messages per second.
+    pub msgs_per_s: f64,
+    /// Latency percentiles in microseconds (per request or batch, cycle, or ping).
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Maximum.
+    pub max_us: f64,
+    /// Server user CPU per message, in microseconds.
+    pub cpu_user_us_per_msg: Option<f64>,
+    /// Server system CPU per message, in microseconds.
+    pub cpu_sys_us_per_msg: Option<f64>,
+    /// Server threads (the most seen during the window).
+    pub server_threads: Option<u64>,
+    /// Server peak resident memory, in bytes.
+    pub server_peak_bytes: Option<u64>,
+    /// Idle: growth of the server's resident memory per connection held, in bytes.
+    pub mem_per_conn_bytes: Option<f64>,
+    /// Share of one core the server used in the window (2.0 = two full cores).
+    pub server_load: Option<f64>,
+    /// Share of one core the load generator used in the window.
+    pub gen_load: Option<f64>,
+    /// CPU used by everything else on the machine during the window, in cores.
+    pub other_load: Option<f64>,
+    /// Load generator CPU per message, in microseconds.
+    pub gen_cpu_us_per_msg: Option<f64>,
+    /// How many times the row was measured (`--repeat`); these figures are the run with
+    /// the lowest `other_load`.
+    pub repeats: usize,
+}
+
+impl Row {
+    /// Server CPU (user + system) per message, in microseconds.
+    pub fn cpu_per_msg(&self) -> Option<f64> {
+        Some(self.cpu_user_us_per_msg? + self.cpu_sys_us_per_msg?)
+    }
+
+    /// The workload as the table names it.
+    pub fn label(&self) -> String {
+        label(self.workload, self.depth)
+    }
+
+    /// Whether `other` ran the same workload at the same load.
+    pub fn same_load(&self, other: &Row) -> bool {
+        self.workload == other.workload
+            && self.clients == other.clients
+            && self.depth == other.depth
+    }
+}
+
+/// The run's settings, written at the top of the JSON file.
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    /// Server mode.
+    pub mode: ModeName,
+    /// Bytes per line without the newline.
+    pub size: usize,
+    /// Measured window per row, seconds.
+    pub duration_s: f64,
+    /// Warm-up per row, seconds.
+    pub warmup_s: f64,
+    /// Generator threads.
+    pub gen_threads: usize,
+    /// Measurements per row (the least disturbed is kept).
+    pub repeat: usize,
+    /// Logical CPUs of this machine.
+    pub cpus: usize,
+    /// Whether server statistics could be read (Linux).
+    pub process_stats: bool,
+}
+
+/// A workload by name: what `--workloads` takes and the files write. The shapes
+/// themselves, with their parameters, are [`loadgen::Workload`].
+///
+/// The variants carry no doc comments: clap would list them in `--help` as a table of
+/// possible values instead of the one line the option has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[value(rename_all = "lower")]
+pub enum WorkloadName {
+    // The default only lets `Row` derive `Default`.
+    #[default]
+    PingPong,
+    Pipelined,
+    Churn,
+    Idle,
+}
+
+impl WorkloadName {
+    /// The name as typed after `--workloads` and written in the files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadName::PingPong => "pingpong",
+            WorkloadName::Pipelined => "pipelined",
+            WorkloadName::Churn => "churn",
+            WorkloadName::Idle => "idle",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<loadgen::Workload> for WorkloadName {
+    fn from(workload: loadgen::Workload) -> Self {
+        match workload {
+            loadgen::Workload::PingPong => WorkloadName::PingPong,
+            loadgen::Workload::Pipelined { .. } => WorkloadName::Pipelined,
+            loadgen::Workload::Churn => WorkloadName::Churn,
+            loadgen::Workload::Idle { .. } => WorkloadName::Idle,
+        }
+    }
+}
+
+/// A server mode that can be load-tested: what `--mode` takes and is passed on to the
+/// servers. Chat is not one: it needs an operator. (Variants undocumented for the
+/// reason given on [`WorkloadName`].)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    Echo,
+    Reverse,
+    Calc,
+}
+
+impl ModeName {
+    /// The name as typed after `--mode`, by compare's users and by the servers'.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModeName::Echo => "echo",
+            ModeName::Reverse => "reverse",
+            ModeName::Calc => "calc",
+        }
+    }
+}
+
+impl fmt::Display for ModeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a workload is named in the table: pipelined rows carry their depth.
+pub fn label(workload: WorkloadName, depth: usize) -> String {
+    match workload {
+        WorkloadName::Pipelined => format!("pipe-x{depth}"),
+        w => w.to_string(),
+    }
+}
+
+/// A ping-pong row with round figures, for the tests of the modules that read rows.
+#[cfg(test)]
+pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {
+    Row {
+        strategy: strategy.into(),
+        workload: WorkloadName::PingPong,
+        depth: 1,
+        clients,
+        served: clients,
+        messages: 1000,
+        window_s: 1.0,
+        msgs_per_s: 1000.0,
+        p99_us: 100.0,
+        cpu_user_us_per_msg: Some(cpu_us / 2.0),
+        cpu_sys_us_per_msg: Some(cpu_us / 2.0),
+        gen_load: Some(0.5),
+        gen_cpu_us_per_msg: Some(cpu_us / 2.0),
+        ..Row::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::ValueEnum;
+
+    use super::*;
+
+    /// `--workloads`, the files and loadgen spell every workload the same way.
+    #[test]
+    fn workload_names_agree() {
+        for w in WorkloadName::value_variants() {
+            let typed = w.to_possible_value().expect("no variant is skipped");
+            assert_eq!(typed.get_name(), w.as_str());
+            assert_eq!(serde_json::to_value(w).unwrap(), w.as_str());
+        }
+        let hold = Duration::from_secs(1);
+        for shape in [
+            loadgen::Workload::PingPong,
+            loadgen::Workload::Pipelined { depth: 4 },
+            loadgen::Workload::Churn,
+            loadgen::Workload::Idle { hold },
+        ] {
+            assert_eq!(WorkloadName::from(shape).as_str(), shape.name());
+        }
+    }
+
+    /// `--mode`, the servers' `--mode` and the JSON spell every mode the same way.
+    #[test]
+    fn mode_names_agree() {
+        for m in ModeName::value_variants() {
+            let typed = m.to_possible_value().expect("no variant is skipped");
+            assert_eq!(typed.get_name(), m.as_str());
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+            let server = <::cli::ModeName as ValueEnum>::from_str(m.as_str(), false);
+            assert!(server.is_ok(), "the servers take --mode {m}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The report on stdout: a line of settings, the table with a legend of its columns,
+//! the ratios to the baseline, the rows' first errors and the summary, in that order.
+
+use crate::model::{Row, Settings};
+use crate::stats::{ratio_lines, Ratios};
+use crate::summary::summary;
+use crate::table::table;
+
+/// What goes to stdout: the settings, the table and its legend, the ratios, the first
+/// error of each failing row and the summary.
+pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "switchboard compare: {} mode, {}-byte lines, {} s windows after {} s warm-up, \
+         {} generator thread(s), {} CPUs{}\n\n",
+        settings.mode,
+        settings.size,
+        settings.duration_s,
+        settings.warmup_s,
+        settings.gen_threads,
+        settings.cpus,
+        if settings.repeat > 1 {
+            format!(", least disturbed of {} runs per row", settings.repeat)
+        } else {
+            String::new()
+        }
+    ));
+    out.push_str(&table(rows));
+    out.push_str(
+        "\nclients: asked for (churn: parallel connect loops; idle: connections held). served: got \
+         replies (idle: survived the ping). rej: turned away with ERR busy.\nmsg/s: lines answered \
+         per second (churn: connect/Hi/bye/close cycles; idle: pings). Latency per request \
+         (pipelined: per batch; churn: per cycle).\nusr/sys per msg: the server's CPU time per \
+         message; thr, peak mem: its threads and peak RSS; mem/conn: RSS growth per idle \
+         connection.\nsrv, gen: CPU use of the server and of the load generator in the window (100% = one \
+         core); a single-threaded side at ~100% is the one that limits throughput.\nother: CPU used by \
+         anything else during the window (other processes, hypervisor steal); above ~20% the row \
+         was disturbed and is worth re-running.\n",
+    );
+    if !settings.process_stats {
+        out.push_str("Server statistics come from /proc and are only available on Linux.\n");
+    }
+    if !ratios.is_empty() {
+        out.push_str(&if settings.repeat > 1 {
+            format!(
+                "\nRelative to the baseline under the same load, median (lowest-highest) of \
+                 {} rounds, each strategy paired with the baseline run of its round:\n",
+                settings.repeat
+            )
+        } else {
+            "\nRelative to the baseline under the same load (one round each; for figures to \
+             quote, --repeat 5 gives medians with their spread):\n"
+                .to_string()
+        });
+        out.push_str(&ratio_lines(ratios));
+    }
+    let errors: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let e = r.first_error.as_ref()?;
+            Some(format!(
+                "  {} {} {}: {e}",
+                r.strategy, r.workload, r.clients
+            ))
+        })
+        .collect();
+    if !errors.is_empty() {
+        out.push_str("\nFirst error of rows with errors:\n");
+        out.push_str(&errors.join("\n"));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&summary(rows, ratios));
+    out
+}

@@ -1,0 +1,207 @@
+//! Statistics over the measurements: each strategy's figures as multiples of the
+//! baseline's under the same load, paired round by round and reduced to a median with
+//! its range, those ratios as lines of text, and which of a row's runs the table keeps.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::model::{label, Row, WorkloadName};
+
+/// A figure of one strategy as a multiple of the baseline's: the median over the rounds
+/// in which both were measured, and the lowest and highest round.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median of the per-round ratios.
+    pub median: f64,
+    /// Lowest per-round ratio.
+    pub low: f64,
+    /// Highest per-round ratio.
+    pub high: f64,
+    /// How many rounds had the figure on both sides.
+    pub rounds: usize,
+}
+
+impl Spread {
+    /// The spread of `ratios`; `None` if there are none.
+    pub fn of(mut ratios: Vec<f64>) -> Option<Spread> {
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        let median = match n {
+            0 => return None,
+            _ if n % 2 == 1 => ratios[n / 2],
+            _ => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+        };
+        Some(Spread {
+            median,
+            low: ratios[0],
+            high: ratios[n - 1],
+            rounds: n,
+        })
+    }
+
+    pub fn show(spread: Option<Spread>) -> String {
+        match spread {
+            None => "n/a".into(),
+            Some(s) if s.rounds > 1 => format!("{:.2}x ({:.2}-{:.2})", s.median, s.low, s.high),
+            Some(s) => format!("{:.2}x", s.median),
+        }
+    }
+}
+
+/// One strategy's CPU per message, p99 and throughput as multiples of the baseline's
+/// under the same load.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratios {
+    /// The strategy compared with the baseline.
+    pub strategy: String,
+    /// Its workload.
+    pub workload: WorkloadName,
+    /// Lines per write (pipelined), else 1.
+    pub depth: usize,
+    /// Clients asked for.
+    pub clients: usize,
+    /// Rounds in which both the strategy and the baseline served messages (a figure
+    /// missing from some of them, such as CPU in a short window, has fewer).
+    pub rounds: usize,
+    /// Server CPU per message.
+    pub cpu_per_msg: Option<Spread>,
+    /// 99th-percentile latency.
+    pub p99: Option<Spread>,
+    /// Messages per second.
+    pub msgs_per_s: Option<Spread>,
+}
+
+/// Ratios of every strategy to the baseline under the same load, taken round by round:
+/// `runs[i]` is every measurement of one row, in round order, so round k of a strategy
+/// is paired with round k of the baseline, measured moments apart. A disturbance then
+/// moves one round's ratio, not the median.
+pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
+    let is_baseline = |r: &&Vec<Row>| r.first().is_some_and(|r| r.strategy == "baseline");
+    let mut out = Vec::new();
+    for row_runs in runs.iter().filter(|r| !is_baseline(r)) {
+        let Some(row) = row_runs.first() else {
+            continue;
+        };
+        let Some(base_runs) = runs
+            .iter()
+            .filter(is_baseline)
+            .find(|b| b[0].same_load(row))
+        else {
+            continue;
+        };
+        let pairs: Vec<(&Row, &Row)> = row_runs
+            .iter()
+            .zip(base_runs)
+            .filter(|(r, b)| r.messages > 0 && b.messages > 0)
+            .collect();
+        let spread = |figure: fn(&Row) -> Option<f64>| {
+            Spread::of(
+                pairs
+                    .iter()
+                    .filter_map(|(r, b)| match (figure(r), figure(b)) {
+                        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        };
+        out.push(Ratios {
+            strategy: row.strategy.clone(),
+            workload: row.workload,
+            depth: row.depth,
+            clients: row.clients,
+            rounds: pairs.len(),
+            cpu_per_msg: spread(Row::cpu_per_msg),
+            p99: spread(|r| Some(r.p99_us)),
+            msgs_per_s: spread(|r| Some(r.msgs_per_s)),
+        });
+    }
+    out
+}
+
+impl Ratios {
+    /// Whether these are the ratios of `row`'s strategy and load.
+    pub fn is_of(&self, row: &Row) -> bool {
+        self.strategy == row.strategy
+            && self.workload == row.workload
+            && self.depth == row.depth
+            && self.clients == row.clients
+    }
+}
+
+/// The ratios as lines of text, one per strategy and load; empty if there are none.
+pub fn ratio_lines(ratios: &[Ratios]) -> String {
+    let cells: Vec<[String; 3]> = ratios
+        .iter()
+        .map(|r| [r.cpu_per_msg, r.p99, r.msgs_per_s].map(Spread::show))
+        .collect();
+    let width = ratios.iter().map(|r| r.strategy.len()).max().unwrap_or(0);
+    let cell = cells.iter().flatten().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for (r, [cpu, p99, rate]) in ratios.iter().zip(cells) {
+        let _ = writeln!(
+            out,
+            "{:<width$} {:<10} {:>6}   cpu/msg {cpu:>cell$}   p99 {p99:>cell$}   msg/s {rate:>cell$}",
+            r.strategy,
+            label(r.workload, r.depth),
+            r.clients,
+        );
+    }
+    out
+}
+
+/// Of the measurements of one row, the one other processes disturbed least. A run whose
+/// disturbance is unknown (its server could not be sampled) comes last; of equals, the
+/// first.
+pub fn least_disturbed(runs: &[Row]) -> Option<Row> {
+    let other = |r: &Row| r.other_load.unwrap_or(f64::INFINITY);
+    let kept = runs.iter().min_by(|a, b| other(a).total_cmp(&other(b)))?;
+    Some(Row {
+        repeats: runs.len(),
+        ..kept.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_row as row;
+
+    /// Ratios are taken against the baseline row of the same workload and load.
+    #[test]
+    fn ratios_against_the_baseline() {
+        let runs = vec![
+            vec![row("baseline", 10, 2.0)],
+            vec![row("server4", 10, 2.2)],
+            vec![row("server4", 50, 9.0)],
+        ];
+        let found = ratios(&runs);
+        assert_eq!(found.len(), 1, "no baseline at 50 clients: {found:?}");
+        let text = ratio_lines(&found);
+        assert!(text.contains("cpu/msg 1.10x"), "{text}");
+    }
+
+    /// Over several rounds each strategy is paired with the baseline of its own round,
+    /// and the median of those ratios is reported with their range: a round in which
+    /// the whole machine was slow does not move it.
+    #[test]
+    fn ratios_pair_rounds_and_take_the_median() {
+        let base = [2.0, 4.0, 2.0, 2.0];
+        let server = [3.0, 6.0, 2.0, 4.0]; // per round: 1.5, 1.5, 1.0, 2.0
+        let runs = vec![
+            base.iter().map(|&c| row("baseline", 10, c)).collect(),
+            server.iter().map(|&c| row("server2", 10, c)).collect(),
+        ];
+        let found = ratios(&runs);
+        let cpu = found[0].cpu_per_msg.unwrap();
+        assert_eq!(found[0].rounds, 4);
+        assert_eq!((cpu.median, cpu.low, cpu.high), (1.5, 1.0, 2.0));
+        assert!(ratio_lines(&found).contains("1.50x (1.00-2.00)"));
+        // A round in which either side served nothing is left out, not counted as zero.
+        let mut runs = runs;
+        runs[1][3].messages = 0;
+        let cpu = ratios(&runs)[0].cpu_per_msg.unwrap();
+        assert_eq!((cpu.median, cpu.high), (1.5, 1.5));
+    }
+}
