@@ -65,38 +65,13 @@ fn letters(size: usize) -> Vec<u8> {
 }
 
 impl Exchange {
-    /// For echo mode: a line of `size` payload bytes (plus `\n`), returned unchanged.
+    /// For an echo server (the baselines, and `--mode echo`): a line of `size` payload bytes (plus `\n`), returned unchanged.
     pub fn echo(size: usize) -> Self {
         let mut request = letters(size);
         request.push(b'\n');
         Exchange {
             reply: request.clone(),
             request,
-        }
-    }
-
-    /// For reverse mode: a line of `size` letters, returned reversed.
-    pub fn reverse(size: usize) -> Self {
-        let payload = letters(size);
-        let mut reply: Vec<u8> = payload.iter().rev().copied().collect();
-        reply.push(b'\n');
-        let mut request = payload;
-        request.push(b'\n');
-        Exchange { request, reply }
-    }
-
-    /// For calc mode: `1+1+...+1`, at most `size` bytes long (at least `1`), answered
-    /// with the number of ones.
-    pub fn calc(size: usize) -> Self {
-        let ones = size.div_ceil(2).max(1);
-        let mut request = vec![b'1'];
-        for _ in 1..ones {
-            request.extend_from_slice(b"+1");
-        }
-        request.push(b'\n');
-        Exchange {
-            request,
-            reply: format!("{ones}\n").into_bytes(),
         }
     }
 }
@@ -196,17 +171,6 @@ mod tests {
         assert_eq!(e.request.len(), 31);
         assert_eq!(e.request, e.reply);
         assert!(e.request.starts_with(b"abcdefghijklmnopqrstuvwxyzabcd\n"));
-    }
-
-    /// Reverse and calc exchanges carry the reply those modes must give.
-    #[test]
-    fn reverse_and_calc_exchanges() {
-        assert_eq!(Exchange::reverse(3).request, b"abc\n");
-        assert_eq!(Exchange::reverse(3).reply, b"cba\n");
-        assert_eq!(Exchange::calc(5).request, b"1+1+1\n");
-        assert_eq!(Exchange::calc(5).reply, b"3\n");
-        assert_eq!(Exchange::calc(0).request, b"1\n");
-        assert_eq!(Exchange::calc(0).reply, b"1\n");
     }
 
     /// Plans with zero clients, threads or depth are refused before anything starts.

@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
 use clap::Parser;
+use switchboard::strategy::MODELS;
 
-use crate::model::{ModeName, WorkloadName};
+use crate::model::{LoadMode, WorkloadName};
 
 /// Runs every concurrency model side by side under the same load and prints one table.
 ///
@@ -22,10 +25,11 @@ use crate::model::{ModeName, WorkloadName};
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Strategies to run, one group of rows each in the order given: baseline, server1,
-    /// server2, server3, server4, and baseline-threads if asked for.
-    #[arg(short, long, value_delimiter = ',', default_value = "baseline,server1,server2,server3,server4",
-          value_parser = BUILT_IN)]
+    /// Strategies to run, one group of rows each in the order given: `baseline`, every
+    /// model of `server --model list`, the coursework's `server1`..`server4`, and
+    /// `baseline-threads`. By default the baseline and every model.
+    #[arg(short, long, value_delimiter = ',', default_value = DEFAULT_STRATEGIES.as_str(),
+          value_parser = PossibleValuesParser::new(built_in()))]
     pub strategies: Vec<String>,
 
     /// Your own server as another row: a shell command with `{port}` where the port goes,
@@ -83,9 +87,14 @@ pub struct Cli {
     #[arg(long, default_value = "0.2", value_parser = seconds)]
     pub warmup: Duration,
 
-    /// Server mode: echo, reverse or calc (chat needs an operator, so it cannot be load-tested).
-    #[arg(short, long, default_value = "echo")]
-    pub mode: ModeName,
+    /// Server mode (chat needs an operator, so it cannot be load-tested).
+    #[arg(short, long, default_value = "echo", value_parser = LoadMode::parser())]
+    pub mode: LoadMode,
+
+    /// Threads for the models that have workers (`server --workers N`)
+    /// [default: the servers' own, the number of cores].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub workers: Option<usize>,
 
     /// Measure every row this many times, in rounds. Each ratio to the baseline is then
     /// the median over the rounds (with the lowest and highest), each strategy divided by
@@ -154,19 +163,27 @@ pub struct External {
     pub command: String,
 }
 
-// ---- The built-in rows: the one list of strategies compare knows ----
-// Kept as one constant because the library's list of models is to replace it.
-// Spelt out again, and to be changed with it: the default and the help of
-// `--strategies` above, and the baseline rows in `jobs::targets`.
-/// Names of the built-in rows (`--strategies`), which an external server may not take.
-const BUILT_IN: [&str; 6] = [
-    "baseline",
-    "baseline-threads",
-    "server1",
-    "server2",
-    "server3",
-    "server4",
-];
+/// The yardsticks compare serves itself.
+pub const BASELINES: [&str; 2] = ["baseline", "baseline-threads"];
+/// The coursework's binaries, each one model with its mode fixed.
+pub const COURSEWORK: [&str; 4] = ["server1", "server2", "server3", "server4"];
+
+/// Every built-in row name (`--strategies`), which an external server may not
+/// take: the baselines, the library's models, the coursework's binaries.
+fn built_in() -> impl Iterator<Item = &'static str> {
+    let models = MODELS.iter().map(|m| m.name);
+    BASELINES.into_iter().chain(models).chain(COURSEWORK)
+}
+
+/// The baseline and every model.
+static DEFAULT_STRATEGIES: LazyLock<String> = LazyLock::new(|| {
+    let models = MODELS.iter().map(|m| m.name);
+    ["baseline"]
+        .into_iter()
+        .chain(models)
+        .collect::<Vec<_>>()
+        .join(",")
+});
 
 fn parse_external(text: &str) -> Result<External, String> {
     let (name, command) = match text.split_once('=') {
@@ -180,7 +197,7 @@ fn parse_external(text: &str) -> Result<External, String> {
         }
         _ => (None, text.trim()),
     };
-    if let Some(taken) = name.as_deref().filter(|n| BUILT_IN.contains(n)) {
+    if let Some(taken) = name.as_deref().filter(|n| built_in().any(|b| b == *n)) {
         return Err(format!(
             "{taken} is the name of a built-in row; pick another"
         ));

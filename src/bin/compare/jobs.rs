@@ -9,6 +9,7 @@ use loadgen::Workload;
 use crate::cli::Cli;
 use crate::model::WorkloadName;
 use crate::servers::{self, Kind};
+use switchboard::strategy;
 
 /// One server to measure.
 pub struct Target {
@@ -87,11 +88,19 @@ pub fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
             "baseline" => Kind::Baseline { threads: false },
             "baseline-threads" => Kind::Baseline { threads: true },
             _ => {
-                let exe = servers::binary(&dir, name);
-                if !exe.is_file() {
-                    missing.push(name.clone());
+                // A model runs as `server --model NAME`; a coursework name is its binary.
+                let (binary, mut args) = match strategy::find(name) {
+                    Some(model) => ("server", vec!["--model".into(), model.name.into()]),
+                    None => (name.as_str(), Vec::new()),
+                };
+                if let (Some(workers), Some(_)) = (cli.workers, strategy::find(name)) {
+                    args.extend(["--workers".into(), workers.to_string()]);
                 }
-                Kind::Builtin { exe }
+                let exe = servers::binary(&dir, binary);
+                if !exe.is_file() {
+                    missing.push(binary.to_owned());
+                }
+                Kind::Builtin { exe, args }
             }
         };
         targets.push(Target {

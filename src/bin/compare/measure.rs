@@ -8,7 +8,7 @@ use loadgen::{Exchange, Mark, Plan, Workload};
 
 use crate::cli::Cli;
 use crate::jobs::Job;
-use crate::model::{ModeName, Row};
+use crate::model::Row;
 use crate::servers::{self, Kind};
 
 /// Servers listen on loopback only: the comparison is of the servers, not the network.
@@ -30,9 +30,8 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.
-    plan.exchange = match cli.mode {
-        ModeName::Reverse if framed => Exchange::reverse(cli.size),
-        ModeName::Calc if framed => Exchange::calc(cli.size),
+    plan.exchange = match cli.mode.0.load_exchange(cli.size) {
+        Some((request, reply)) if framed => Exchange { request, reply },
         _ => Exchange::echo(cli.size),
     };
     plan.warmup = cli.warmup;

@@ -4,12 +4,14 @@
 
 use std::fmt;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde::Serialize;
+use switchboard::mode::{self, ModeEntry, MODES};
 
 /// One measured row: one strategy under one workload at one load level.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Row {
-    /// `baseline`, `server1`.. or an external server's name.
+    /// `baseline`, a model (`event-loop`), `server1`.. or an external server's name.
     pub strategy: String,
     /// `pingpong`, `pipelined`, `churn` or `idle`.
     pub workload: WorkloadName,
@@ -87,7 +89,7 @@ impl Row {
 #[derive(Debug, Serialize)]
 pub struct Settings {
     /// Server mode.
-    pub mode: ModeName,
+    pub mode: LoadMode,
     /// Bytes per line without the newline.
     pub size: usize,
     /// Measured window per row, seconds.
@@ -150,29 +152,39 @@ impl From<loadgen::Workload> for WorkloadName {
     }
 }
 
-/// A server mode that can be load-tested: what `--mode` takes and is passed on to the
-/// servers. Chat is not one: it needs an operator. (Variants undocumented for the
-/// reason given on [`WorkloadName`].)
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ModeName {
-    Echo,
-    Reverse,
-    Calc,
-}
+/// A server mode that can be load-tested: one of the library's modes that
+/// has a load line. Chat has none: it needs an operator.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadMode(pub &'static ModeEntry);
 
-impl ModeName {
+impl LoadMode {
     /// The name as typed after `--mode`, by compare's users and by the servers'.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ModeName::Echo => "echo",
-            ModeName::Reverse => "reverse",
-            ModeName::Calc => "calc",
-        }
+        self.0.name
+    }
+
+    /// `--mode`'s values, from the library's one list of modes.
+    pub fn parser() -> impl TypedValueParser<Value = LoadMode> {
+        let loadable = MODES.iter().filter(|m| m.load_line.is_some());
+        let names = loadable.map(|m| PossibleValue::new(m.name).help(m.about));
+        PossibleValuesParser::new(names)
+            .try_map(|name| mode::find(&name).map(LoadMode).ok_or("no such mode"))
     }
 }
 
-impl fmt::Display for ModeName {
+impl PartialEq for LoadMode {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for LoadMode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for LoadMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -234,15 +246,19 @@ mod tests {
         }
     }
 
-    /// `--mode`, the servers' `--mode` and the JSON spell every mode the same way.
+    /// `--mode` offers every mode with a load line, and the JSON spells it
+    /// as the servers' `--mode` does.
     #[test]
-    fn mode_names_agree() {
-        for m in ModeName::value_variants() {
-            let typed = m.to_possible_value().expect("no variant is skipped");
-            assert_eq!(typed.get_name(), m.as_str());
-            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
-            let server = <::cli::ModeName as ValueEnum>::from_str(m.as_str(), false);
-            assert!(server.is_ok(), "the servers take --mode {m}");
+    fn load_modes_are_the_librarys() {
+        let offered: Vec<String> = LoadMode::parser()
+            .possible_values()
+            .expect("a fixed list")
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        assert_eq!(offered, ["calc", "echo", "reverse"]);
+        for name in offered {
+            let mode = LoadMode(mode::find(&name).unwrap());
+            assert_eq!(serde_json::to_value(mode).unwrap(), name.as_str());
         }
     }
 }

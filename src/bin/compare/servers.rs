@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use loadgen::procstat::{self, ProcSample};
 
-use crate::model::ModeName;
+use crate::model::LoadMode;
 
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,10 +36,12 @@ pub enum Kind {
         /// The thread-per-client one.
         threads: bool,
     },
-    /// A switchboard binary (`server1`..`server4`).
+    /// A switchboard binary: `server --model NAME`, or `server1`..`server4`.
     Builtin {
         /// Path of the binary.
         exe: PathBuf,
+        /// Arguments before the common ones (`--model NAME`).
+        args: Vec<String>,
     },
     /// A user's shell command with `{port}`.
     External {
@@ -82,7 +84,7 @@ pub fn install_interrupt_handler() {
 pub fn start(
     kind: &Kind,
     host: &str,
-    mode: ModeName,
+    mode: LoadMode,
     max_clients: usize,
 ) -> Result<Server, String> {
     match kind {
@@ -98,9 +100,10 @@ pub fn start(
             cmd.arg(flag).arg(format!("{host}:0"));
             start_announcing(cmd, name)
         }
-        Kind::Builtin { exe } => {
+        Kind::Builtin { exe, args } => {
             let mut cmd = Command::new(exe);
-            cmd.args([host, "0", "--mode", mode.as_str(), "-q"])
+            cmd.args(args)
+                .args([host, "0", "--mode", mode.as_str(), "-q"])
                 .arg("--max-clients")
                 .arg(max_clients.to_string());
             let name = exe.file_stem().map(|s| s.to_string_lossy().into_owned());

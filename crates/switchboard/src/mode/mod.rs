@@ -78,6 +78,23 @@ pub struct ModeEntry {
 /// this folder with its `ENTRY`, and one more item here.
 pub const MODES: &[ModeEntry] = &[chat::ENTRY, calc::ENTRY, echo::ENTRY, reverse::ENTRY];
 
+impl ModeEntry {
+    /// A request of about `size` bytes (its `\n` included) and the exact
+    /// reply this mode gives it: what a load generator sends and checks.
+    /// `None` for a mode that answers only through an operator.
+    pub fn load_exchange(&self, size: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+        let line = (self.load_line?)(size);
+        let clients = Clients::new();
+        let from = Speaker {
+            id: ClientId(1),
+            clients: &clients,
+        };
+        let mut reply = Vec::new();
+        (self.build)().on_line(from, &line, &mut reply);
+        Some((format!("{line}\n").into_bytes(), reply))
+    }
+}
+
 /// The mode called `name` in [`MODES`].
 pub fn find(name: &str) -> Option<&'static ModeEntry> {
     MODES.iter().find(|m| m.name == name)
@@ -99,5 +116,36 @@ impl std::fmt::Debug for ModeEntry {
         f.debug_struct("ModeEntry")
             .field("name", &self.name)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each mode's load exchange is what that mode answers, line for line.
+    #[test]
+    fn load_exchanges() {
+        let exchange = |name, size| find(name).and_then(|m| m.load_exchange(size));
+        let text = |(q, a): (Vec<u8>, Vec<u8>)| {
+            (String::from_utf8(q).unwrap(), String::from_utf8(a).unwrap())
+        };
+        assert_eq!(
+            exchange("echo", 3).map(text),
+            Some(("abc\n".into(), "abc\n".into()))
+        );
+        assert_eq!(
+            exchange("reverse", 3).map(text),
+            Some(("abc\n".into(), "cba\n".into()))
+        );
+        assert_eq!(
+            exchange("calc", 5).map(text),
+            Some(("1+1+1\n".into(), "3\n".into()))
+        );
+        assert_eq!(
+            exchange("calc", 0).map(text),
+            Some(("1\n".into(), "1\n".into()))
+        );
+        assert_eq!(exchange("chat", 10), None);
     }
 }
