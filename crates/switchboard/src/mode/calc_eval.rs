@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! expr   := term   (('+' | '-') term)*          left-associative
-//! term   := factor (('*' | '/' | '%') factor)*  left-associative
+//! term   := factor (('*' | '/' | '//' | '%') factor)*  left-associative
 //! factor := ('+' | '-') factor                   so -2**2 == -(2**2)
 //!         | atom ['**' factor]                  right-assoc; 2**-1 allowed
 //! atom   := NUMBER | '(' expr ')'
@@ -108,6 +108,7 @@ enum Op {
     Sub,
     Mul,
     Div,
+    FloorDiv,
     Mod,
     Pow,
 }
@@ -145,6 +146,10 @@ fn tokenize(expr: &str) -> Evaluated<Vec<Token>> {
             b'+' => Token::Op(Op::Add),
             b'-' => Token::Op(Op::Sub),
             b'*' => Token::Op(Op::Mul),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i += 1;
+                Token::Op(Op::FloorDiv)
+            }
             b'/' => Token::Op(Op::Div),
             b'%' => Token::Op(Op::Mod),
             b'(' => {
@@ -257,7 +262,7 @@ impl Parser {
     /// `term := factor (('*' | '/' | '%') factor)*`
     fn term(&mut self) -> Evaluated<Value> {
         let mut acc = self.factor()?;
-        while let Some(op) = self.eat(&[Op::Mul, Op::Div, Op::Mod]) {
+        while let Some(op) = self.eat(&[Op::Mul, Op::Div, Op::FloorDiv, Op::Mod]) {
             acc = apply(op, acc, self.factor()?)?;
         }
         Ok(acc)
@@ -366,7 +371,10 @@ fn apply(op: Op, a: Value, b: Value) -> Evaluated<Value> {
             }
             int(a * b)
         }
-        (Op::Mod, Value::Int(_), Value::Int(b)) if b.is_zero() => Err(CalcError::DivisionByZero),
+        (Op::Mod | Op::FloorDiv, Value::Int(_), Value::Int(b)) if b.is_zero() => {
+            Err(CalcError::DivisionByZero)
+        }
+        (Op::FloorDiv, Value::Int(a), Value::Int(b)) => int(a.div_floor(&b)),
         (Op::Mod, Value::Int(a), Value::Int(b)) => int(a.mod_floor(&b)),
         (op, a, b) => float_op(op, to_f64(&a)?, to_f64(&b)?),
     }
@@ -399,7 +407,8 @@ fn float_op(op: Op, x: f64, y: f64) -> Evaluated<Value> {
         Op::Mul => x * y,
         Op::Div if y == 0.0 => return Err(CalcError::DivisionByZero),
         Op::Div => x / y,
-        Op::Mod if y == 0.0 => return Err(CalcError::DivisionByZero),
+        Op::Mod | Op::FloorDiv if y == 0.0 => return Err(CalcError::DivisionByZero),
+        Op::FloorDiv => float_floor_div(x, y),
         Op::Mod => {
             // Python's float %: the result takes the sign of the divisor.
             let m = x % y;
@@ -413,6 +422,25 @@ fn float_op(op: Op, x: f64, y: f64) -> Evaluated<Value> {
         }
         Op::Pow => float_pow(x, y)?,
     })
+}
+
+/// Python's `float // float` (CPython's `_float_div_mod`): the quotient
+/// that goes with `%`, floored, so that `(x // y) * y + x % y == x`.
+fn float_floor_div(x: f64, y: f64) -> f64 {
+    let m = x % y;
+    let mut div = (x - m) / y;
+    if m != 0.0 && ((y < 0.0) != (m < 0.0)) {
+        div -= 1.0;
+    }
+    if div == 0.0 {
+        return 0.0_f64.copysign(x / y);
+    }
+    let floor = div.floor();
+    if div - floor > 0.5 {
+        floor + 1.0
+    } else {
+        floor
+    }
 }
 
 /// Python's `float ** float` (CPython's `float_pow`, minus the NaN/inf cases).
@@ -629,6 +657,27 @@ mod tests {
         }
     }
 
+    /// `//` floors toward minus infinity, as `%` does, for ints and floats.
+    #[test]
+    fn python_floor_division() {
+        for (expr, want) in [
+            ("7//2", "3"),
+            ("-7//2", "-4"),
+            ("7//-2", "-4"),
+            ("-7//-2", "3"),
+            ("7.5//2", "3"),
+            ("-7.5//2", "-4"),
+            ("1//3*3", "0"),
+            ("2**100//3**20", "363558641556578823726"),
+            ("7 // 2 % 2", "1"),
+        ] {
+            assert_eq!(ok(expr), want, "{expr}");
+        }
+        for expr in ["1//0", "1.5//0", "1//0.0"] {
+            assert_eq!(err(expr), CalcError::DivisionByZero, "{expr}");
+        }
+    }
+
     /// Floats print like Python's repr, minus `.0` on integral values.
     #[test]
     fn float_formatting() {
@@ -824,7 +873,7 @@ mod tests {
             ("*2", ExpectedNumber),
             ("1 +* 2", ExpectedNumber),
             ("2***2", ExpectedNumber),
-            ("7//2", ExpectedNumber),
+            ("7///2", ExpectedNumber),
             ("()", ExpectedNumber),
             ("-", ExpectedNumber),
             (")(", UnbalancedParentheses),
