@@ -72,3 +72,33 @@ fn thread_pool_turns_away_when_the_queue_is_full() {
     served.ask("bye", "bye");
     queued.expect("2");
 }
+
+/// multi-reactor with 3 loops: connections are handed to the loops in turn,
+/// so six clients land on all three, and the server runs at most N + 4
+/// threads (the loops, the acceptor, the console's helpers).
+#[test]
+fn multi_reactor_spreads_connections_over_its_loops() {
+    let server = start_model(
+        "multi-reactor",
+        &["--workers", "3", "--mode", "reverse", "-v"],
+    );
+    let mut clients: Vec<Client> = (0..6).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.ask("abc", "cba");
+    }
+    let log = server.stderr_text();
+    for n in 0..3 {
+        let on_loop = format!("loop={n}");
+        let handed = log
+            .lines()
+            .filter(|l| l.contains("handed over") && l.ends_with(&on_loop))
+            .count();
+        assert_eq!(handed, 2, "loop {n} took {handed} of 6:\n{log}");
+    }
+    if let Some(threads) = server.threads() {
+        assert!(
+            threads <= 3 + 4,
+            "multi-reactor with 3 loops runs {threads} threads"
+        );
+    }
+}

@@ -238,11 +238,14 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// Defaults: every strategy and workload, a modest client list, short windows.
+    /// Defaults: the baseline and every model, every workload, a modest
+    /// client list, short windows.
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["compare"]).unwrap();
-        assert_eq!(cli.strategies.len(), 5);
+        assert_eq!(cli.strategies[0], "baseline");
+        let models: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
+        assert_eq!(cli.strategies[1..], models);
         assert_eq!(cli.workloads.len(), 4);
         assert_eq!(cli.clients, vec![1, 10, 100]);
         assert_eq!(cli.duration, Duration::from_secs(1));

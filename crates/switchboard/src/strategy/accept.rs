@@ -1,8 +1,12 @@
 //! What every model does at the door: back off when `accept` fails, log
-//! those failures without flooding the log, and end a connection without
-//! losing its last line.
+//! those failures without flooding the log, wake a blocking `accept` at
+//! shutdown, and end a connection without losing its last line.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::server::Server;
 
 /// After an accept error such as EMFILE (out of descriptors) the pending
 /// connection stays queued and `accept` fails again at once: retrying straight
@@ -100,6 +104,29 @@ pub(super) fn close_gently(stream: &mut impl Socket, last: &[u8]) {
             break;
         }
     }
+}
+
+/// A blocking `accept` cannot be interrupted portably; connecting to
+/// ourselves wakes it, and the loop then sees the flag.
+pub(super) fn wake_accept_on_shutdown(
+    listener: &TcpListener,
+    server: &Server,
+) -> Result<(), Error> {
+    let mut wake = listener
+        .local_addr()
+        .map_err(Error::io("reading the listener's address"))?;
+    // A wildcard address is not connectable everywhere: use loopback.
+    if wake.ip().is_unspecified() {
+        let loopback: IpAddr = match wake {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        };
+        wake.set_ip(loopback);
+    }
+    server.shutdown.on_trigger(move || {
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@
 //! channel and wakes the loop with a [`Waker`]; the loop does the writing.
 
 mod conn;
+mod workers;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
@@ -43,7 +44,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use self::conn::{Conn, Next, WarmBuffer};
+use self::conn::{Conn, Next, Shared, WarmBuffer};
+use self::workers::{Done, Workers};
 use super::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
@@ -72,52 +74,47 @@ pub struct EventLoop;
 
 impl ConnectionStrategy for EventLoop {
     fn serve(&self, listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
-        listener
-            .set_nonblocking(true)
-            .map_err(Error::io("making the listener non-blocking"))?;
-        let mut listener = TcpListener::from_std(listener);
-        let poll = Poll::new().map_err(Error::io("creating the poller"))?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(Error::io("registering the listener"))?;
-        let waker =
-            Arc::new(Waker::new(poll.registry(), WAKER).map_err(Error::io("creating the waker"))?);
-        let (tx, inbox) = mpsc::channel();
-        let wake = Arc::clone(&waker);
-        server.shutdown.on_trigger(move || {
-            let _ = wake.wake();
-        });
-        let now = Instant::now();
-        Loop {
-            poll,
-            listener,
-            server,
-            conns: HashMap::new(),
-            outbox: Arc::new(LoopOutbox { tx, waker }),
-            inbox,
-            scratch: vec![0; READ_BUFFER],
-            warm: WarmBuffer::default(),
-            again: Vec::new(),
-            closing: VecDeque::new(),
-            now,
-            next_idle_sweep: now,
-            accept_paused_until: None,
-            accept_failures: AcceptFailures::default(),
-        }
-        .run()
+        let (one_loop, _) = Loop::new(Door::Listener(listener), server, Answer::Here)?;
+        one_loop.run()
     }
 }
 
-struct Loop {
+/// Where a loop's sessions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// On the loop's own thread (`event-loop`, `multi-reactor`).
+    Here,
+    /// On a pool of `server.workers` threads (`event-loop-workers`).
+    OnWorkers,
+}
+
+/// Something that happened to a connection outside its socket.
+enum News {
+    /// A message from the console (or an idle goodbye).
+    Told(Outbound),
+    /// Its session is back from a worker.
+    Back(Done),
+}
+
+/// Where a loop's connections come from.
+pub(super) enum Door {
+    /// The loop accepts from the listener itself (`event-loop`).
+    Listener(std::net::TcpListener),
+    /// Another thread accepts, and hands each connection over through this
+    /// channel, waking the loop (`multi-reactor`).
+    HandedOver(Receiver<(std::net::TcpStream, SocketAddr)>),
+}
+
+pub(super) struct Loop {
     poll: Poll,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
+    handed_over: Option<Receiver<(std::net::TcpStream, SocketAddr)>>,
     server: Server,
     conns: HashMap<Token, Conn>,
     /// Handed to the registry for every client: queue a message, wake us.
     outbox: Arc<LoopOutbox>,
     inbox: Receiver<(ClientId, Outbound)>,
-    scratch: Vec<u8>,
-    warm: WarmBuffer,
+    shared: Shared,
     /// Connections that may still have unread input (budget spent, or reading
     /// resumed after backpressure): visited again without waiting for an event.
     again: Vec<Token>,
@@ -134,7 +131,70 @@ struct Loop {
 }
 
 impl Loop {
-    fn run(mut self) -> Result<(), Error> {
+    /// A loop serving the connections that come through `door`, and the
+    /// waker that makes it look at its channels (the console's, the door's).
+    pub(super) fn new(
+        door: Door,
+        server: Server,
+        answer: Answer,
+    ) -> Result<(Loop, Arc<Waker>), Error> {
+        let poll = Poll::new().map_err(Error::io("creating the poller"))?;
+        let (listener, handed_over) = match door {
+            Door::Listener(listener) => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(Error::io("making the listener non-blocking"))?;
+                let mut listener = TcpListener::from_std(listener);
+                poll.registry()
+                    .register(&mut listener, LISTENER, Interest::READABLE)
+                    .map_err(Error::io("registering the listener"))?;
+                (Some(listener), None)
+            }
+            Door::HandedOver(channel) => (None, Some(channel)),
+        };
+        let waker =
+            Arc::new(Waker::new(poll.registry(), WAKER).map_err(Error::io("creating the waker"))?);
+        let (tx, inbox) = mpsc::channel();
+        let wake = Arc::clone(&waker);
+        server.shutdown.on_trigger(move || {
+            let _ = wake.wake();
+        });
+        let workers = match answer {
+            Answer::Here => None,
+            Answer::OnWorkers => Some(
+                Workers::start(server.workers, Arc::clone(&waker))
+                    .map_err(Error::io("starting the worker threads"))?,
+            ),
+        };
+        let now = Instant::now();
+        let new_loop = Loop {
+            poll,
+            listener,
+            handed_over,
+            server,
+            conns: HashMap::new(),
+            outbox: Arc::new(LoopOutbox {
+                tx,
+                waker: Arc::clone(&waker),
+            }),
+            inbox,
+            shared: Shared {
+                scratch: vec![0; READ_BUFFER],
+                warm: WarmBuffer::default(),
+                workers,
+            },
+            again: Vec::new(),
+            closing: VecDeque::new(),
+            now,
+            next_idle_sweep: now,
+            accept_paused_until: None,
+            accept_failures: AcceptFailures::default(),
+        };
+        Ok((new_loop, waker))
+    }
+
+    /// Serves until the server's shutdown fires.
+    pub(super) fn run(mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(1024);
         loop {
             if let Err(e) = self.poll.poll(&mut events, self.next_timeout()) {
@@ -156,7 +216,11 @@ impl Loop {
                         self.shut_down();
                         return Ok(());
                     }
-                    WAKER => self.deliver_console_messages(),
+                    WAKER => {
+                        self.take_handed_over();
+                        self.take_back_from_workers();
+                        self.deliver_console_messages();
+                    }
                     token => {
                         let closed = event.is_read_closed() || event.is_error();
                         if closed {
@@ -178,7 +242,10 @@ impl Loop {
     /// Accepts every queued connection (drain readiness).
     fn accept(&mut self) {
         while self.accept_paused_until.is_none() {
-            match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return; // connections are handed over to this loop
+            };
+            match listener.accept() {
                 Ok((stream, peer)) => {
                     self.accept_failures.recovered(self.now);
                     self.admit(stream, peer);
@@ -192,6 +259,21 @@ impl Loop {
                     self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
                 }
             }
+        }
+    }
+
+    /// Admits the connections another thread accepted for this loop.
+    fn take_handed_over(&mut self) {
+        let Some(channel) = &self.handed_over else {
+            return;
+        };
+        let handed: Vec<_> = channel.try_iter().collect();
+        for (stream, peer) in handed {
+            if let Err(e) = stream.set_nonblocking(true) {
+                tracing::debug!(%peer, "cannot use connection: {e}");
+                continue;
+            }
+            self.admit(TcpStream::from_std(stream), peer);
         }
     }
 
@@ -218,18 +300,21 @@ impl Loop {
             .insert(token, Conn::new(stream, peer, session, self.now));
     }
 
-    /// Passes on what the connection was `told` (an operator's line, a
-    /// goodbye), does whatever its readiness allows, then closes it if done.
-    fn serve(&mut self, token: Token, readable: bool, told: Option<Outbound>) {
+    /// Passes on the `news` (an operator's line, a goodbye, a session back
+    /// from a worker), does whatever the connection's readiness allows, then
+    /// closes it if done.
+    fn serve(&mut self, token: Token, readable: bool, news: Option<News>) {
         // Events for a connection already closed this turn are simply stale.
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         let was_closing = conn.is_closing();
-        if let Some(msg) = told {
-            conn.tell(msg, self.now);
+        match news {
+            Some(News::Told(msg)) => conn.tell(msg, self.now),
+            Some(News::Back(done)) => conn.take_back(done, self.now),
+            None => {}
         }
-        match conn.advance(readable, &mut self.scratch, &mut self.warm, self.now) {
+        match conn.advance(token, readable, &mut self.shared, self.now) {
             Ok(Next::Wait) => {}
             Ok(Next::Again) => self.again.push(token),
             Ok(Next::Done) | Err(_) => return self.close(token),
@@ -239,10 +324,22 @@ impl Loop {
         }
     }
 
+    /// Takes back the sessions the workers are done with, sends their
+    /// replies, and reads on: what arrived meanwhile made no new edge.
+    fn take_back_from_workers(&mut self) {
+        let Some(workers) = &self.shared.workers else {
+            return;
+        };
+        let back: Vec<Done> = workers.done().collect();
+        for done in back {
+            self.serve(done.token, true, Some(News::Back(done)));
+        }
+    }
+
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
         while let Ok((id, msg)) = self.inbox.try_recv() {
-            self.serve(token_of(id), false, Some(msg));
+            self.serve(token_of(id), false, Some(News::Told(msg)));
         }
     }
 
@@ -303,7 +400,8 @@ impl Loop {
             .map(|(t, _)| *t)
             .collect();
         for token in expired {
-            self.serve(token, false, Some(Outbound::Close(Goodbye::IdleTimeout)));
+            let goodbye = News::Told(Outbound::Close(Goodbye::IdleTimeout));
+            self.serve(token, false, Some(goodbye));
         }
     }
 

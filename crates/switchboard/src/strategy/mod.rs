@@ -10,7 +10,10 @@
 //! [`Mode`]: crate::Mode
 
 mod accept;
+pub mod async_tasks;
 pub mod event_loop;
+pub mod event_loop_workers;
+pub mod multi_reactor;
 pub mod single_client;
 pub mod thread_per_client;
 pub mod thread_pool;
@@ -20,7 +23,10 @@ use std::net::TcpListener;
 use crate::error::Error;
 use crate::server::Server;
 
+pub use async_tasks::AsyncTasks;
 pub use event_loop::EventLoop;
+pub use event_loop_workers::EventLoopWorkers;
+pub use multi_reactor::MultiReactor;
 pub use single_client::SingleClient;
 pub use thread_per_client::ThreadPerClient;
 pub use thread_pool::ThreadPool;
@@ -51,6 +57,9 @@ pub const MODELS: &[Model] = &[
     thread_per_client::MODEL,
     thread_pool::MODEL,
     event_loop::MODEL,
+    event_loop_workers::MODEL,
+    multi_reactor::MODEL,
+    async_tasks::MODEL,
 ];
 
 /// The model called `name` in [`MODELS`].

@@ -33,7 +33,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use self::shared_writer::SharedWriter;
-use super::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::accept::{
+    close_gently, peer_gave_up, wake_accept_on_shutdown, AcceptFailures, ACCEPT_BACKOFF,
+};
 use super::{ConnectionStrategy, Model};
 use crate::clients::Outbound;
 use crate::error::Error;
@@ -251,26 +253,6 @@ pub(super) fn serve_client(client: Client, server: &Server) {
         }
     }
     writer.close(None);
-}
-
-/// A blocking `accept` cannot be interrupted portably; connecting to
-/// ourselves wakes it, and the loop then sees the flag.
-fn wake_accept_on_shutdown(listener: &TcpListener, server: &Server) -> Result<(), Error> {
-    let mut wake = listener
-        .local_addr()
-        .map_err(Error::io("reading the listener's address"))?;
-    // A wildcard address is not connectable everywhere: use loopback.
-    if wake.ip().is_unspecified() {
-        let loopback: std::net::IpAddr = match wake {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        };
-        wake.set_ip(loopback);
-    }
-    server.shutdown.on_trigger(move || {
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-    });
-    Ok(())
 }
 
 /// How many client threads are still running, so shutdown can wait for them.

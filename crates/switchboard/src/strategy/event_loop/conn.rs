@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::Registry;
+use mio::{Registry, Token};
 
+use super::workers::{Done, Errand, Work, Workers};
 use crate::clients::Outbound;
 use crate::session::{ClientId, Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
@@ -48,6 +49,26 @@ enum Phase {
     /// Everything is said (`bye`, an `ERR` line, end of input): closed once
     /// `out` is flushed, or at `by` if the client never takes it.
     Closing { by: Instant },
+}
+
+/// What a loop lends every connection it serves: the read buffer, the warm
+/// reply buffer, and (in `event-loop-workers`) the pool that answers lines.
+pub(super) struct Shared {
+    /// Reads land here; only an unfinished line is copied out of it.
+    pub(super) scratch: Vec<u8>,
+    pub(super) warm: WarmBuffer,
+    /// Where sessions run: `None`, here on the loop's thread.
+    pub(super) workers: Option<Workers>,
+}
+
+/// What was read, for the session to answer.
+enum Input {
+    /// The first `n` bytes of the read buffer.
+    Bytes(usize),
+    /// The client stopped sending.
+    Eof,
+    /// Nothing new: answer what waited while replies piled up.
+    Resume,
 }
 
 /// One reply buffer for the whole loop, lent to the connection being served
@@ -91,7 +112,10 @@ impl WarmBuffer {
 pub(super) struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    session: Session,
+    id: ClientId,
+    /// `None` while a worker has it (`event-loop-workers`): nothing more is
+    /// read from this client until it is back.
+    session: Option<Session>,
     /// Replies not yet taken by the socket; `out[written..]` is still to go.
     out: Vec<u8>,
     written: usize,
@@ -110,7 +134,8 @@ impl Conn {
         Conn {
             stream,
             peer,
-            session,
+            id: session.id(),
+            session: Some(session),
             out: Vec::new(),
             written: 0,
             phase: Phase::Open,
@@ -121,7 +146,7 @@ impl Conn {
     }
 
     pub(super) fn id(&self) -> ClientId {
-        self.session.id()
+        self.id
     }
 
     /// Whether everything is said and the connection only waits to be
@@ -150,31 +175,32 @@ impl Conn {
     }
 
     /// Writes what it can, reads what it can (unless replies are piling up),
-    /// and writes the new replies — from the `warm` buffer when this
+    /// and writes the new replies — from the warm buffer when this
     /// connection has nothing of its own waiting.
     pub(super) fn advance(
         &mut self,
+        token: Token,
         readable: bool,
-        scratch: &mut [u8],
-        warm: &mut WarmBuffer,
+        shared: &mut Shared,
         now: Instant,
     ) -> io::Result<Next> {
         self.flush()?;
-        let lent = warm.lend(&mut self.out);
-        let next = self.read_and_reply(readable, scratch, now);
-        warm.take_back(&mut self.out, lent);
+        let lent = shared.warm.lend(&mut self.out);
+        let next = self.read_and_reply(token, readable, shared, now);
+        shared.warm.take_back(&mut self.out, lent);
         next
     }
 
     fn read_and_reply(
         &mut self,
+        token: Token,
         readable: bool,
-        scratch: &mut [u8],
+        shared: &mut Shared,
         now: Instant,
     ) -> io::Result<Next> {
         let mut next = Next::Wait;
         if readable || self.read_paused {
-            next = self.read(scratch, now);
+            next = self.read(token, shared, now);
             self.flush()?;
             if self.read_paused && self.unsent() < OUTPUT_LIMIT {
                 // The client took its replies: go on with what it sent
@@ -188,29 +214,23 @@ impl Conn {
         Ok(next)
     }
 
-    fn read(&mut self, scratch: &mut [u8], now: Instant) -> Next {
+    fn read(&mut self, token: Token, shared: &mut Shared, now: Instant) -> Next {
         self.read_paused = false;
         for _ in 0..READ_BUDGET {
-            if self.is_closing() {
-                return Next::Wait;
+            if self.is_closing() || self.session.is_none() {
+                return Next::Wait; // ending, or its session is at a worker
             }
             if self.unsent() >= OUTPUT_LIMIT {
                 self.read_paused = true;
                 return Next::Wait;
             }
-            let flow = if self.session.has_backlog() {
-                self.session.resume(&mut self.out)
-            } else {
-                match self.stream.read(scratch) {
-                    Ok(0) => self.session.on_eof(&mut self.out),
+            let input = match self.session.as_ref().is_some_and(Session::has_backlog) {
+                true => Input::Resume,
+                false => match self.stream.read(&mut shared.scratch) {
+                    Ok(0) => Input::Eof,
                     Ok(n) => {
                         self.last_heard = now;
-                        let flow = self.session.on_bytes(&scratch[..n], &mut self.out);
-                        let drained = n < scratch.len() && SHORT_READ_DRAINS && !self.peer_closed;
-                        if flow == Flow::Continue && drained && !self.session.has_backlog() {
-                            return Next::Wait;
-                        }
-                        flow
+                        Input::Bytes(n)
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -218,15 +238,78 @@ impl Conn {
                         tracing::debug!(peer = %self.peer, "read failed: {e}");
                         self.out.clear();
                         self.written = 0;
-                        Flow::Close
+                        self.start_closing(now);
+                        continue;
                     }
-                }
+                },
+            };
+            if let Some(workers) = &shared.workers {
+                self.send_to_worker(token, input, &shared.scratch, workers, now);
+                return Next::Wait;
+            }
+            let Some(session) = self.session.as_mut() else {
+                return Next::Wait;
+            };
+            let flow = match input {
+                Input::Bytes(n) => session.on_bytes(&shared.scratch[..n], &mut self.out),
+                Input::Eof => session.on_eof(&mut self.out),
+                Input::Resume => session.resume(&mut self.out),
             };
             if flow == Flow::Close {
                 self.start_closing(now);
+            } else if let Input::Bytes(n) = input {
+                let drained = n < shared.scratch.len() && SHORT_READ_DRAINS && !self.peer_closed;
+                if drained && !self.session.as_ref().is_some_and(Session::has_backlog) {
+                    return Next::Wait;
+                }
             }
         }
         Next::Again
+    }
+
+    /// Hands the session and what was read to the pool; reading stops until
+    /// it comes back ([`Conn::take_back`]).
+    fn send_to_worker(
+        &mut self,
+        token: Token,
+        input: Input,
+        scratch: &[u8],
+        workers: &Workers,
+        now: Instant,
+    ) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let work = match input {
+            Input::Bytes(n) => Work::Bytes(scratch[..n].to_vec()),
+            Input::Eof => Work::Eof,
+            Input::Resume => Work::Resume,
+        };
+        if !workers.send(Errand {
+            token,
+            session,
+            work,
+        }) {
+            tracing::warn!(peer = %self.peer, "no worker to answer; closing");
+            self.start_closing(now);
+        }
+    }
+
+    /// The session is back from a worker with its replies. If a goodbye
+    /// came meanwhile (`/kick`, idle), they go unanswered.
+    pub(super) fn take_back(&mut self, done: Done, now: Instant) {
+        self.session = Some(done.session);
+        if self.is_closing() {
+            return;
+        }
+        if self.out.is_empty() {
+            self.out = done.replies;
+        } else {
+            self.out.extend_from_slice(&done.replies);
+        }
+        if done.flow == Flow::Close {
+            self.start_closing(now);
+        }
     }
 
     fn start_closing(&mut self, now: Instant) {
@@ -319,8 +402,11 @@ mod tests {
             session,
             Instant::now(),
         );
-        let mut scratch = vec![0; 64 * 1024];
-        let mut warm = WarmBuffer::default();
+        let mut shared = Shared {
+            scratch: vec![0; 64 * 1024],
+            warm: WarmBuffer::default(),
+            workers: None,
+        };
         let line = [vec![b'z'; 9_999], vec![b'\n']].concat();
         let mut sink = [0; 4096];
         let mut most = 0;
@@ -328,7 +414,7 @@ mod tests {
             for _ in 0..4 {
                 let _ = client.write(&line); // as much as the socket takes
             }
-            conn.advance(true, &mut scratch, &mut warm, Instant::now())
+            conn.advance(Token(2), true, &mut shared, Instant::now())
                 .unwrap();
             most = most.max(conn.out.len());
             let mut taken = 0;
@@ -340,7 +426,7 @@ mod tests {
             }
         }
         assert!(
-            most < OUTPUT_LIMIT + 2 * scratch.len(),
+            most < OUTPUT_LIMIT + 2 * shared.scratch.len(),
             "output grew to {most} bytes"
         );
     }

@@ -1,0 +1,242 @@
+//! Async: one task per connection on tokio's work-stealing runtime.
+//!
+//! **How it works.** This is the server a Rust programmer writes today. Each
+//! connection gets a *task*: code that reads like thread-per-client's —
+//! read, answer, write, in a loop — but every `.await` where it would block
+//! instead hands the thread back to the runtime. Underneath, tokio runs an
+//! event loop much like ours (epoll or kqueue, via mio) on `--workers N`
+//! threads, and wakes a task when its socket is ready; idle threads steal
+//! ready tasks from busy ones. So the model is an event loop with the
+//! bookkeeping written for you: no `Conn` struct, no `again` list — the state
+//! of a connection is simply the task's local variables.
+//!
+//! **What it costs.** Per idle client, one task: its future (the locals of
+//! [`serve_client`] across an `.await`, a read buffer among them) plus the
+//! runtime's per-socket state, a few KiB. Per message, what the event loop
+//! pays plus the runtime's scheduling: a waker, a queue push and pop, and
+//! with several workers, now and then a steal from another thread.
+//!
+//! **Where it breaks.** Where any event loop does, but later: a line that
+//! takes long to answer (a big `calc`) blocks one worker thread and the tasks
+//! queued on it, though the others keep going. And the cost of "written for
+//! you" is that the runtime's choices (buffers, scheduling, fairness) are
+//! not yours, which `compare` shows against our own loop.
+//!
+//! The console reaches a task through a channel; a task waits on its socket,
+//! that channel, the stop signal and its idle timer at once (`select!`).
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::accept::{peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::{ConnectionStrategy, Model};
+use crate::clients::{Outbound, Outbox};
+use crate::error::Error;
+use crate::server::Server;
+use crate::session::{ClientId, Flow, Goodbye, Session};
+
+/// `--model async`.
+pub const MODEL: Model = Model {
+    name: "async",
+    about: "a task per connection on tokio's work-stealing runtime, --workers threads",
+    strategy: &AsyncTasks,
+};
+
+/// A write that makes no progress for this long fails, and the client is
+/// dropped: a task does not wait forever on a client that never reads.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping server waits for its tasks to send their goodbyes.
+const TASKS_GRACE: Duration = Duration::from_millis(500);
+
+/// Serves each client in a task of its own on a tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncTasks;
+
+impl ConnectionStrategy for AsyncTasks {
+    fn serve(&self, listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(server.workers.max(1))
+            .thread_name("async-worker")
+            .enable_all()
+            .build()
+            .map_err(Error::io("starting the tokio runtime"))?;
+        runtime.block_on(accept_loop(listener, server))
+    }
+}
+
+/// Accepts connections and spawns a task for each until shutdown, then waits
+/// (briefly) for every task to say goodbye.
+async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
+    listener
+        .set_nonblocking(true)
+        .map_err(Error::io("making the listener non-blocking"))?;
+    let listener =
+        TcpListener::from_std(listener).map_err(Error::io("registering the listener"))?;
+    // A watch channel, not a notification: a task that starts after the
+    // signal fired still sees it.
+    let (stop, stopped) = watch::channel(false);
+    server.shutdown.on_trigger(move || {
+        stop.send_replace(true);
+    });
+    let mut tasks = JoinSet::new();
+    let mut failures = AcceptFailures::default();
+    let mut stopping = stopped.clone();
+    loop {
+        let accepted = tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                failures.recovered(Instant::now());
+                let (tx, inbox) = mpsc::unbounded_channel();
+                let outbox = Arc::new(TaskOutbox(tx));
+                let Ok(id) = server
+                    .clients()
+                    .admit(peer, outbox, server.limits.max_clients)
+                else {
+                    tracing::warn!(%peer, "too many clients: turned away");
+                    let busy = Goodbye::Busy("too many clients").line();
+                    let _ = stream.try_write(busy.as_bytes()); // a fresh socket takes one line
+                    tasks.spawn(close_gently(stream));
+                    continue;
+                };
+                let (server, stopped) = (server.clone(), stopped.clone());
+                tasks.spawn(serve_client(stream, id, inbox, server, stopped));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
+            Err(e) => {
+                // EMFILE leaves the connection queued: retrying at once would spin.
+                failures.record(&e, Instant::now());
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+        while tasks.try_join_next().is_some() {} // forget finished tasks
+    }
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(TASKS_GRACE, all_done).await;
+    Ok(())
+}
+
+/// One client's life: wait for whichever comes first — bytes from the
+/// client, a message from the console, the stop signal, the idle timeout —
+/// answer, write, and wait again, until either side ends it.
+async fn serve_client(
+    mut stream: TcpStream,
+    id: ClientId,
+    mut inbox: mpsc::UnboundedReceiver<Outbound>,
+    server: Server,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut session = Session::new(id, &server);
+    let idle_timeout = server.limits.idle_timeout;
+    let mut buf = vec![0; 4096];
+    let mut out = Vec::new();
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        let flow = if session.has_backlog() {
+            session.resume(&mut out) // replies piled up; answer the rest first
+        } else {
+            let idle_at = idle_timeout.map(|limit| last_heard + limit);
+            tokio::select! {
+                // Checked first: once stopping, the goodbye comes before anything else.
+                biased;
+                _ = stopped.wait_for(|stop| *stop) => tell(Outbound::Close(Goodbye::ShuttingDown), &mut out),
+                Some(msg) = inbox.recv() => tell(msg, &mut out),
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) => session.on_eof(&mut out),
+                    Ok(n) => {
+                        last_heard = tokio::time::Instant::now();
+                        session.on_bytes(&buf[..n], &mut out)
+                    }
+                    Err(e) => {
+                        tracing::debug!(client = %id, "read failed: {e}");
+                        out.clear();
+                        Flow::Close
+                    }
+                },
+                _ = sleep_until(idle_at) => tell(Outbound::Close(Goodbye::IdleTimeout), &mut out),
+            }
+        };
+        if flow == Flow::Close {
+            // Leave before the last reply goes out: a client that has read
+            // `bye` may reconnect at once and must find the seat free.
+            server.clients().leave(id);
+        }
+        if !out.is_empty() {
+            // Backpressure for free: while the client does not read, this
+            // await does not return, and nothing more is read from it. A
+            // stop abandons a write that is stuck, as the goodbye would be.
+            let written = tokio::select! {
+                biased;
+                written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)) => {
+                    matches!(written, Ok(Ok(())))
+                }
+                _ = stopped.wait_for(|stop| *stop), if flow != Flow::Close => false,
+            };
+            if !written {
+                tracing::debug!(client = %id, "client is not taking its replies; closing");
+                server.clients().leave(id);
+                break;
+            }
+            out.clear();
+        }
+        if flow == Flow::Close {
+            break;
+        }
+    }
+    close_gently(stream).await;
+}
+
+/// A message from outside the session: an operator's line, or a goodbye.
+fn tell(msg: Outbound, out: &mut Vec<u8>) -> Flow {
+    match msg {
+        Outbound::Line(text) => {
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'\n');
+            Flow::Continue
+        }
+        Outbound::Close(why) => {
+            out.extend_from_slice(why.line().as_bytes());
+            Flow::Close
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever without a deadline.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ends our side, then swallows what the client already sent: closing with
+/// unread input makes the kernel send a reset, which can destroy our last
+/// line (`bye`, an `ERR`) before the client reads it.
+async fn close_gently(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0; 1024];
+    for _ in 0..16 {
+        if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// The console's way to a task: an unbounded channel, so the console never
+/// waits (what it sends is bounded by what the operator types).
+struct TaskOutbox(mpsc::UnboundedSender<Outbound>);
+
+impl Outbox for TaskOutbox {
+    fn send(&self, _to: ClientId, msg: Outbound) {
+        let _ = self.0.send(msg);
+    }
+}

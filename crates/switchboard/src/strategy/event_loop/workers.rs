@@ -1,0 +1,108 @@
+//! The ordered reply hand-off of `event-loop-workers`: a connection's session
+//! travels to a pool thread with the bytes to answer, and comes back, with
+//! its replies, through the loop's waker.
+//!
+//! Order needs no sequence numbers: a connection has at most one errand out
+//! at a time (its session is *in* the errand), and the loop reads nothing
+//! more from it until the session is back. Its replies therefore go out in
+//! the order its lines came in, while other connections' errands run on the
+//! other threads — a slow line holds up its own connection only.
+
+use std::io;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mio::{Token, Waker};
+
+use crate::session::{Flow, Session};
+
+/// What a session is asked to do with its errand.
+pub(super) enum Work {
+    /// Answer these bytes, as read from the client.
+    Bytes(Vec<u8>),
+    /// The client stopped sending: answer a last unterminated line.
+    Eof,
+    /// Answer input that waited while replies piled up.
+    Resume,
+}
+
+/// A session sent out, and what it must do.
+pub(super) struct Errand {
+    pub(super) token: Token,
+    pub(super) session: Session,
+    pub(super) work: Work,
+}
+
+/// A session back from a pool thread, with what it answered.
+pub(super) struct Done {
+    pub(super) token: Token,
+    pub(super) session: Session,
+    pub(super) replies: Vec<u8>,
+    pub(super) flow: Flow,
+}
+
+/// The pool: errands go out on one channel, answers come back on another.
+pub(super) struct Workers {
+    errands: Sender<Errand>,
+    done: Receiver<Done>,
+}
+
+impl Workers {
+    /// Starts `count` threads that wake the loop through `waker` after each
+    /// errand. They end when the pool is dropped.
+    pub(super) fn start(count: usize, waker: Arc<Waker>) -> io::Result<Workers> {
+        let (errands, waiting) = mpsc::channel::<Errand>();
+        let (answered, done) = mpsc::channel();
+        let waiting = Arc::new(Mutex::new(waiting));
+        for n in 1..=count.max(1) {
+            let (waiting, answered, waker) = (waiting.clone(), answered.clone(), waker.clone());
+            std::thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .spawn(move || {
+                    while let Some(errand) = next(&waiting) {
+                        if answered.send(run(errand)).is_err() {
+                            break; // the loop has stopped
+                        }
+                        let _ = waker.wake();
+                    }
+                })?;
+        }
+        Ok(Workers { errands, done })
+    }
+
+    /// Sends a session out; false if the pool is gone (a thread panicked).
+    pub(super) fn send(&self, errand: Errand) -> bool {
+        self.errands.send(errand).is_ok()
+    }
+
+    /// The sessions back since the last look.
+    pub(super) fn done(&self) -> mpsc::TryIter<'_, Done> {
+        self.done.try_iter()
+    }
+}
+
+fn next(waiting: &Mutex<Receiver<Errand>>) -> Option<Errand> {
+    let waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+    waiting.recv().ok()
+}
+
+/// Does the errand: the session, framing and mode included, runs here.
+fn run(errand: Errand) -> Done {
+    let Errand {
+        token,
+        mut session,
+        work,
+    } = errand;
+    let mut replies = Vec::new();
+    let flow = match work {
+        Work::Bytes(bytes) => session.on_bytes(&bytes, &mut replies),
+        Work::Eof => session.on_eof(&mut replies),
+        Work::Resume => session.resume(&mut replies),
+    };
+    Done {
+        token,
+        session,
+        replies,
+        flow,
+    }
+}
