@@ -33,6 +33,7 @@ const INTERRUPTED: i32 = 130;
 /// `model` on it until Ctrl-C, SIGTERM or `/quit`; returns once every client
 /// has been told `ERR server shutting down`.
 pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error> {
+    model.strategy.check()?;
     let listener = net::bind(&net::resolve(&address.host, address.port)?)?;
     let local = listener
         .local_addr()

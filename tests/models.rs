@@ -102,3 +102,42 @@ fn multi_reactor_spreads_connections_over_its_loops() {
         );
     }
 }
+
+/// A calc line that takes a while: 2,000 big-number remainders, about 44 KB.
+fn slow_line(plus: u32) -> String {
+    let term = "(3**2500)%(2**4000-1)";
+    format!("{}+{plus}", vec![term; 2000].join("+"))
+}
+
+/// event-loop-workers: while one client's slow lines are being answered, a
+/// second client is served at once; and each client's replies come in the
+/// order of its lines, slow and fast interleaved.
+#[test]
+fn event_loop_workers_answer_around_a_slow_line_in_order() {
+    let server = start_model("event-loop-workers", &["--workers", "2", "--mode", "calc"]);
+    let mut slow = server.connect();
+    let mut quick = server.connect();
+    quick.ask("1+1", "2"); // connected and served before the slow work starts
+    let lines = [slow_line(1), "1+1".into(), slow_line(2), "2+2".into()];
+    slow.send(format!("{}\n", lines.join("\n")).as_bytes());
+    quick.ask("3*3", "9");
+    assert_unanswered(&mut slow, Duration::from_millis(1));
+    let replies: Vec<String> = (0..4).map(|_| slow.line()).collect();
+    assert_eq!(replies[1], "2", "{replies:?}");
+    assert_eq!(replies[3], "4", "{replies:?}");
+    let (first, second) = (&replies[0], &replies[2]);
+    assert!(first.len() > 100 && first.len() == second.len() && first < second);
+}
+
+/// io-uring is Linux-only: elsewhere the model says so in one line on
+/// stderr and exits 1, before it listens.
+#[cfg(not(target_os = "linux"))]
+#[test]
+fn io_uring_is_refused_off_linux() {
+    let out = common::run("io-uring", &[], Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not available"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
+}

@@ -33,6 +33,15 @@ pub enum Error {
         /// What the OS said.
         source: io::Error,
     },
+    /// The model cannot run on this system (io_uring off Linux, or refused
+    /// by the kernel or a sandbox).
+    #[error("the {model} model is not available here: {reason}")]
+    Unavailable {
+        /// The model's name.
+        model: &'static str,
+        /// Why, in a few words.
+        reason: String,
+    },
 }
 
 impl Error {

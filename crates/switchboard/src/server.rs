@@ -118,6 +118,7 @@ pub fn serve(
     listener: TcpListener,
     server: Server,
 ) -> Result<(), Error> {
+    model.check()?;
     model.serve(listener, server)?;
     tracing::info!("stopped");
     Ok(())

@@ -13,6 +13,7 @@ mod accept;
 pub mod async_tasks;
 pub mod event_loop;
 pub mod event_loop_workers;
+pub mod io_uring;
 pub mod multi_reactor;
 pub mod single_client;
 pub mod thread_per_client;
@@ -26,6 +27,7 @@ use crate::server::Server;
 pub use async_tasks::AsyncTasks;
 pub use event_loop::EventLoop;
 pub use event_loop_workers::EventLoopWorkers;
+pub use io_uring::IoUring;
 pub use multi_reactor::MultiReactor;
 pub use single_client::SingleClient;
 pub use thread_per_client::ThreadPerClient;
@@ -38,6 +40,12 @@ pub trait ConnectionStrategy: Send + Sync {
     /// Serves `listener` until `server.shutdown` fires. Call it through
     /// [`serve`](crate::serve()).
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error>;
+
+    /// Whether the model can run here at all, asked before anything is
+    /// bound: a model that needs what the system lacks says so at once.
+    fn check(&self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// One entry of [`MODELS`]: a model as `--model NAME` finds it.
@@ -60,6 +68,7 @@ pub const MODELS: &[Model] = &[
     event_loop_workers::MODEL,
     multi_reactor::MODEL,
     async_tasks::MODEL,
+    io_uring::MODEL,
 ];
 
 /// The model called `name` in [`MODELS`].
