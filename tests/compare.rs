@@ -64,7 +64,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// The lines of the table for one strategy.
 fn rows_of<'a>(text: &'a str, strategy: &str) -> Vec<&'a str> {
-    const WORKLOADS: [&str; 4] = ["pingpong", "pipe-x", "churn", "idle"];
+    const WORKLOADS: [&str; 5] = ["pingpong", "pipe-x", "churn", "heavy", "idle"];
     text.lines()
         .filter(|l| {
             let mut cols = l.split_whitespace();
@@ -297,5 +297,31 @@ fn every_model_side_by_side() {
             assert_eq!(served, expected, "{strategy} serves whom it can: {line}");
         }
     }
+    assert!(!text.contains("First error"), "{text}");
+}
+
+/// `-w heavy` runs calc with a slow client among cheap ones and times the
+/// cheap ones: on one event loop they wait behind the slow line, and the
+/// summary says so for each model.
+#[test]
+fn heavy_workload_times_the_cheap_clients() {
+    let mut args = vec!["-w", "heavy", "-c", "4", "--heavy-clients", "1"];
+    args.extend([
+        "-s",
+        "baseline,event-loop,event-loop-workers",
+        "--workers",
+        "2",
+    ]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for strategy in ["baseline", "event-loop", "event-loop-workers"] {
+        let rows = rows_of(&text, strategy);
+        assert_eq!(rows.len(), 1, "{strategy}: {text}");
+        let cols: Vec<&str> = rows[0].split_whitespace().collect();
+        assert_eq!(&cols[1..4], ["heavy", "4", "4"], "{text}");
+    }
+    assert!(text.contains("the cheap clients waited: "), "{text}");
     assert!(!text.contains("First error"), "{text}");
 }

@@ -26,7 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::procstat::{self, CpuTime};
 use crate::stats::{Latency, Summary};
-use crate::workload::{Plan, Workload};
+use crate::workload::{Exchange, Plan, Workload};
 use crate::Error;
 
 /// On Linux (and kqueue systems) a readiness edge fires for every arrival of new data, so
@@ -134,13 +134,17 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
         let mut handles = Vec::with_capacity(threads);
         for w in 0..threads {
             let share = plan.clients / threads + usize::from(w < plan.clients % threads);
+            let heavy = match plan.workload {
+                Workload::Heavy { heavy } => heavy / threads + usize::from(w < heavy % threads),
+                _ => 0,
+            };
             let (cmd_tx, cmd_rx) = mpsc::channel();
             let note_tx = note_tx.clone();
             let bufs = &bufs;
             let handle = thread::Builder::new()
                 .name(format!("loadgen-{w}"))
                 .spawn_scoped(scope, move || {
-                    worker_main(plan, bufs, share, cmd_rx, note_tx)
+                    worker_main(plan, bufs, (share, heavy), cmd_rx, note_tx)
                 })
                 .map_err(|e| Error::io("spawning a generator thread", e))?;
             cmds.push(cmd_tx);
@@ -270,6 +274,8 @@ struct Bufs {
     request: Vec<u8>,
     /// The expected reply to `request`.
     reply: Vec<u8>,
+    /// Heavy: the slow request and its reply.
+    heavy: Exchange,
     /// Lines per request.
     depth: u64,
 }
@@ -280,6 +286,7 @@ impl Bufs {
         Bufs {
             request: plan.exchange.request.repeat(depth),
             reply: plan.exchange.reply.repeat(depth),
+            heavy: plan.heavy.clone(),
             depth: depth as u64,
         }
     }
@@ -383,10 +390,11 @@ impl Tally {
 }
 
 /// The thread body: set up, report, follow the coordinator's commands, return the tally.
+/// `clients`: this worker's clients, and how many of them send the slow request.
 fn worker_main(
     plan: &Plan,
     bufs: &Bufs,
-    clients: usize,
+    clients: (usize, usize),
     cmds: Receiver<Cmd>,
     notes: Sender<Note>,
 ) -> Tally {
@@ -427,6 +435,8 @@ struct Worker<'a> {
     window: Option<(Instant, Instant)>,
     /// Whether finished exchanges start new ones.
     sending: bool,
+    /// Heavy: slots below this send the slow request, and are not counted.
+    heavy: usize,
     /// Churn slots whose cycle failed, to reconnect on the next loop turn.
     reopen: Vec<usize>,
     /// Reused buffer of (token, readable, read side closed) from the last poll.
@@ -435,7 +445,11 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(plan: &'a Plan, bufs: &'a Bufs, clients: usize) -> Result<Self, Error> {
+    fn new(
+        plan: &'a Plan,
+        bufs: &'a Bufs,
+        (clients, heavy): (usize, usize),
+    ) -> Result<Self, Error> {
         let poll = Poll::new().map_err(|e| Error::io("creating a poll", e))?;
         let now = Instant::now();
         let conns = (0..clients)
@@ -464,6 +478,7 @@ impl<'a> Worker<'a> {
             connecting: 0,
             window: None,
             sending: false,
+            heavy,
             reopen: Vec::new(),
             ready: Vec::with_capacity(1024),
             tally: Tally::default(),
@@ -707,6 +722,7 @@ impl<'a> Worker<'a> {
             return Ok(());
         }
         let buf: &[u8] = match conn.out {
+            Out::Request if slot < self.heavy => &self.bufs.heavy.request,
             Out::Request => &self.bufs.request,
             Out::Hi => b"Hi\n",
             Out::Bye => b"bye\n",
@@ -741,7 +757,11 @@ impl<'a> Worker<'a> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(salvage(conn, &mut self.scratch, format!("read: {e}"))),
             };
-            if let Progress::Complete = consume(conn, &self.scratch[..n], self.bufs)? {
+            let reply = match slot < self.heavy {
+                true => &self.bufs.heavy.reply,
+                false => &self.bufs.reply,
+            };
+            if let Progress::Complete = consume(conn, &self.scratch[..n], reply)? {
                 self.on_complete(slot, now)?;
             }
             // A short read emptied the socket; unless the peer also closed (then no new
@@ -754,7 +774,7 @@ impl<'a> Worker<'a> {
 
     /// The expected input of the current step has fully arrived.
     fn on_complete(&mut self, slot: usize, now: Instant) -> Result<(), Fail> {
-        let counted = self.in_window(now);
+        let counted = self.in_window(now) && slot >= self.heavy;
         let conn = &mut self.conns[slot];
         match conn.step {
             Step::Exchange => {
@@ -806,7 +826,7 @@ impl<'a> Worker<'a> {
 
     /// A churn cycle is done: count it, close (with a reset: no TIME_WAIT), go again.
     fn complete_cycle(&mut self, slot: usize, now: Instant) {
-        let counted = self.in_window(now);
+        let counted = self.in_window(now) && slot >= self.heavy;
         let conn = &mut self.conns[slot];
         conn.served = true;
         if counted {
@@ -897,10 +917,11 @@ fn describe(step: Step) -> &'static str {
 }
 
 /// Checks one chunk of input against what the current step expects.
-fn consume(conn: &mut Conn, chunk: &[u8], bufs: &Bufs) -> Result<Progress, Fail> {
+/// `reply` is what the exchange under way must get back.
+fn consume(conn: &mut Conn, chunk: &[u8], reply: &[u8]) -> Result<Progress, Fail> {
     match conn.step {
         Step::Exchange if !conn.collecting => {
-            let want = &bufs.reply[conn.in_pos..];
+            let want = &reply[conn.in_pos..];
             // Requests never start with `E`, so an `E` where a reply should start is
             // the server's `ERR ...` line.
             if conn.in_pos == 0 && chunk[0] != want[0] && chunk[0] == b'E' {
@@ -920,7 +941,7 @@ fn consume(conn: &mut Conn, chunk: &[u8], bufs: &Bufs) -> Result<Progress, Fail>
                 )));
             }
             conn.in_pos += chunk.len();
-            Ok(if conn.in_pos == bufs.reply.len() {
+            Ok(if conn.in_pos == reply.len() {
                 Progress::Complete
             } else {
                 Progress::Partial

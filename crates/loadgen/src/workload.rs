@@ -21,6 +21,14 @@ pub enum Workload {
     /// Each client slot loops: connect, `Hi`, `bye`, wait for the server to close, close.
     /// One completed loop is one "message"; latency is the whole cycle.
     Churn,
+    /// Ping-pong in which the first `heavy` clients send [`Plan::heavy`], a request that
+    /// is slow to answer, and the others the cheap [`Plan::exchange`]. Only the cheap
+    /// clients' replies are counted and timed: how much the slow ones delay everyone
+    /// else (head-of-line blocking).
+    Heavy {
+        /// Clients sending the slow request.
+        heavy: usize,
+    },
     /// Open every client, hold them all silent for `hold`, then ping each once.
     /// Measures memory per open connection and how many connections survive.
     Idle {
@@ -30,12 +38,14 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// A short name for tables and files: `pingpong`, `pipelined`, `churn`, `idle`.
+    /// A short name for tables and files: `pingpong`, `pipelined`, `churn`, `heavy`,
+    /// `idle`.
     pub fn name(&self) -> &'static str {
         match self {
             Workload::PingPong => "pingpong",
             Workload::Pipelined { .. } => "pipelined",
             Workload::Churn => "churn",
+            Workload::Heavy { .. } => "heavy",
             Workload::Idle { .. } => "idle",
         }
     }
@@ -104,6 +114,8 @@ pub struct Plan {
     /// the server's listen backlog would be dropped by the kernel and retried a second
     /// later, which would measure the backlog, not the server.
     pub max_connecting: usize,
+    /// Heavy: the slow request the first clients send, and its reply.
+    pub heavy: Exchange,
     /// Churn: whether the server closes the connection after answering `bye` (every
     /// switchboard server does). The framing-less baseline never does; for it the client
     /// closes as soon as `bye` comes back.
@@ -120,6 +132,7 @@ impl Plan {
             workload,
             clients,
             exchange: Exchange::echo(64),
+            heavy: Exchange::echo(64),
             warmup: Duration::from_millis(200),
             duration: Duration::from_secs(1),
             threads: 1,
@@ -145,10 +158,17 @@ impl Plan {
         if self.workload.depth() == 0 {
             return bad("pipeline depth must be at least 1");
         }
-        if self.exchange.request.last() != Some(&b'\n')
-            || self.exchange.reply.last() != Some(&b'\n')
+        let lines = [&self.exchange, &self.heavy];
+        if lines
+            .iter()
+            .any(|e| e.request.last() != Some(&b'\n') || e.reply.last() != Some(&b'\n'))
         {
             return bad("request and reply must end in \\n");
+        }
+        if let Workload::Heavy { heavy } = self.workload {
+            if heavy == 0 || heavy >= self.clients {
+                return bad("heavy needs at least one slow client and one cheap one");
+            }
         }
         if self.connect_timeout.is_zero() || self.reply_timeout.is_zero() {
             return bad("timeouts must be longer than zero");
@@ -187,5 +207,10 @@ mod tests {
         p.threads = 1;
         p.exchange.request = b"no newline".to_vec();
         assert!(p.validate().is_err());
+        // Heavy needs a slow client and a cheap one.
+        for (heavy, clients, ok) in [(1, 2, true), (0, 2, false), (2, 2, false)] {
+            let p = Plan::new(addr, Workload::Heavy { heavy }, clients);
+            assert_eq!(p.validate().is_ok(), ok, "heavy {heavy} of {clients}");
+        }
     }
 }

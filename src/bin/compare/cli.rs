@@ -42,7 +42,8 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub attach: Vec<std::net::SocketAddr>,
 
-    /// Workloads to run: pingpong, pipelined, churn, idle.
+    /// Workloads to run: pingpong, pipelined, churn, idle, and heavy (calc mode; a few
+    /// clients send a slow line, and the others' latency is what is measured).
     #[arg(
         short,
         long,
@@ -54,6 +55,12 @@ pub struct Cli {
     /// Client counts for ping-pong (one row per count).
     #[arg(short, long, value_delimiter = ',', default_value = "1,10,100", value_parser = positive)]
     pub clients: Vec<usize>,
+
+    /// Heavy: how many of the clients send the slow calc line (the rest send cheap
+    /// ones and are the ones timed). Heavy rows are run for each `--clients` count above
+    /// this.
+    #[arg(long, default_value_t = 2, value_parser = positive)]
+    pub heavy_clients: usize,
 
     /// Client counts for pipelined.
     #[arg(long, value_delimiter = ',', default_value = "10", value_parser = positive)]

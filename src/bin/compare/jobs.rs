@@ -157,6 +157,12 @@ pub fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
         if wants(WorkloadName::Churn) {
             add(Workload::Churn, cli.churn_clients);
         }
+        if wants(WorkloadName::Heavy) {
+            let heavy = cli.heavy_clients;
+            for &c in cli.clients.iter().filter(|&&c| c > heavy) {
+                add(Workload::Heavy { heavy }, c);
+            }
+        }
         if wants(WorkloadName::Idle) {
             for &c in &cli.idle {
                 add(Workload::Idle { hold: cli.hold }, c);

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use loadgen::procstat::{self, ProcSample};
 use loadgen::{Exchange, Mark, Plan, Workload};
+use switchboard::mode;
 
 use crate::cli::Cli;
 use crate::jobs::Job;
-use crate::model::Row;
+use crate::model::{LoadMode, Row};
 use crate::servers::{self, Kind};
 
 /// Servers listen on loopback only: the comparison is of the servers, not the network.
@@ -18,6 +19,13 @@ const MIN_HELD: usize = 10;
 /// Shortest window whose CPU figures are shown.
 const MIN_CPU_WINDOW: Duration = Duration::from_millis(500);
 
+/// The slow line of the heavy workload: 2,000 big-number remainders, 44 KB,
+/// milliseconds of work for any calculator. (`9**99999` would be the obvious
+/// choice, but calc refuses results over 4096 bits before computing them.)
+fn slow_calc_line() -> String {
+    vec!["(3**2500)%(2**4000-1)"; 2000].join("+")
+}
+
 /// Runs one row: a fresh server, one load run, the server's accounting around it.
 pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     let target = job.target;
@@ -26,14 +34,30 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     // Room for every client, plus the probe connections of an external start where the
     // kernel's socket tables cannot be read.
     let max_clients = (job.clients + 64).max(1024);
-    let mut server = servers::start(&target.kind, HOST, cli.mode, max_clients)?;
+    // Heavy rows are calc's: only a calculator has lines that are slow to answer.
+    let heavy = matches!(job.workload, Workload::Heavy { .. });
+    let mode = match heavy {
+        true => LoadMode(&mode::calc::ENTRY),
+        false => cli.mode,
+    };
+    let mut server = servers::start(&target.kind, HOST, mode, max_clients)?;
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.
-    plan.exchange = match cli.mode.0.load_exchange(cli.size) {
+    plan.exchange = match mode.0.load_exchange(cli.size) {
         Some((request, reply)) if framed => Exchange { request, reply },
         _ => Exchange::echo(cli.size),
     };
+    if heavy {
+        let line = slow_calc_line();
+        plan.heavy = Exchange {
+            request: format!("{line}\n").into_bytes(),
+            reply: match framed {
+                true => mode.0.answer(&line),
+                false => format!("{line}\n").into_bytes(),
+            },
+        };
+    }
     plan.warmup = cli.warmup;
     plan.duration = cli.duration;
     plan.threads = cli.gen_threads;

@@ -120,6 +120,7 @@ pub enum WorkloadName {
     PingPong,
     Pipelined,
     Churn,
+    Heavy,
     Idle,
 }
 
@@ -130,6 +131,7 @@ impl WorkloadName {
             WorkloadName::PingPong => "pingpong",
             WorkloadName::Pipelined => "pipelined",
             WorkloadName::Churn => "churn",
+            WorkloadName::Heavy => "heavy",
             WorkloadName::Idle => "idle",
         }
     }
@@ -147,6 +149,7 @@ impl From<loadgen::Workload> for WorkloadName {
             loadgen::Workload::PingPong => WorkloadName::PingPong,
             loadgen::Workload::Pipelined { .. } => WorkloadName::Pipelined,
             loadgen::Workload::Churn => WorkloadName::Churn,
+            loadgen::Workload::Heavy { .. } => WorkloadName::Heavy,
             loadgen::Workload::Idle { .. } => WorkloadName::Idle,
         }
     }
@@ -240,6 +243,7 @@ mod tests {
             loadgen::Workload::PingPong,
             loadgen::Workload::Pipelined { depth: 4 },
             loadgen::Workload::Churn,
+            loadgen::Workload::Heavy { heavy: 2 },
             loadgen::Workload::Idle { hold },
         ] {
             assert_eq!(WorkloadName::from(shape).as_str(), shape.name());

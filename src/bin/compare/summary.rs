@@ -4,7 +4,7 @@
 
 use crate::model::{Row, WorkloadName};
 use crate::stats::Ratios;
-use crate::units::{bytes, si, wrap};
+use crate::units::{bytes, micros, si, wrap};
 
 /// A few sentences saying what the numbers show.
 pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
@@ -108,6 +108,26 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
                 r.strategy, r.served, r.clients
             ));
         }
+    }
+
+    // Heavy: what the slow lines did to everyone else's latency.
+    let heavy: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.workload == WorkloadName::Heavy && r.messages > 0)
+        .collect();
+    if let Some(top) = heavy.iter().map(|r| r.clients).max() {
+        let parts: Vec<String> = heavy
+            .iter()
+            .filter(|r| r.clients == top)
+            .map(|r| {
+                let (p50, p99) = (micros(r.p50_us, r.messages), micros(r.p99_us, r.messages));
+                format!("{} p50 {p50} p99 {p99}", r.strategy)
+            })
+            .collect();
+        said.push(format!(
+            "With {top} calc clients, a few of them sending slow lines, the cheap clients waited: {}. A single loop makes everyone wait behind a slow line; workers, threads or tasks answer around it.",
+            parts.join(", ")
+        ));
     }
 
     // Churn throughput.

@@ -84,14 +84,20 @@ impl ModeEntry {
     /// `None` for a mode that answers only through an operator.
     pub fn load_exchange(&self, size: usize) -> Option<(Vec<u8>, Vec<u8>)> {
         let line = (self.load_line?)(size);
+        Some((format!("{line}\n").into_bytes(), self.answer(&line)))
+    }
+
+    /// What this mode answers to `line` (a text line, without its `\n`),
+    /// from a client alone on a fresh server.
+    pub fn answer(&self, line: &str) -> Vec<u8> {
         let clients = Clients::new();
         let from = Speaker {
             id: ClientId(1),
             clients: &clients,
         };
         let mut reply = Vec::new();
-        (self.build)().on_line(from, &line, &mut reply);
-        Some((format!("{line}\n").into_bytes(), reply))
+        (self.build)().on_line(from, line, &mut reply);
+        reply
     }
 }
 
