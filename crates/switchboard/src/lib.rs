@@ -32,11 +32,20 @@
 //!
 //! ## The models
 //!
-//! | model | threads | blocks in | per idle client | breaks down when |
+//! In the order a student meets them; `N` is `--workers`.
+//!
+//! | model | threads | waits in | per idle client | breaks down when |
 //! |---|---|---|---|---|
 //! | [`SingleClient`] | 2 | `read` | nothing: others are turned away | a second client wants service |
-//! | [`ThreadPerClient`] | 1 + one per client | `read`, per thread | a thread and its stack | thousands of clients; context switches |
-//! | [`EventLoop`] | 1 (+ console) | `poll`, once for all | a few hundred bytes | one core is not enough, or one line is slow |
+//! | [`ThreadPerClient`] | 1 + one per client | `read`, per thread | a thread and its stack | thousands of clients; a context switch per message |
+//! | [`ThreadPool`] | 1 + N | `read`, per worker | a place in the queue | more clients than workers: the rest wait unanswered |
+//! | [`EventLoop`] | 1 | `poll`, once for all | a few hundred bytes | one line is slow (everyone waits), or one core is not enough |
+//! | [`EventLoopWorkers`] | 1 + N | `poll`; workers in a queue | as the event loop | every worker busy with slow lines; the loop's core |
+//! | [`MultiReactor`] | N + 1 | `poll`, one per loop | as the event loop | load lands unevenly on loops; a slow line stalls its loop |
+//! | [`AsyncTasks`] | N + 1 | `.await`, per task | a task and its buffer | a slow line blocks a runtime thread; the runtime's costs are not yours |
+//! | [`IoUring`] | 1 | the completion ring | a 4 KiB buffer lent to the kernel | one line is slow; Linux only, often forbidden in sandboxes |
+//!
+//! (Each server also has a console thread, and one more for signals.)
 //!
 //! ## Serving
 //!
@@ -71,4 +80,7 @@ pub use mode::Mode;
 pub use server::{default_workers, serve, Limits, Server};
 pub use session::{ClientId, Session};
 pub use shutdown::Shutdown;
-pub use strategy::{ConnectionStrategy, EventLoop, SingleClient, ThreadPerClient};
+pub use strategy::{
+    AsyncTasks, ConnectionStrategy, EventLoop, EventLoopWorkers, IoUring, MultiReactor,
+    SingleClient, ThreadPerClient, ThreadPool,
+};

@@ -103,8 +103,16 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
             .iter()
             .filter(|r| r.clients == top && r.served < r.clients && r.served > 1)
         {
+            let waited = r.clients.saturating_sub(r.served + r.rejected as usize);
+            let how = match (r.rejected, waited) {
+                (0, _) => "the others were never answered".to_string(),
+                (rejected, 0) => format!("{rejected} were turned away"),
+                (rejected, waited) => {
+                    format!("{rejected} were turned away and {waited} never answered")
+                }
+            };
             said.push(format!(
-                "{} kept only {} of {} idle connections alive.",
+                "{} answered only {} of {} idle connections when pinged: {how}.",
                 r.strategy, r.served, r.clients
             ));
         }

@@ -11,7 +11,7 @@
 //! of a connection is simply the task's local variables.
 //!
 //! **What it costs.** Per idle client, one task: its future (the locals of
-//! [`serve_client`] across an `.await`, a read buffer among them) plus the
+//! `serve_client` across an `.await`, a read buffer among them) plus the
 //! runtime's per-socket state, a few KiB. Per message, what the event loop
 //! pays plus the runtime's scheduling: a waker, a queue push and pop, and
 //! with several workers, now and then a steal from another thread.
@@ -22,8 +22,11 @@
 //! you" is that the runtime's choices (buffers, scheduling, fairness) are
 //! not yours, which `compare` shows against our own loop.
 //!
-//! The console reaches a task through a channel; a task waits on its socket,
-//! that channel, the stop signal and its idle timer at once (`select!`).
+//! The console reaches a task through a channel — the goodbye at shutdown
+//! included — and a task waits on that channel, its socket and its idle
+//! timer at once (`select!`). Every branch of that `select!` is set up anew
+//! for each message, which is part of the runtime's price: the fewer, the
+//! cheaper.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -86,7 +89,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
     });
     let mut tasks = JoinSet::new();
     let mut failures = AcceptFailures::default();
-    let mut stopping = stopped.clone();
+    let mut stopping = stopped;
     loop {
         let accepted = tokio::select! {
             _ = stopping.wait_for(|stop| *stop) => break,
@@ -107,8 +110,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                     tasks.spawn(close_gently(stream));
                     continue;
                 };
-                let (server, stopped) = (server.clone(), stopped.clone());
-                tasks.spawn(serve_client(stream, id, inbox, server, stopped));
+                tasks.spawn(serve_client(stream, id, inbox, server.clone()));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
@@ -119,20 +121,22 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
         }
         while tasks.try_join_next().is_some() {} // forget finished tasks
     }
+    // Each task hears it through its channel, and says goodbye.
+    let goodbye = Outbound::Close(Goodbye::ShuttingDown);
+    server.clients().send_all(&goodbye);
     let all_done = async { while tasks.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(TASKS_GRACE, all_done).await;
     Ok(())
 }
 
-/// One client's life: wait for whichever comes first — bytes from the
-/// client, a message from the console, the stop signal, the idle timeout —
-/// answer, write, and wait again, until either side ends it.
+/// One client's life: wait for whichever comes first — a message from the
+/// console (or the goodbye at shutdown), bytes from the client, the idle
+/// timeout — answer, write, and wait again, until either side ends it.
 async fn serve_client(
     mut stream: TcpStream,
     id: ClientId,
     mut inbox: mpsc::UnboundedReceiver<Outbound>,
     server: Server,
-    mut stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let mut session = Session::new(id, &server);
@@ -146,9 +150,8 @@ async fn serve_client(
         } else {
             let idle_at = idle_timeout.map(|limit| last_heard + limit);
             tokio::select! {
-                // Checked first: once stopping, the goodbye comes before anything else.
+                // Checked first: a goodbye comes before anything else.
                 biased;
-                _ = stopped.wait_for(|stop| *stop) => tell(Outbound::Close(Goodbye::ShuttingDown), &mut out),
                 Some(msg) = inbox.recv() => tell(msg, &mut out),
                 read = stream.read(&mut buf) => match read {
                     Ok(0) => session.on_eof(&mut out),
@@ -172,16 +175,10 @@ async fn serve_client(
         }
         if !out.is_empty() {
             // Backpressure for free: while the client does not read, this
-            // await does not return, and nothing more is read from it. A
-            // stop abandons a write that is stuck, as the goodbye would be.
-            let written = tokio::select! {
-                biased;
-                written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)) => {
-                    matches!(written, Ok(Ok(())))
-                }
-                _ = stopped.wait_for(|stop| *stop), if flow != Flow::Close => false,
-            };
-            if !written {
+            // await does not return, and nothing more is read from it. (At
+            // shutdown a write that is stuck is abandoned with its task.)
+            let written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
+            if !matches!(written, Ok(Ok(()))) {
                 tracing::debug!(client = %id, "client is not taking its replies; closing");
                 server.clients().leave(id);
                 break;

@@ -223,12 +223,18 @@ impl Loop {
                     }
                     token => {
                         let closed = event.is_read_closed() || event.is_error();
+                        let readable = event.is_readable() || closed;
+                        let Some(conn) = self.conns.get_mut(&token) else {
+                            continue; // closed earlier this turn: a stale event
+                        };
                         if closed {
-                            if let Some(conn) = self.conns.get_mut(&token) {
-                                conn.note_peer_closed();
-                            }
+                            conn.note_peer_closed();
                         }
-                        self.serve(token, event.is_readable() || closed, None);
+                        // Writable with nothing waiting to go out (as every new
+                        // socket is): there is nothing to do.
+                        if readable || conn.has_unsent() {
+                            self.serve(token, readable, None);
+                        }
                     }
                 }
             }

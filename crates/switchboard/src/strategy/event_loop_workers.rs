@@ -8,7 +8,7 @@
 //! complete line through the mode, and sends the session back with its
 //! replies, waking the loop; the loop writes them. While its session is
 //! away a connection is not read, so its replies keep the order of its
-//! lines (see [`workers`](super::event_loop) for the hand-off).
+//! lines (`event_loop/workers.rs` is the hand-off, in a few dozen lines).
 //!
 //! **What it costs.** Per cheap line, more than the plain loop: a copy of
 //! the bytes, two channel hand-offs and a wake-up, and the thread switches

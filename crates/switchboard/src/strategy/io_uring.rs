@@ -103,6 +103,8 @@ mod ring {
     const WAKE: u64 = 1;
     const RECV: u64 = 2;
     const SEND: u64 = 3;
+    /// The cancellation of the accept at shutdown (id 1: no client has it).
+    const CANCEL_ACCEPT: u64 = 1 << 2 | ACCEPT;
 
     /// The ring, checked for what this model needs.
     pub(super) struct Ring(Uring);
@@ -578,6 +580,13 @@ mod ring {
         /// buffer still in flight. One it never gives back is leaked, never
         /// freed under the kernel's feet.
         fn shut_down(&mut self) {
+            // The accept in flight holds the listening socket: until it is
+            // cancelled, the port would accept connections after we exit.
+            if self.accepting {
+                let cancel = opcode::AsyncCancel::new(ACCEPT).build();
+                // SAFETY: a cancellation lends no buffer.
+                unsafe { push(&mut self.ring, &cancel.user_data(CANCEL_ACCEPT)) };
+            }
             self.deliver_console_messages();
             let ids: Vec<u64> = self.conns.keys().copied().collect();
             for id in ids {
@@ -600,7 +609,7 @@ mod ring {
         }
 
         fn drain_until(&mut self, until: Instant) {
-            while !self.conns.is_empty() {
+            while !self.conns.is_empty() || self.accepting {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() || self.wait(Some(left)).is_err() {
                     return;
@@ -613,9 +622,18 @@ mod ring {
                     .collect();
                 for (user_data, result) in done {
                     match user_data & 3 {
+                        _ if user_data == CANCEL_ACCEPT => {}
+                        ACCEPT => {
+                            self.accepting = false;
+                            if result >= 0 {
+                                // SAFETY: as in `accepted`: a new descriptor, ours
+                                // alone; dropping it closes the late connection.
+                                drop(unsafe { TcpStream::from_raw_fd(result) });
+                            }
+                        }
                         RECV => self.received(user_data >> 2, result),
                         SEND => self.sent(user_data >> 2, result),
-                        _ => {} // no more accepting, no more console
+                        _ => {} // no more console
                     }
                 }
             }

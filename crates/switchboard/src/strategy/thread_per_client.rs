@@ -19,7 +19,7 @@
 //!
 //! One problem is not the model's but the coursework's: the operator may
 //! write to a client (`@2 hello`, `/kick 2`) while that client's thread is
-//! blocked in `read`. [`shared_writer`] solves it; this file uses it as a
+//! blocked in `read`. `shared_writer.rs` solves it; this file uses it as a
 //! plain writer.
 //!
 //! The accept loop below is shared with [`single_client`](super::single_client),

@@ -324,6 +324,11 @@ impl Conn {
         self.out.len() - self.written
     }
 
+    /// Whether replies are waiting for the socket to take them.
+    pub(super) fn has_unsent(&self) -> bool {
+        self.unsent() > 0
+    }
+
     /// Writes as much of `out` as the socket takes now.
     pub(super) fn flush(&mut self) -> io::Result<()> {
         while self.written < self.out.len() {
