@@ -12,12 +12,12 @@
 //! - the operator's console reads stdin on its own thread (stdin cannot be
 //!   polled portably), and the end of stdin only ends that thread.
 
-use std::io::{self, BufRead, IsTerminal};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use switchboard::console::{print, Console, BANNER};
+use switchboard::console::{self, print, Console, BANNER};
 use switchboard::strategy::Model;
 use switchboard::{net, Error, Server, Shutdown};
 
@@ -40,10 +40,15 @@ pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error
         .map_err(Error::io("reading the bound address"))?;
     handle_signals(server.shutdown.clone());
     let deadline = Deadline::arm_on(&server.shutdown);
-    print(format_args!("listening on {local}"));
+    // Written here, not by the stdout thread: scripts take this line as
+    // "ready", so it must be out before anything is served.
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "listening on {local}").and_then(|()| stdout.flush());
+    drop(stdout);
     read_console(server.console(), server.shutdown.clone());
     tracing::info!(model = model.name, "serving");
     let served = switchboard::serve(model.strategy, listener, server);
+    console::flush(Duration::from_millis(100));
     deadline.disarm();
     served
 }

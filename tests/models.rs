@@ -141,3 +141,40 @@ fn io_uring_is_refused_off_linux() {
     assert!(stderr.contains("not available"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
 }
+
+/// event-loop-workers: a client whose slow lines are still being answered is
+/// not idle: its replies come, not `ERR idle timeout`.
+#[test]
+fn event_loop_workers_do_not_time_out_a_client_they_are_answering() {
+    let server = start_model(
+        "event-loop-workers",
+        &["--workers", "2", "--mode", "calc", "--idle-timeout", "0.05"],
+    );
+    let mut client = server.connect();
+    let lines = [slow_line(1), slow_line(2), slow_line(3)];
+    client.send(format!("{}\n", lines.join("\n")).as_bytes());
+    for _ in 0..3 {
+        let reply = client.line();
+        assert!(reply.len() > 100, "got {reply:?}");
+    }
+}
+
+/// thread-pool: kicking a client that waits in the queue frees its seat at
+/// once, for the next client to take.
+#[test]
+fn thread_pool_kicked_queued_client_frees_its_seat() {
+    let mut server = start_model(
+        "thread-pool",
+        &["--workers", "1", "--max-clients", "2", "--mode", "calc"],
+    );
+    let mut served = server.connect();
+    served.ask("6*7", "42");
+    let mut queued = server.connect();
+    queued.send_line("1+1");
+    server.console("/kick 2");
+    queued.expect_last("ERR kicked by the operator");
+    let mut next = server.connect();
+    next.send_line("2+2");
+    served.ask("bye", "bye");
+    next.expect("4");
+}

@@ -14,13 +14,18 @@
 //! them from stdin on a thread of their own, since stdin cannot be polled
 //! portably (not on Windows, not when it is a file).
 //!
-//! Stdout is written directly, line by line, and flushed at once. In chat mode
-//! the thread serving a client prints its lines, so an operator who stops
-//! reading stdout (a pipe nobody drains, a terminal paused with Ctrl-S) makes
-//! chat wait for them.
+//! Stdout is written by a thread of its own, line by line, each flushed at
+//! once: an operator who stops reading it (a pipe nobody drains, a terminal
+//! paused with Ctrl-S) must never stall an event loop that prints a client's
+//! chat line. While stdout is stuck, up to [`PENDING_LINES`] lines wait in
+//! order; past that, lines are counted and dropped, and the count is printed
+//! once stdout moves again. [`flush`] waits (briefly) for what is queued.
 
 use std::io::{self, Write};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use crate::clients::{Clients, Outbound};
 use crate::session::{ClientId, Goodbye};
@@ -125,12 +130,83 @@ impl Console {
     }
 }
 
-/// One line on the operator's stdout, flushed at once (scripts wait for
-/// lines such as `listening on`). A closed stdout is not the clients' problem,
-/// so write errors are ignored rather than panicking like `println!`.
+/// Lines waiting for a stdout that is not being read, before more are dropped.
+pub const PENDING_LINES: usize = 10_000;
+
+/// A message for the stdout writer.
+enum ToStdout {
+    Line(String),
+    /// Acknowledge on this channel once everything before it is written.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The stdout writer's queue, started with the first line.
+fn writer() -> Option<&'static SyncSender<ToStdout>> {
+    static WRITER: OnceLock<Option<SyncSender<ToStdout>>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::sync_channel(PENDING_LINES);
+            let started = std::thread::Builder::new()
+                .name("stdout".into())
+                .spawn(move || write_lines(rx));
+            started.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Lines dropped while stdout was stuck, not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+fn write_lines(lines: Receiver<ToStdout>) {
+    for message in lines {
+        let mut stdout = io::stdout().lock();
+        match message {
+            ToStdout::Line(line) => {
+                let dropped = DROPPED.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    let _ = writeln!(
+                        stdout,
+                        "({dropped} lines not shown: stdout was not being read)"
+                    );
+                }
+                // A closed stdout is not the clients' problem: ignored, not a panic.
+                let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            }
+            ToStdout::Flush(done) => {
+                let _ = stdout.flush();
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// One line on the operator's stdout, written by the stdout thread: this
+/// never waits for stdout, whoever calls it.
 pub fn print(line: std::fmt::Arguments<'_>) {
-    let mut stdout = io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    let line = line.to_string();
+    let Some(writer) = writer() else {
+        // No thread for stdout: write it here rather than lose it.
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+        return;
+    };
+    if let Err(TrySendError::Full(_)) = writer.try_send(ToStdout::Line(line)) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Waits until every line printed so far is written, or `within` passes
+/// (stdout may be stuck): for a process about to exit.
+pub fn flush(within: Duration) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(writer) = writer() else {
+        return;
+    };
+    let (done, written) = mpsc::channel();
+    if writer.try_send(ToStdout::Flush(done)).is_ok() {
+        let _ = written.recv_timeout(within);
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,12 @@ impl Socket for std::net::TcpStream {
     }
 }
 
+impl Socket for &TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
 impl Socket for mio::net::TcpStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(std::net::Shutdown::Write);

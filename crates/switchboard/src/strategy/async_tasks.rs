@@ -51,8 +51,8 @@ pub const MODEL: Model = Model {
     strategy: &AsyncTasks,
 };
 
-/// A write that makes no progress for this long fails, and the client is
-/// dropped: a task does not wait forever on a client that never reads.
+/// A reply that is not all written within this long fails, and the client
+/// is dropped: a task does not wait forever on a client that never reads.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping server waits for its tasks to send their goodbyes.
 const TASKS_GRACE: Duration = Duration::from_millis(500);

@@ -36,11 +36,14 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use super::accept::{peer_gave_up, wake_accept_on_shutdown, AcceptFailures, ACCEPT_BACKOFF};
+use super::accept::{
+    close_gently, peer_gave_up, wake_accept_on_shutdown, AcceptFailures, ACCEPT_BACKOFF,
+};
 use super::event_loop::{Answer, Door, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
+use crate::session::Goodbye;
 
 /// `--model multi-reactor`.
 pub const MODEL: Model = Model {
@@ -75,7 +78,12 @@ impl ConnectionStrategy for MultiReactor {
         let mut next = 0;
         while !server.shutdown.is_triggered() {
             match listener.accept() {
-                Ok(_) if server.shutdown.is_triggered() => break, // our own wake-up
+                Ok((stream, _)) if server.shutdown.is_triggered() => {
+                    // Our own wake-up, or a client just too late: told, not dropped.
+                    let _ = stream.set_nonblocking(true);
+                    close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
+                    break;
+                }
                 Ok((stream, peer)) => {
                     failures.recovered(Instant::now());
                     let (hand_over, waker) = &doors[next];

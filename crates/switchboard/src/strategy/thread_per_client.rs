@@ -108,7 +108,6 @@ pub(super) fn thread_per_client(
 
 /// An accepted and admitted client, ready for a thread to serve it.
 pub(super) struct Client {
-    stream: TcpStream,
     id: ClientId,
     writer: Arc<SharedWriter>,
 }
@@ -137,7 +136,12 @@ pub(super) fn accept_loop(
     let mut failures = AcceptFailures::default();
     while !server.shutdown.is_triggered() {
         let taken = match listener.accept() {
-            Ok(_) if server.shutdown.is_triggered() => break, // our own wake-up
+            Ok((stream, _)) if server.shutdown.is_triggered() => {
+                // Our own wake-up, or a client just too late: told, not dropped.
+                let _ = stream.set_nonblocking(true);
+                close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
+                break;
+            }
             Ok((stream, peer)) => admit(stream, peer, server, seats, busy),
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => continue,
             Err(e) => {
@@ -167,30 +171,26 @@ pub(super) fn accept_loop(
 
 /// Admits the client, or turns it away with `busy` if every seat is taken.
 fn admit(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     server: &Server,
     seats: usize,
     busy: Goodbye,
 ) -> io::Result<Option<Client>> {
-    let writer = Arc::new(SharedWriter::new(&stream)?);
+    let writer = Arc::new(SharedWriter::new(stream, Arc::downgrade(server.clients()))?);
     let Ok(id) = server.clients().admit(peer, writer.clone(), seats) else {
         tracing::info!(%peer, "{busy}: turned away");
-        stream.set_nonblocking(true)?; // the accept loop must not wait on it
-        close_gently(&mut stream, busy.line().as_bytes());
+        writer.close(Some(busy)); // without blocking the accept loop
         return Ok(None);
     };
-    Ok(Some(Client { stream, id, writer }))
+    Ok(Some(Client { id, writer }))
 }
 
 /// One client's life on a thread: block in `read`, feed the session, write
 /// the replies, until either side ends it.
 pub(super) fn serve_client(client: Client, server: &Server) {
-    let Client {
-        mut stream,
-        id,
-        writer,
-    } = client;
+    let Client { id, writer } = client;
+    let mut stream = writer.reader();
     let peer = stream.peer_addr().ok();
     let mut session = Session::new(id, server);
     let idle_timeout = server.limits.idle_timeout;

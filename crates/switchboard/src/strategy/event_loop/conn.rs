@@ -164,9 +164,12 @@ impl Conn {
     }
 
     /// Whether the client has been silent for `limit` while the connection
-    /// is open.
+    /// is open — and not waiting for us: a session away at a worker is
+    /// answering what the client said.
     pub(super) fn is_idle(&self, now: Instant, limit: Duration) -> bool {
-        self.phase == Phase::Open && now.duration_since(self.last_heard) >= limit
+        self.phase == Phase::Open
+            && self.session.is_some()
+            && now.duration_since(self.last_heard) >= limit
     }
 
     /// The poller saw the peer's FIN or an error.
@@ -299,6 +302,8 @@ impl Conn {
     /// came meanwhile (`/kick`, idle), they go unanswered.
     pub(super) fn take_back(&mut self, done: Done, now: Instant) {
         self.session = Some(done.session);
+        // The client's silence while its lines were being answered was ours.
+        self.last_heard = now;
         if self.is_closing() {
             return;
         }

@@ -3,15 +3,19 @@
 //! In a blocking model each client's thread spends its life in `read`. The
 //! operator, meanwhile, may send that client a line (`@2 hello`), kick it
 //! (`/kick 2`) or shut the server down — from the console's thread, which
-//! must never wait on a client. [`SharedWriter`] is the writing half of such
-//! a connection, shared by the client's thread and everyone else:
+//! must never wait on a client. [`SharedWriter`] holds such a connection for
+//! the client's thread and everyone else; the thread reads from it, and the
+//! writing is shared:
 //!
 //! - the client's own thread writes its replies under a lock, and may block
 //!   there while its client is slow to read (a write timeout ends that);
 //! - anyone else only *tries* the lock, with a short timeout once they hold
-//!   it, and closes through a second handle that needs no lock at all:
-//!   shutting the socket down also fails a write blocked on it, and ends the
-//!   blocked `read`.
+//!   it, and closes without the lock at all: shutting the socket down also
+//!   fails a write blocked on it, and ends the blocked `read`.
+//!
+//! All of that goes through one descriptor (std's `Read` and `Write` work on
+//! a shared `&TcpStream`): a server that cloned the socket for each role
+//! would run out of descriptors at a third of its `--max-clients`.
 //!
 //! An event loop needs none of this: it owns every socket on one thread, and
 //! the console just queues a message and wakes it.
@@ -19,10 +23,10 @@
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::time::Duration;
 
-use crate::clients::{Outbound, Outbox};
+use crate::clients::{Clients, Outbound, Outbox};
 use crate::session::{ClientId, Goodbye};
 use crate::strategy::accept::close_gently;
 
@@ -34,11 +38,15 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the console waits for one operator line to be taken.
 const CONSOLE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// The writing half of a blocking connection, shared by its client's thread
-/// and the console.
+/// A blocking connection whose writing is shared by its client's thread and
+/// the console.
 pub(super) struct SharedWriter {
-    writer: Mutex<Option<TcpStream>>,
-    closer: TcpStream,
+    stream: TcpStream,
+    /// Held while writing; false once the connection is closed for writing.
+    writer: Mutex<bool>,
+    /// To free the seat of a client the console closes, at once (a queued
+    /// client in a thread pool would otherwise hold it until dequeued).
+    clients: Weak<Clients>,
     /// A goodbye asked for while the client's thread held the writer: that
     /// thread sends it on its way out.
     goodbye: Mutex<Option<Goodbye>>,
@@ -47,15 +55,22 @@ pub(super) struct SharedWriter {
 }
 
 impl SharedWriter {
-    pub(super) fn new(stream: &TcpStream) -> io::Result<Self> {
+    pub(super) fn new(stream: TcpStream, clients: Weak<Clients>) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
         Ok(SharedWriter {
-            writer: Mutex::new(Some(stream.try_clone()?)),
-            closer: stream.try_clone()?,
+            stream,
+            writer: Mutex::new(true),
+            clients,
             goodbye: Mutex::new(None),
             closing: AtomicBool::new(false),
         })
+    }
+
+    /// The connection, for the client's thread to read from (and to set its
+    /// read timeout).
+    pub(super) fn reader(&self) -> &TcpStream {
+        &self.stream
     }
 
     /// Whether someone has started to close this client.
@@ -66,10 +81,10 @@ impl SharedWriter {
     /// The client's own thread writes: blocks until the client takes the
     /// bytes (or the write timeout passes).
     pub(super) fn write(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        match writer.as_mut() {
-            Some(stream) => stream.write_all(bytes),
-            None => Err(ErrorKind::NotConnected.into()),
+        let open = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        match *open {
+            true => (&self.stream).write_all(bytes),
+            false => Err(ErrorKind::NotConnected.into()),
         }
     }
 
@@ -84,7 +99,7 @@ impl SharedWriter {
             if why.is_some() {
                 *self.pending_goodbye() = why;
             }
-            let _ = self.closer.shutdown(Direction::Read);
+            let _ = self.stream.shutdown(Direction::Read);
             // The writer may have been released just before the goodbye was
             // left: then nobody would send it, so try once more ourselves.
             if self.try_writer().is_some() {
@@ -92,17 +107,17 @@ impl SharedWriter {
             }
             return;
         };
-        if let Some(mut stream) = writer.take() {
+        if std::mem::replace(&mut *writer, false) {
             let why = why.or_else(|| self.pending_goodbye().take());
-            let _ = stream.set_nonblocking(true);
+            let _ = self.stream.set_nonblocking(true);
             let last = why.map(Goodbye::line).unwrap_or_default();
-            close_gently(&mut stream, last.as_bytes());
+            close_gently(&mut &self.stream, last.as_bytes());
         }
-        let _ = self.closer.shutdown(Direction::Both);
+        let _ = self.stream.shutdown(Direction::Both);
     }
 
     /// The writer, unless another thread is writing right now.
-    fn try_writer(&self) -> Option<MutexGuard<'_, Option<TcpStream>>> {
+    fn try_writer(&self) -> Option<MutexGuard<'_, bool>> {
         match self.writer.try_lock() {
             Ok(guard) => Some(guard),
             Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
@@ -119,7 +134,7 @@ impl Outbox for SharedWriter {
     fn send(&self, to: ClientId, msg: Outbound) {
         match msg {
             Outbound::Line(mut text) => {
-                let Some(mut writer) = self.try_writer() else {
+                let Some(writer) = self.try_writer() else {
                     return tracing::warn!(client = %to, "client is not taking its replies; line dropped");
                 };
                 text.push('\n');
@@ -127,10 +142,10 @@ impl Outbox for SharedWriter {
                 // stopped reading. The console must not wait on such a client,
                 // so while we hold the writer (nobody else writes) the
                 // timeout is short; a client that cannot take one line is closed.
-                let written = writer.as_mut().map(|stream| {
-                    let _ = stream.set_write_timeout(Some(CONSOLE_WRITE_TIMEOUT));
-                    let written = stream.write_all(text.as_bytes());
-                    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+                let written = (*writer).then(|| {
+                    let _ = self.stream.set_write_timeout(Some(CONSOLE_WRITE_TIMEOUT));
+                    let written = (&self.stream).write_all(text.as_bytes());
+                    let _ = self.stream.set_write_timeout(Some(WRITE_TIMEOUT));
                     written
                 });
                 drop(writer);
@@ -138,7 +153,12 @@ impl Outbox for SharedWriter {
                     self.close(None);
                 }
             }
-            Outbound::Close(why) => self.close(Some(why)),
+            Outbound::Close(why) => {
+                self.close(Some(why));
+                if let Some(clients) = self.clients.upgrade() {
+                    clients.leave(to);
+                }
+            }
         }
     }
 }
