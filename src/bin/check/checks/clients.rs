@@ -88,7 +88,7 @@ pub fn many(ctx: &mut Ctx) -> Result<(), Verdict> {
             .map_err(|_| fail(format!("client {} of {MANY} could not send", i + 1), CAUSE))?;
         conns.push(conn);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(5);
     for conn in &mut conns {
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -134,13 +134,15 @@ pub fn reset(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut b = ctx.greeted_retrying("B", REPLY, NO_GREETING)?;
     b.send(b"half a li")?;
     b.reset();
-    if let Some(mut a) = waiting {
-        a.send(b"Hi\n")?;
-        a.expect(ctx.role.greeting(), REPLY, ctx.role.echo(), RESET)?;
-        a.close();
-    }
-    ctx.greeted_retrying("C", REPLY, RESET)?;
-    ctx.alive(RESET)
+    ctx.after(RESET, |ctx| {
+        if let Some(mut a) = waiting {
+            a.send(b"Hi\n")?;
+            a.expect(ctx.role.greeting(), REPLY, ctx.role.echo(), RESET)?;
+            a.close();
+        }
+        ctx.greeted_retrying("C", REPLY, RESET)?;
+        ctx.alive(RESET)
+    })
 }
 
 /// How much a non-reading client pushes at most, and for how long.

@@ -130,13 +130,15 @@ pub fn still_serving(ctx: &mut Ctx) -> Result<(), Verdict> {
     const CAUSE: &str = "the server stopped serving after clients left without saying bye: \
          treat recv() returning nothing as that client leaving, close its socket, and \
          carry on accepting";
-    ctx.connect("A")?.close();
-    ctx.greeted_retrying("B", REPLY, CAUSE)?.close();
-    let mut c = ctx.greeted_retrying("C", REPLY, CAUSE)?;
-    c.send(b"unfinished")?;
-    c.close();
-    let mut d = ctx.greeted_retrying("D", REPLY, CAUSE)?;
-    d.send(b"bye\n")?;
-    d.expect(b"bye", REPLY, false, CAUSE)?;
-    ctx.alive(CAUSE)
+    ctx.after(CAUSE, |ctx| {
+        ctx.connect("A")?.close();
+        ctx.greeted_retrying("B", REPLY, CAUSE)?.close();
+        let mut c = ctx.greeted_retrying("C", REPLY, CAUSE)?;
+        c.send(b"unfinished")?;
+        c.close();
+        let mut d = ctx.greeted_retrying("D", REPLY, CAUSE)?;
+        d.send(b"bye\n")?;
+        d.expect(b"bye", REPLY, false, CAUSE)?;
+        ctx.alive(CAUSE)
+    })
 }

@@ -259,6 +259,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Runs `steps`; a failure among them is put down to `cause` (noting the
+    /// server's exit, if it died), since the event before them is what is tested.
+    pub fn after(
+        &mut self,
+        cause: &str,
+        steps: impl FnOnce(&mut Ctx<'a>) -> Result<(), Verdict>,
+    ) -> Result<(), Verdict> {
+        match steps(self) {
+            Err(Verdict::Fail { mut message, .. }) => {
+                if let Some(status) = self.server.exit_status() {
+                    self.log.note("server", format!("exited: {status}"));
+                    message.push_str(&format!("; the server had exited ({status})"));
+                }
+                Err(fail(message, cause))
+            }
+            other => other,
+        }
+    }
+
     /// Fails unless the server process is still running.
     pub fn alive(&mut self, cause: &str) -> Result<(), Verdict> {
         match self.server.exit_status() {
