@@ -92,18 +92,22 @@ pub fn write_gradescope(path: &Path, role: &str, outcomes: &[Outcome]) -> Result
                 Status::Skip => (
                     0,
                     0,
-                    "passed",
+                    "skipped",
                     format!("skipped: {}", o.message.as_deref().unwrap_or("")),
                 ),
             };
-            json!({
+            let mut test = json!({
                 "name": format!("{}: {}", o.name, o.title),
                 "score": score,
                 "max_score": max,
-                "status": status,
                 "output": output,
                 "visibility": "visible",
-            })
+            });
+            // Gradescope knows only `passed` and `failed`; a skip shows neither.
+            if status != "skipped" {
+                test["status"] = status.into();
+            }
+            test
         })
         .collect();
     let t = Totals::of(outcomes);

@@ -145,8 +145,11 @@ pub fn reset(ctx: &mut Ctx) -> Result<(), Verdict> {
     })
 }
 
-/// How much a non-reading client pushes at most, and for how long.
+/// How much a non-reading client pushes at most, and for how long. An echo server
+/// must be pushed until its replies back up; a chat server sends no replies to lines
+/// after the greeting (they go to its operator), so a little is enough there.
 const FLOOD_BYTES: usize = 48 * 1024 * 1024;
+const FLOOD_BYTES_CHAT: usize = 256 * 1024;
 const FLOOD_TIME: Duration = Duration::from_secs(4);
 /// A flood stops once writes have been refused this long: the server stopped reading.
 const STALLED: Duration = Duration::from_millis(300);
@@ -161,7 +164,12 @@ pub fn slow_reader(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut x = Conn::open_with(ctx.log, "X", ctx.addr, super::CONNECT, Some(4096))?;
     x.send(b"Hi\n")?;
     let line = [[b'x'; 1023].as_slice(), b"\n"].concat();
-    let sent = flood(x.stream(), &line);
+    let limit = if ctx.role.echo() {
+        FLOOD_BYTES
+    } else {
+        FLOOD_BYTES_CHAT
+    };
+    let sent = flood(x.stream(), &line, limit);
     ctx.log.note(
         "X",
         format!("sent {sent} bytes of 1 KiB lines without reading any reply"),
@@ -172,13 +180,13 @@ pub fn slow_reader(ctx: &mut Ctx) -> Result<(), Verdict> {
 
 /// Writes `line` over and over without blocking until the server stops taking it (or
 /// the limits are reached); the bytes written.
-fn flood(stream: &std::net::TcpStream, line: &[u8]) -> usize {
+fn flood(stream: &std::net::TcpStream, line: &[u8], limit: usize) -> usize {
     if stream.set_nonblocking(true).is_err() {
         return 0;
     }
     let (start, mut refused_since, mut sent) = (Instant::now(), None::<Instant>, 0);
     let mut out = stream;
-    while sent < FLOOD_BYTES && start.elapsed() < FLOOD_TIME {
+    while sent < limit && start.elapsed() < FLOOD_TIME {
         match out.write(line) {
             Ok(n) => {
                 sent += n;
