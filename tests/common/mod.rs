@@ -70,6 +70,7 @@ pub fn bin(name: &str) -> &'static str {
         "server3" => env!("CARGO_BIN_EXE_server3"),
         "server4" => env!("CARGO_BIN_EXE_server4"),
         "client" => env!("CARGO_BIN_EXE_client"),
+        "check" => env!("CARGO_BIN_EXE_check"),
         _ => panic!("no binary named {name}"),
     }
 }

@@ -1,0 +1,262 @@
+//! The server under test as a process: started from the user's shell command on a free
+//! loopback port, in a process group of its own so that everything it forks is
+//! signalled, measured and killed with it; its stdout and stderr kept for the report.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::ready;
+
+/// Bytes of the server's output kept (the most recent ones).
+const OUTPUT_KEPT: usize = 64 * 1024;
+
+/// Process groups alive right now, for the Ctrl-C handler and the `--timeout` watchdog.
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A running server, killed (with its whole process group) when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// Also the process group id.
+    pid: u32,
+    /// Where it accepts connections (loopback).
+    pub addr: SocketAddr,
+    /// The command line as run, `{port}` replaced.
+    pub line: String,
+    output: Arc<Mutex<VecDeque<u8>>>,
+    /// Held open and never written: an operator who types nothing. A chat server that
+    /// reads its console sees no end of input, as at a terminal.
+    _stdin: Option<ChildStdin>,
+}
+
+/// Why a server did not start, with what it printed.
+pub struct StartError {
+    /// One line.
+    pub message: String,
+    /// The server's stdout and stderr, interleaved as they arrived.
+    pub output: String,
+}
+
+impl ServerProcess {
+    /// Runs `template` (a shell command with `{port}`) on a free loopback port and
+    /// waits, at most `within`, until that port accepts connections.
+    pub fn start(template: &str, within: Duration) -> Result<ServerProcess, StartError> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| StartError {
+                message: format!("cannot find a free loopback port: {e}"),
+                output: String::new(),
+            })?
+            .port();
+        let line = template.replace("{port}", &port.to_string());
+        let mut child = shell(&line).spawn().map_err(|e| StartError {
+            message: format!("cannot run `{line}`: {e}"),
+            output: String::new(),
+        })?;
+        let pid = child.id();
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(pid);
+        }
+        let output = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(out) = child.stdout.take() {
+            keep(out, Arc::clone(&output));
+        }
+        if let Some(err) = child.stderr.take() {
+            keep(err, Arc::clone(&output));
+        }
+        let stdin = child.stdin.take();
+        let mut server = ServerProcess {
+            child,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            line,
+            output,
+            _stdin: stdin,
+        };
+        tracing::debug!(pid, line = %server.line, "started");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = server.exit_status() {
+                return Err(server.start_error(format!(
+                    "`{}` exited ({status}) before accepting connections on port {port}",
+                    server.line
+                )));
+            }
+            if let Some(addr) = ready::loopback_listener(port) {
+                server.addr = addr;
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                return Err(server.start_error(format!(
+                    "`{}` did not accept connections on port {port} within {within:?}",
+                    server.line
+                )));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn start_error(&mut self, message: String) -> StartError {
+        self.stop();
+        StartError {
+            message,
+            output: self.output(),
+        }
+    }
+
+    /// The process's exit status, once it has exited.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Whether any process of the server's group is still running (Linux: every
+    /// process of the group; elsewhere: the one started).
+    pub fn running(&mut self) -> bool {
+        let started = self.exit_status().is_none();
+        group_running(self.pid).unwrap_or(started)
+    }
+
+    /// CPU time used so far by the whole process group (Linux only).
+    pub fn cpu(&self) -> Option<Duration> {
+        let sample = loadgen::procstat::sample_group(self.pid).ok()?;
+        Some(sample.user + sample.system)
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the whole process group, as a terminal does.
+    #[cfg(unix)]
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), "--", &format!("-{}", self.pid)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match sent {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!("kill -{signal} failed ({status})")),
+            Err(e) => Err(format!("cannot run kill: {e}")),
+        }
+    }
+
+    /// The last `lines` lines the server printed, stdout and stderr interleaved.
+    pub fn output_tail(&self, lines: usize) -> String {
+        let all = self.output();
+        let kept: Vec<&str> = all.lines().collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Everything kept of the server's output.
+    pub fn output(&self) -> String {
+        let bytes: Vec<u8> = self
+            .output
+            .lock()
+            .map(|o| o.iter().copied().collect())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Kills the process group and reaps the process.
+    pub fn stop(&mut self) {
+        kill_group(self.pid);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|&p| p != self.pid);
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Kills every server still alive: for Ctrl-C and the `--timeout` watchdog.
+pub fn kill_all() {
+    let groups: Vec<u32> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for pgid in groups {
+        kill_group(pgid);
+    }
+}
+
+/// `sh -c LINE` (`cmd /C` on Windows) in a process group of its own.
+fn shell(line: &str) -> Command {
+    #[cfg(unix)]
+    let mut command = {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(line).process_group(0);
+        c
+    };
+    #[cfg(not(unix))]
+    let mut command = {
+        let mut c = Command::new("cmd");
+        c.arg("/C").arg(line);
+        c
+    };
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn kill_group(pgid: u32) {
+    #[cfg(unix)]
+    {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    #[cfg(not(unix))]
+    let _ = pgid;
+}
+
+/// Whether a live (not zombie) process is in group `pgid`; `None` without `/proc`.
+fn group_running(pgid: u32) -> Option<bool> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let mut any = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name
+            .to_str()
+            .is_none_or(|n| !n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After `(comm)`: state, ppid, pgrp.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+        any |= pgrp == Some(pgid) && !matches!(state, "Z" | "X");
+    }
+    Some(any)
+}
+
+/// Appends everything `pipe` delivers to `output`, keeping the last [`OUTPUT_KEPT`] bytes.
+fn keep(mut pipe: impl Read + Send + 'static, output: Arc<Mutex<VecDeque<u8>>>) {
+    thread::spawn(move || {
+        let mut chunk = [0; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+            if let Ok(mut kept) = output.lock() {
+                kept.extend(&chunk[..n]);
+                let excess = kept.len().saturating_sub(OUTPUT_KEPT);
+                kept.drain(..excess);
+            }
+        }
+    });
+}
