@@ -111,7 +111,10 @@ fn every_listed_model_is_served_and_listed() {
         .iter()
         .map(|m| m.name)
         .collect();
-    assert_eq!(models(), listed);
+    // Every one that can run here; the others are refused, and tested so.
+    let runnable = switchboard::strategy::MODELS.iter();
+    let runnable = runnable.filter(|m| m.strategy.check().is_ok());
+    assert_eq!(models(), runnable.map(|m| m.name).collect::<Vec<_>>());
     let out = run("server", &["--model", "list"], Duration::from_secs(10));
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);

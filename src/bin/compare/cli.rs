@@ -27,7 +27,7 @@ use crate::model::{LoadMode, WorkloadName};
 pub struct Cli {
     /// Strategies to run, one group of rows each in the order given: `baseline`, every
     /// model of `server --model list`, the coursework's `server1`..`server4`, and
-    /// `baseline-threads`. By default the baseline and every model.
+    /// `baseline-threads`. By default the baseline and every model that can run here.
     #[arg(short, long, value_delimiter = ',', default_value = DEFAULT_STRATEGIES.as_str(),
           value_parser = PossibleValuesParser::new(built_in()))]
     pub strategies: Vec<String>,
@@ -182,9 +182,10 @@ fn built_in() -> impl Iterator<Item = &'static str> {
     BASELINES.into_iter().chain(models).chain(COURSEWORK)
 }
 
-/// The baseline and every model.
+/// The baseline and every model that can run here (io-uring is Linux-only).
 static DEFAULT_STRATEGIES: LazyLock<String> = LazyLock::new(|| {
-    let models = MODELS.iter().map(|m| m.name);
+    let runnable = MODELS.iter().filter(|m| m.strategy.check().is_ok());
+    let models = runnable.map(|m| m.name);
     ["baseline"]
         .into_iter()
         .chain(models)
@@ -251,7 +252,8 @@ mod tests {
     fn defaults() {
         let cli = Cli::try_parse_from(["compare"]).unwrap();
         assert_eq!(cli.strategies[0], "baseline");
-        let models: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
+        let runnable = MODELS.iter().filter(|m| m.strategy.check().is_ok());
+        let models: Vec<&str> = runnable.map(|m| m.name).collect();
         assert_eq!(cli.strategies[1..], models);
         assert_eq!(cli.workloads.len(), 4);
         assert_eq!(cli.clients, vec![1, 10, 100]);

@@ -303,7 +303,7 @@ impl Loop {
         }
         let session = Session::new(id, &self.server);
         self.conns
-            .insert(token, Conn::new(stream, peer, session, self.now));
+            .insert(token, Conn::new(stream, session, self.now));
     }
 
     /// Passes on the `news` (an operator's line, a goodbye, a session back

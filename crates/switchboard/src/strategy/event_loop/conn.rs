@@ -4,7 +4,6 @@
 //! connection to advance, be told something, or close.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -111,7 +110,6 @@ impl WarmBuffer {
 
 pub(super) struct Conn {
     stream: TcpStream,
-    peer: SocketAddr,
     id: ClientId,
     /// `None` while a worker has it (`event-loop-workers`): nothing more is
     /// read from this client until it is back.
@@ -130,10 +128,9 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream, peer: SocketAddr, session: Session, now: Instant) -> Self {
+    pub(super) fn new(stream: TcpStream, session: Session, now: Instant) -> Self {
         Conn {
             stream,
-            peer,
             id: session.id(),
             session: Some(session),
             out: Vec::new(),
@@ -238,7 +235,7 @@ impl Conn {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        tracing::debug!(peer = %self.peer, "read failed: {e}");
+                        tracing::debug!(client = %self.id, "read failed: {e}");
                         self.out.clear();
                         self.written = 0;
                         self.start_closing(now);
@@ -293,7 +290,7 @@ impl Conn {
             session,
             work,
         }) {
-            tracing::warn!(peer = %self.peer, "no worker to answer; closing");
+            tracing::warn!(client = %self.id, "no worker to answer; closing");
             self.start_closing(now);
         }
     }
@@ -350,7 +347,7 @@ impl Conn {
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    tracing::debug!(peer = %self.peer, "write failed: {e}");
+                    tracing::debug!(client = %self.id, "write failed: {e}");
                     return Err(e);
                 }
             }
@@ -400,18 +397,13 @@ mod tests {
     fn output_stays_bounded_for_a_slow_steady_reader() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server_side, peer) = listener.accept().unwrap();
+        let (server_side, _) = listener.accept().unwrap();
         server_side.set_nonblocking(true).unwrap();
         client.set_nonblocking(true).unwrap();
         let mut server = Server::new(Echo);
         server.limits.max_line = 100_000;
         let session = Session::new(ClientId(1), &server);
-        let mut conn = Conn::new(
-            TcpStream::from_std(server_side),
-            peer,
-            session,
-            Instant::now(),
-        );
+        let mut conn = Conn::new(TcpStream::from_std(server_side), session, Instant::now());
         let mut shared = Shared {
             scratch: vec![0; 64 * 1024],
             warm: WarmBuffer::default(),
