@@ -445,10 +445,11 @@ impl Loop {
             conn.phase = Phase::Done;
         }
         if conn.phase == Phase::Done {
-            // Ends a receive still in flight, so its buffer comes back.
-            let _ = conn.stream.shutdown(Direction::Write);
-            let _ = conn.stream.shutdown(Direction::Read);
-            if !conn.receiving && !conn.sending {
+            if conn.receiving || conn.sending {
+                // Ends what is in flight, so its buffer comes back; the
+                // connection goes with the last completion.
+                let _ = conn.stream.shutdown(Direction::Both);
+            } else {
                 self.drop_conn(id);
             }
         }
