@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, Client, Server, Stdin, IO_TIMEOUT};
+use common::{bin, retry, Client, Server, Stdin, IO_TIMEOUT};
 
 /// Starts `server --model MODEL 127.0.0.1 0 ARGS...`, without the suite's
 /// generous `--workers`.
@@ -86,6 +86,11 @@ fn multi_reactor_spreads_connections_over_its_loops() {
     for client in &mut clients {
         client.ask("abc", "cba");
     }
+    // The log lines were written before the replies; wait for the reader.
+    let handed = |log: &str| log.matches("handed over").count();
+    retry(IO_TIMEOUT, || {
+        (handed(&server.stderr_text()) == 6).then_some(())
+    });
     let log = server.stderr_text();
     for n in 0..3 {
         let on_loop = format!("loop={n}");
@@ -171,6 +176,12 @@ fn thread_pool_kicked_queued_client_frees_its_seat() {
     served.ask("6*7", "42");
     let mut queued = server.connect();
     queued.send_line("1+1");
+    // Kick it only once it is registered (the log says so), or there is no
+    // client 2 to kick yet.
+    retry(IO_TIMEOUT, || {
+        server.stderr_text().contains("client=2").then_some(())
+    })
+    .expect("the second client is registered");
     server.console("/kick 2");
     queued.expect_last("ERR kicked by the operator");
     let mut next = server.connect();
