@@ -74,6 +74,13 @@ fn rows_of<'a>(text: &'a str, strategy: &str) -> Vec<&'a str> {
                     .is_some_and(|w| WORKLOADS.iter().any(|k| w.starts_with(k)))
         })
         .filter(|l| !l.contains("cpu/msg")) // the ratio lines
+        // Table rows go on with the clients and served counts; the prose
+        // under the table may wrap so that a line starts `NAME pingpong 5 the`.
+        .filter(|l| {
+            let mut counts = l.split_whitespace().skip(2);
+            let number = |c: Option<&str>| c.is_some_and(|c| c.parse::<u64>().is_ok());
+            number(counts.next()) && number(counts.next())
+        })
         .collect()
 }
 
@@ -297,9 +304,12 @@ fn every_model_side_by_side() {
                 _ => clients,
             };
             assert_eq!(served, expected, "{strategy} serves whom it can: {line}");
+            // A pool's waiting clients may time out: that is its lesson.
+            if strategy != "thread-pool" {
+                assert_eq!(cols[15], "0", "{strategy} errs: {line}");
+            }
         }
     }
-    assert!(!text.contains("First error"), "{text}");
 }
 
 /// `-w heavy` runs calc with a slow client among cheap ones and times the
