@@ -3,6 +3,7 @@
 //! with its model and default mode fixed; `server` picks them from the
 //! library's lists.
 
+pub mod process;
 mod run;
 
 use std::io::IsTerminal;

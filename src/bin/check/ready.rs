@@ -33,70 +33,17 @@ pub fn loopback_listener(port: u16) -> Option<SocketAddr> {
 /// The addresses listening on `port`, from `/proc/net/tcp` and `tcp6`; `None` where
 /// the tables cannot be read or list no socket at all.
 fn listening(port: u16) -> Option<Vec<IpAddr>> {
-    let mut rows = 0;
-    let mut found = Vec::new();
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(table) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        for (local, listens) in sockets(&table) {
-            rows += 1;
-            if listens && local.port() == port {
-                found.push(local.ip());
-            }
-        }
-    }
-    (rows > 0).then_some(found)
-}
-
-/// The local address of every socket in a `/proc/net/tcp` or `tcp6` table, and whether
-/// it is listening (state `0A`). Addresses are hex in the kernel's byte order;
-/// IPv4-mapped IPv6 addresses come out as IPv4.
-fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
-    table.lines().skip(1).filter_map(|line| {
-        let mut cols = line.split_whitespace().skip(1);
-        let (ip, port) = cols.next()?.split_once(':')?;
-        let state = cols.nth(1)?;
-        let port = u16::from_str_radix(port, 16).ok()?;
-        let words: Vec<u32> = (0..ip.len() / 8)
-            .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
-            .collect::<Option<_>>()?;
-        let ip: IpAddr = match words[..] {
-            [v4] => Ipv4Addr::from(v4.swap_bytes()).into(),
-            [_, _, _, _] => {
-                let bits = words
-                    .iter()
-                    .fold(0u128, |bits, w| bits << 32 | w.swap_bytes() as u128);
-                let v6 = Ipv6Addr::from(bits);
-                v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
-            }
-            _ => return None,
-        };
-        Some((SocketAddr::new(ip, port), state == "0A"))
-    })
+    let sockets = cli::process::tcp_sockets()?;
+    let listening = sockets
+        .into_iter()
+        .filter(|&(local, l)| l && local.port() == port);
+    Some(listening.map(|(local, _)| local.ip()).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
-
-    /// Rows as Linux writes them: a listener, a connection, a v6 wildcard listener.
-    #[test]
-    fn socket_tables_are_read() {
-        let tcp = "  sl  local_address rem_address   st\n\
-            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
-            1: 0100007F:1F90 0100007F:D431 01 00000000:00000000\n";
-        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(
-            sockets(tcp).collect::<Vec<_>>(),
-            [(local, true), (local, false)]
-        );
-        let tcp6 = "  sl  local_address                         remote_address   st\n\
-            0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n";
-        let wild: SocketAddr = "[::]:8081".parse().unwrap();
-        assert_eq!(sockets(tcp6).collect::<Vec<_>>(), [(wild, true)]);
-    }
 
     /// A real listener is found, and is gone once closed.
     #[test]

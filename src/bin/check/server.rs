@@ -161,7 +161,7 @@ impl ServerProcess {
 
     /// Kills the process group and reaps the process.
     pub fn stop(&mut self) {
-        kill_group(self.pid);
+        cli::process::kill_group(self.pid);
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Ok(mut live) = LIVE.lock() {
@@ -180,7 +180,7 @@ impl Drop for ServerProcess {
 pub fn kill_all() {
     let groups: Vec<u32> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
     for pgid in groups {
-        kill_group(pgid);
+        cli::process::kill_group(pgid);
     }
 }
 
@@ -204,20 +204,6 @@ fn shell(line: &str) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-fn kill_group(pgid: u32) {
-    #[cfg(unix)]
-    {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    #[cfg(not(unix))]
-    let _ = pgid;
 }
 
 /// Whether a live (not zombie) process is in group `pgid`; `None` without `/proc`.

@@ -73,7 +73,7 @@ pub fn install_interrupt_handler() {
     let _ = ctrlc::set_handler(|| {
         let groups: Vec<u32> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
         for pgid in groups {
-            kill_group(pgid);
+            cli::process::kill_group(pgid);
         }
         eprintln!("\ncompare: interrupted");
         std::process::exit(130);
@@ -254,48 +254,11 @@ fn start_external(command: &str, host: &str) -> Result<Server, String> {
 /// client, or spin on it. `None` where the tables cannot be read or list no socket at
 /// all (not Linux, or a kernel that does not fill them in).
 fn listening_on(addr: SocketAddr) -> Option<bool> {
-    let mut rows = 0;
-    let mut found = false;
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(table) = std::fs::read_to_string(path) else {
-            continue;
-        };
-        for (local, listening) in sockets(&table) {
-            rows += 1;
-            let wildcard = local.ip().is_unspecified();
-            found |= listening && local.port() == addr.port() && (wildcard || local == addr);
-        }
-    }
-    (rows > 0).then_some(found)
-}
-
-/// The local address of every socket in a `/proc/net/tcp` or `tcp6` table, and whether
-/// it is listening (state `0A`). Addresses are hex, in the kernel's byte order: four
-/// bytes for IPv4, four 32-bit words for IPv6; IPv4-mapped IPv6 addresses come out as
-/// IPv4.
-fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
-    table.lines().skip(1).filter_map(|line| {
-        // sl local_address rem_address st ...
-        let mut cols = line.split_whitespace().skip(1);
-        let (ip, port) = cols.next()?.split_once(':')?;
-        let state = cols.nth(1)?;
-        let port = u16::from_str_radix(port, 16).ok()?;
-        let words: Vec<u32> = (0..ip.len() / 8)
-            .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
-            .collect::<Option<_>>()?;
-        let ip: std::net::IpAddr = match words[..] {
-            [v4] => std::net::Ipv4Addr::from(v4.swap_bytes()).into(),
-            [_, _, _, _] => {
-                let bits = words
-                    .iter()
-                    .fold(0u128, |bits, w| bits << 32 | w.swap_bytes() as u128);
-                let v6 = std::net::Ipv6Addr::from(bits);
-                v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
-            }
-            _ => return None,
-        };
-        Some((SocketAddr::new(ip, port), state == "0A"))
-    })
+    let sockets = cli::process::tcp_sockets()?;
+    Some(sockets.iter().any(|&(local, listening)| {
+        let wildcard = local.ip().is_unspecified();
+        listening && local.port() == addr.port() && (wildcard || local == addr)
+    }))
 }
 
 impl Server {
@@ -346,7 +309,7 @@ impl Drop for Server {
             return;
         };
         if self.group {
-            kill_group(self.pid);
+            cli::process::kill_group(self.pid);
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -354,20 +317,6 @@ impl Drop for Server {
             live.retain(|&p| p != self.pid);
         }
     }
-}
-
-fn kill_group(pgid: u32) {
-    #[cfg(unix)]
-    {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    #[cfg(not(unix))]
-    let _ = pgid;
 }
 
 fn keep_tail(stream: impl Read, tail: Arc<Mutex<VecDeque<String>>>) {
@@ -391,29 +340,6 @@ pub fn open_files_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Rows as Linux writes them: 127.0.0.1:8080 listening, a connection from it,
-    /// [::]:8081 listening, and ::ffff:127.0.0.1:8082 listening.
-    #[test]
-    fn socket_tables_are_read() {
-        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue\n\
-            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
-            1: 0100007F:1F90 0100007F:D431 01 00000000:00000000\n";
-        let found: Vec<(SocketAddr, bool)> = sockets(tcp).collect();
-        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(found, [(local, true), (local, false)]);
-        let tcp6 = "  sl  local_address                         remote_address                        st\n\
-            0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n\
-            1: 0000000000000000FFFF00000100007F:1F92 00000000000000000000000000000000:0000 0A\n";
-        let found: Vec<(SocketAddr, bool)> = sockets(tcp6).collect();
-        assert_eq!(
-            found,
-            [
-                ("[::]:8081".parse().unwrap(), true),
-                ("127.0.0.1:8082".parse().unwrap(), true)
-            ]
-        );
-    }
 
     /// On Linux a real listener is seen without connecting to it, and is gone once
     /// closed; one on another address of the same port does not count.

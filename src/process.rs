@@ -1,0 +1,93 @@
+//! What `compare` and `check` both need from the system about the servers
+//! they start: which sockets are listening (read from the kernel's tables,
+//! so a server that serves one client is not sent a probe connection), and
+//! ending a server's whole process group.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::{Command, Stdio};
+
+/// Every TCP socket's local address, and whether it is listening, from
+/// `/proc/net/tcp` and `tcp6`; `None` where the tables cannot be read or list
+/// no socket at all (not Linux, or a kernel that hides them).
+pub fn tcp_sockets() -> Option<Vec<(SocketAddr, bool)>> {
+    let mut found = Vec::new();
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(table) = std::fs::read_to_string(path) {
+            found.extend(sockets(&table));
+        }
+    }
+    (!found.is_empty()).then_some(found)
+}
+
+/// The local address of every socket in a `/proc/net/tcp` or `tcp6` table, and
+/// whether it is listening (state `0A`). Addresses are hex, in the kernel's byte
+/// order: four bytes for IPv4, four 32-bit words for IPv6; IPv4-mapped IPv6
+/// addresses come out as IPv4.
+fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
+    table.lines().skip(1).filter_map(|line| {
+        // sl local_address rem_address st ...
+        let mut cols = line.split_whitespace().skip(1);
+        let (ip, port) = cols.next()?.split_once(':')?;
+        let state = cols.nth(1)?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let words: Vec<u32> = (0..ip.len() / 8)
+            .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
+            .collect::<Option<_>>()?;
+        let ip: IpAddr = match words[..] {
+            [v4] => Ipv4Addr::from(v4.swap_bytes()).into(),
+            [_, _, _, _] => {
+                let bits = words
+                    .iter()
+                    .fold(0u128, |bits, w| bits << 32 | w.swap_bytes() as u128);
+                let v6 = Ipv6Addr::from(bits);
+                v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
+            }
+            _ => return None,
+        };
+        Some((SocketAddr::new(ip, port), state == "0A"))
+    })
+}
+
+/// Kills every process in group `pgid` (unix; elsewhere nothing), so a server
+/// started through a shell, or one that forks, leaves nothing behind.
+pub fn kill_group(pgid: u32) {
+    #[cfg(unix)]
+    {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    #[cfg(not(unix))]
+    let _ = (pgid, Command::new, Stdio::null);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows as Linux writes them: 127.0.0.1:8080 listening, a connection from it,
+    /// [::]:8081 listening, and ::ffff:127.0.0.1:8082 listening.
+    #[test]
+    fn socket_tables_are_read() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
+            1: 0100007F:1F90 0100007F:D431 01 00000000:00000000\n";
+        let found: Vec<(SocketAddr, bool)> = sockets(tcp).collect();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(found, [(local, true), (local, false)]);
+        let tcp6 = "  sl  local_address                         remote_address                        st\n\
+            0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n\
+            1: 0000000000000000FFFF00000100007F:1F92 00000000000000000000000000000000:0000 0A\n";
+        let found: Vec<(SocketAddr, bool)> = sockets(tcp6).collect();
+        assert_eq!(
+            found,
+            [
+                ("[::]:8081".parse().unwrap(), true),
+                ("127.0.0.1:8082".parse().unwrap(), true)
+            ]
+        );
+    }
+}
