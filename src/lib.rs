@@ -43,7 +43,7 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
     /// Close a client silent for this many seconds (fractions allowed) with `ERR idle timeout`.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_hyphen_values = true)]
     pub idle_timeout: Option<Duration>,
     /// Longest line accepted, in bytes, not counting `\n` or `\r\n`.
     #[arg(long, default_value_t = 65536, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]

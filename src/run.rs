@@ -10,14 +10,16 @@
 //! - once the shutdown fires, from any source, the process is gone within
 //!   about a second, even if a graceful stop hangs (a write nobody reads);
 //! - the operator's console reads stdin on its own thread (stdin cannot be
-//!   polled portably), and the end of stdin only ends that thread.
+//!   polled portably), and the end of stdin only ends that thread;
+//! - the soft limit on open files is raised to the hard one, since every
+//!   client holds a descriptor.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use switchboard::console::{self, print, Console, BANNER};
+use switchboard::console::{self, print, Console, BANNER, COMMANDS_BANNER};
 use switchboard::strategy::Model;
 use switchboard::{net, Error, Server, Shutdown};
 
@@ -34,6 +36,12 @@ const INTERRUPTED: i32 = 130;
 /// has been told `ERR server shutting down`.
 pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error> {
     model.strategy.check()?;
+    // Each client holds a descriptor: the soft limit (often 1024) would cap
+    // a server far below its hard limit, so raise it, as most servers do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files"),
+        Err(e) => tracing::debug!("open files limit unchanged: {e}"),
+    }
     let listener = net::bind(&net::resolve(&address.host, address.port)?)?;
     let local = listener
         .local_addr()
@@ -45,7 +53,11 @@ pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "listening on {local}").and_then(|()| stdout.flush());
     drop(stdout);
-    read_console(server.console(), server.shutdown.clone());
+    let banner = match server.mode.talks_with_operator() {
+        true => BANNER,
+        false => COMMANDS_BANNER,
+    };
+    read_console(server.console(), server.shutdown.clone(), banner);
     tracing::info!(model = model.name, "serving");
     let served = switchboard::serve(model.strategy, listener, server);
     console::flush(Duration::from_millis(100));
@@ -55,9 +67,9 @@ pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error
 
 /// Feeds the operator's stdin to `console` on a thread of its own, until
 /// input ends (the server keeps serving) or the server stops.
-fn read_console(console: Console, shutdown: Shutdown) {
+fn read_console(console: Console, shutdown: Shutdown, banner: &str) {
     if io::stdin().is_terminal() {
-        print(format_args!("{BANNER}"));
+        print(format_args!("{banner}"));
     }
     let spawned = std::thread::Builder::new()
         .name("console".into())

@@ -204,3 +204,19 @@ fn server_shutdown_exits_one() {
         "stderr: {stderr}"
     );
 }
+
+/// Input that is not UTF-8 is sent as it is, and so is everything after it
+/// (echo is byte-exact; the client used to stop at the first such line).
+#[test]
+fn non_utf8_input_is_sent_as_it_is() {
+    let mut server = Server::start("server4", &[]);
+    let mut client = ClientProcess::start(&server, &["--no-hello"]);
+    let stdin = client.child.stdin.as_mut().expect("stdin piped");
+    stdin
+        .write_all(b"a\nb\xff\xfe\nc\nbye\n")
+        .expect("client reads its stdin");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "status {status}, stderr {stderr}");
+    assert_eq!(lines, ["a", "b\u{fffd}\u{fffd}", "c", "bye"], "{stderr}");
+    server.close_stdin();
+}

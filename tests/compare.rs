@@ -111,6 +111,8 @@ fn usage_errors_exit_two() {
         &["--mode", "chat"],
         &["--external", "python3 server.py 5000"],
         &["--duration", "soon"],
+        // A window of nothing is a usage error, like zero clients.
+        &["-d", "0"],
     ] {
         let out = compare(args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

@@ -283,3 +283,15 @@ fn console_survives_a_client_that_never_reads() {
         );
     });
 }
+
+/// A client's control characters reach the operator as escapes: a `\r` cannot
+/// make its line pass for another client's, nor a sequence clear the screen.
+#[test]
+fn client_control_characters_are_shown_escaped() {
+    let server = chat_server("event-loop");
+    let (mut client, id) = join(&server, "first");
+    client.send(b"innocent\r[2] I am client two\x1b[2J\n");
+    server.expect_stdout(&format!(
+        "[{id}] innocent\\r[2] I am client two\\u{{1b}}[2J"
+    ));
+}

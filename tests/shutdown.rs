@@ -186,8 +186,10 @@ fn help_and_version_exit_0() {
 /// A usage error exits 2 with clap's message on stderr, on every server.
 #[test]
 fn usage_error_exits_2() {
-    let bad: [&[&str]; 7] = [
+    let bad: [&[&str]; 8] = [
         &["--bogus"],
+        // A negative number is read as the option's value, and refused.
+        &["--idle-timeout", "-1"],
         &["--mode", "nonsense"],
         &["127.0.0.1", "99999"],
         &["127.0.0.1", "port"],

@@ -10,14 +10,22 @@
 //!   server answers what it got, and the session ends when it closes;
 //! - the server sends an `ERR ...` line, resets, or vanishes: exit status 1.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 use clap::Parser;
 use clap_verbosity_flag::{InfoLevel, Verbosity};
+use switchboard::console::visible;
+
+/// Typed lines (and the reader's news) waiting for the main thread.
+const EVENTS_WAITING: usize = 64;
+
+/// A server line longer than this is printed in pieces of this size, so a
+/// server that never sends `\n` cannot make the client hold all it sends.
+const LINE_PIECE: u64 = 64 * 1024;
 
 /// How long to wait for the server's `bye` after sending `bye` ourselves.
 const BYE_GRACE: Duration = Duration::from_secs(5);
@@ -44,8 +52,9 @@ struct Args {
 
 /// What the main thread waits for.
 enum Event {
-    /// A line typed by the user (`None`: input ended).
-    Typed(Option<String>),
+    /// A line typed by the user, its bytes as they came, without the `\n`
+    /// (`None`: input ended).
+    Typed(Option<Vec<u8>>),
     /// The server closed the connection; `saw_bye` if its last line was `bye`.
     Closed { saw_bye: bool },
     /// The server said `ERR ...`, or the connection failed.
@@ -71,7 +80,9 @@ fn run(args: &Args) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     tracing::debug!(server = ?stream.peer_addr().ok(), "connected");
 
-    let (tx, events) = mpsc::channel();
+    // Bounded: input is read only as fast as the server takes it, so a
+    // server that stops reading cannot make the client hold all of stdin.
+    let (tx, events) = mpsc::sync_channel(EVENTS_WAITING);
     let reader = stream
         .try_clone()
         .map_err(|e| format!("cannot use the connection: {e}"))?;
@@ -80,13 +91,13 @@ fn run(args: &Args) -> Result<(), String> {
     });
     spawn("keyboard", tx, read_keyboard);
 
-    let send = |stream: &mut TcpStream, line: &str| {
+    let send = |stream: &mut TcpStream, line: &[u8]| {
         stream
-            .write_all(format!("{line}\n").as_bytes())
+            .write_all(&[line, b"\n"].concat())
             .map_err(|e| format!("connection lost: {e}"))
     };
     if !args.no_hello {
-        send(&mut stream, "Hi")?;
+        send(&mut stream, b"Hi")?;
     }
     let mut input_done = false;
     let mut bye_sent = false;
@@ -101,9 +112,13 @@ fn run(args: &Args) -> Result<(), String> {
             events.recv().unwrap_or(Event::Closed { saw_bye: false })
         };
         match event {
-            Event::Typed(Some(line)) if bye_sent => tracing::debug!("not sent after bye: {line}"),
+            Event::Typed(Some(line)) if bye_sent => {
+                tracing::debug!("not sent after bye: {}", String::from_utf8_lossy(&line));
+            }
             Event::Typed(Some(line)) => {
-                let word = line.trim();
+                // Sent as typed, whatever the bytes (echo is byte-exact).
+                let text = String::from_utf8_lossy(&line);
+                let word = text.trim();
                 if args.quit_words.iter().any(|q| q.eq_ignore_ascii_case(word)) {
                     let _ = stream.shutdown(Shutdown::Both);
                     return Ok(());
@@ -124,13 +139,16 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Prints each server line as it arrives; reports how the connection ended.
-fn print_server_lines(stream: TcpStream, tx: &Sender<Event>) {
+fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
     let mut lines = BufReader::new(stream);
     let mut line = Vec::new();
     let mut last_was_bye = false;
+    // Whether this piece begins a line (a long line comes in pieces).
+    let mut starts_line = true;
+    let terminal = io::stdout().is_terminal();
     loop {
         line.clear();
-        match lines.read_until(b'\n', &mut line) {
+        match (&mut lines).take(LINE_PIECE).read_until(b'\n', &mut line) {
             Ok(0) => {
                 let _ = tx.send(Event::Closed {
                     saw_bye: last_was_bye,
@@ -138,15 +156,23 @@ fn print_server_lines(stream: TcpStream, tx: &Sender<Event>) {
                 return;
             }
             Ok(_) => {
+                let ended = line.last() == Some(&b'\n');
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end_matches(['\n', '\r']);
-                if text.starts_with("ERR ") {
+                if starts_line && text.starts_with("ERR ") {
                     let _ = tx.send(Event::Failed(format!("server said: {text}")));
                     return;
                 }
-                last_was_bye = text == "bye";
+                last_was_bye = starts_line && ended && text == "bye";
+                // A hostile server's escape sequences are shown, not obeyed.
+                let text = match terminal {
+                    true => visible(text),
+                    false => text.into(),
+                };
+                let end = if ended { "\n" } else { "" };
                 let mut stdout = io::stdout().lock();
-                let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+                let _ = write!(stdout, "{text}{end}").and_then(|()| stdout.flush());
+                starts_line = ended;
             }
             Err(e) => {
                 let _ = tx.send(Event::Failed(format!("connection lost: {e}")));
@@ -157,17 +183,26 @@ fn print_server_lines(stream: TcpStream, tx: &Sender<Event>) {
 }
 
 /// Forwards keyboard lines until input ends.
-fn read_keyboard(tx: Sender<Event>) {
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        if tx.send(Event::Typed(Some(line))).is_err() {
-            return;
+fn read_keyboard(tx: SyncSender<Event>) {
+    let mut stdin = io::stdin().lock();
+    loop {
+        let mut line = Vec::new();
+        match stdin.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                if tx.send(Event::Typed(Some(line))).is_err() {
+                    return;
+                }
+            }
         }
     }
     let _ = tx.send(Event::Typed(None));
 }
 
-fn spawn(name: &str, tx: Sender<Event>, body: impl FnOnce(Sender<Event>) + Send + 'static) {
+fn spawn(name: &str, tx: SyncSender<Event>, body: impl FnOnce(SyncSender<Event>) + Send + 'static) {
     let failed = tx.clone();
     if let Err(e) = std::thread::Builder::new()
         .name(name.into())

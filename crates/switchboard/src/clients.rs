@@ -65,6 +65,7 @@ pub struct Clients {
 struct State {
     seated: BTreeMap<ClientId, Seat>,
     last_speaker: Option<ClientId>,
+    anyone_spoke: bool,
 }
 
 struct Seat {
@@ -152,7 +153,14 @@ impl Clients {
     /// Remembers `id` as the client who spoke last: the one a plain operator
     /// line answers in chat.
     pub fn spoke(&self, id: ClientId) {
-        self.state().last_speaker = Some(id);
+        let mut state = self.state();
+        state.last_speaker = Some(id);
+        state.anyone_spoke = true;
+    }
+
+    /// Whether any client has spoken (in chat) since the server started.
+    pub fn anyone_spoke(&self) -> bool {
+        self.state().anyone_spoke
     }
 
     /// The client who spoke last, if it is still connected.

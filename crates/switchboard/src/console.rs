@@ -18,8 +18,8 @@
 //! once: an operator who stops reading it (a pipe nobody drains, a terminal
 //! paused with Ctrl-S) must never stall an event loop that prints a client's
 //! chat line. While stdout is stuck, up to [`PENDING_LINES`] lines wait in
-//! order; past that, lines are counted and dropped, and the count is printed
-//! once stdout moves again. [`flush`] waits (briefly) for what is queued.
+//! order; past that, lines are counted and dropped, and
+//! `[console: N lines dropped]` is printed once stdout moves again. [`flush`] waits (briefly) for what is queued.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,9 +31,13 @@ use crate::clients::{Clients, Outbound};
 use crate::session::{ClientId, Goodbye};
 use crate::shutdown::Shutdown;
 
-/// What a terminal operator sees first: the commands, in one line.
+/// What a terminal operator of a chat server sees first: the commands, in
+/// one line.
 pub const BANNER: &str =
     "console: a plain line answers the last speaker; @ID text | @all text | /list | /kick ID | /quit";
+
+/// The same, for the other modes, where clients are answered by the mode.
+pub const COMMANDS_BANNER: &str = "console: @ID text | @all text | /list | /kick ID | /quit";
 
 /// One operator command, parsed from a console line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +70,9 @@ impl<'a> Command<'a> {
         if let Some(rest) = line.strip_prefix('@') {
             let (target, text) = rest.split_once(' ').unwrap_or((rest, ""));
             return match (target, target.parse()) {
+                (_, _) if text.is_empty() => {
+                    Command::Invalid("nothing to send: use @ID text or @all text")
+                }
                 ("all", _) => Command::All(text),
                 (_, Ok(id)) => Command::To(ClientId(id), text),
                 _ => Command::Invalid("use @ID text or @all text"),
@@ -77,6 +84,7 @@ impl<'a> Command<'a> {
                 (Some("/list"), None) => Command::List,
                 (Some("/quit"), None) => Command::Quit,
                 (Some("/kick"), Some(Ok(id))) => Command::Kick(ClientId(id)),
+                (Some("/kick"), _) => Command::Invalid("usage: /kick ID, with an ID from /list"),
                 _ => Command::Invalid("commands: /list, /kick ID, /quit"),
             };
         }
@@ -105,6 +113,9 @@ impl Console {
             Command::All(text) => self.clients.send_all(&Outbound::Line(text.to_owned())),
             Command::Reply(text) => match self.clients.last_speaker() {
                 Some(id) => self.send_to(id, Outbound::Line(text.to_owned())),
+                None if self.clients.anyone_spoke() => print(format_args!(
+                    "the client who spoke last has left: use @ID text or @all text"
+                )),
                 None => print(format_args!(
                     "nobody has spoken yet: use @ID text or @all text"
                 )),
@@ -128,6 +139,24 @@ impl Console {
             print(format_args!("no client {id}"));
         }
     }
+}
+
+/// `text` with its control characters shown as escapes (`\r`, `\u{1b}`), so
+/// that a client's `\r[2] I am client two` or a terminal escape sequence is
+/// shown to the operator, not obeyed by the terminal. Tabs stay tabs.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_control() && c != '\t';
+    if !text.contains(hidden) {
+        return text.into();
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match hidden(c) {
+            true => shown.extend(c.escape_default()),
+            false => shown.push(c),
+        }
+    }
+    shown.into()
 }
 
 /// Lines waiting for a stdout that is not being read, before more are dropped.
@@ -214,6 +243,14 @@ mod tests {
     use super::*;
     use crate::clients::tests::{peer, Recorder};
 
+    /// Control characters are shown, not passed to the terminal.
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(visible("plain\ttext"), "plain\ttext");
+        assert_eq!(visible("innocent\r[2] x"), "innocent\\r[2] x");
+        assert_eq!(visible("\u{1b}[2J"), "\\u{1b}[2J");
+    }
+
     /// Each operator form parses to its command; bad ones get help, not a guess.
     #[test]
     fn parse_commands() {
@@ -230,6 +267,17 @@ mod tests {
         assert!(matches!(Command::parse("@bob hi"), Command::Invalid(_)));
         assert!(matches!(Command::parse("/kick x"), Command::Invalid(_)));
         assert!(matches!(Command::parse("/nope"), Command::Invalid(_)));
+        let kick = Command::parse("/kick abc");
+        assert_eq!(
+            kick,
+            Command::Invalid("usage: /kick ID, with an ID from /list")
+        );
+        assert!(
+            matches!(Command::parse("@1"), Command::Invalid(h) if h.starts_with("nothing to send"))
+        );
+        assert!(
+            matches!(Command::parse("@all "), Command::Invalid(h) if h.starts_with("nothing to send"))
+        );
     }
 
     /// A plain line goes to whoever spoke last; `@all` reaches everyone;

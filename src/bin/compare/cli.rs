@@ -23,7 +23,7 @@ use crate::model::{LoadMode, WorkloadName};
 ///
 /// Build the servers first: `cargo build --release --bins`.
 #[derive(Debug, Parser)]
-#[command(version, after_help = EXAMPLES)]
+#[command(name = "compare", version, after_help = EXAMPLES)]
 pub struct Cli {
     /// Strategies to run, one group of rows each in the order given: `baseline`, every
     /// model of `server --model list`, the coursework's `server1`..`server4`, and
@@ -87,7 +87,7 @@ pub struct Cli {
     pub size: usize,
 
     /// Measured window per row, in seconds.
-    #[arg(short, long, default_value = "1", value_parser = seconds)]
+    #[arg(short, long, default_value = "1", value_parser = nonzero_seconds)]
     pub duration: Duration,
 
     /// Traffic before each measured window, in seconds (not counted).
@@ -115,7 +115,7 @@ pub struct Cli {
     pub gen_threads: usize,
 
     /// Seconds a client waits for a reply before counting an error.
-    #[arg(long, default_value = "5", value_parser = seconds)]
+    #[arg(long, default_value = "5", value_parser = nonzero_seconds)]
     pub reply_timeout: Duration,
 
     /// Where the server binaries are [default: the directory of this executable].
@@ -225,6 +225,14 @@ fn positive(text: &str) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// A window or a timeout: zero would measure nothing, so it is a usage error.
+fn nonzero_seconds(text: &str) -> Result<Duration, String> {
+    seconds(text).and_then(|d| match d.is_zero() {
+        true => Err("must be longer than 0 seconds".into()),
+        false => Ok(d),
+    })
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{Mode, ModeEntry, Speaker};
-use crate::console::print;
+use crate::console::{print, visible};
 
 /// `--mode chat`.
 pub const ENTRY: ModeEntry = ModeEntry {
@@ -24,6 +24,10 @@ pub struct Chat;
 impl Mode for Chat {
     fn on_line(&self, from: Speaker<'_>, line: &str, _out: &mut Vec<u8>) {
         from.clients.spoke(from.id);
-        print(format_args!("[{}] {line}", from.id));
+        print(format_args!("[{}] {}", from.id, visible(line)));
+    }
+
+    fn talks_with_operator(&self) -> bool {
+        true
     }
 }

@@ -46,6 +46,12 @@ pub trait Mode: Send + Sync {
         let _ = ended;
         self.on_line(from, &String::from_utf8_lossy(line), out);
     }
+
+    /// Whether the operator talks with the clients (chat): then a plain
+    /// console line answers the client who spoke last.
+    fn talks_with_operator(&self) -> bool {
+        false
+    }
 }
 
 /// Who sent a line: the client's id, and the registry of the server it is

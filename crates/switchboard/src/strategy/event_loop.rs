@@ -406,8 +406,17 @@ impl Loop {
             .map(|(t, _)| *t)
             .collect();
         for token in expired {
-            let goodbye = News::Told(Outbound::Close(Goodbye::IdleTimeout));
-            self.serve(token, false, Some(goodbye));
+            // What arrived while the loop was busy elsewhere has made no
+            // event yet: read it before judging the client silent.
+            self.serve(token, true, None);
+            if self
+                .conns
+                .get(&token)
+                .is_some_and(|c| c.is_idle(now, limit))
+            {
+                let goodbye = News::Told(Outbound::Close(Goodbye::IdleTimeout));
+                self.serve(token, false, Some(goodbye));
+            }
         }
     }
 
