@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 use clap_verbosity_flag::{InfoLevel, Verbosity};
+use switchboard::access::Net;
 use switchboard::mode::{self, ModeEntry, MODES};
 use switchboard::strategy::Model;
 use switchboard::{Limits, Server};
@@ -48,6 +49,13 @@ pub struct ServerArgs {
     /// Longest line accepted, in bytes, not counting `\n` or `\r\n`.
     #[arg(long, default_value_t = 65536, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_line: u32,
+    /// Serve only peers in this network (`10.0.0.0/8`, `::1`); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<Net>,
+    /// Never serve peers in this network (wins over --allow); repeatable.
+    /// Refused peers get `ERR forbidden`.
+    #[arg(long, value_name = "CIDR")]
+    pub deny: Vec<Net>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub verbosity: Verbosity<InfoLevel>,
@@ -62,6 +70,8 @@ impl ServerArgs {
             idle_timeout: self.idle_timeout,
             max_line: self.max_line as usize,
         };
+        self.allow.iter().for_each(|&net| server.access.allow(net));
+        self.deny.iter().for_each(|&net| server.access.deny(net));
         server
     }
 }

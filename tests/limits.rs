@@ -350,3 +350,35 @@ fn server_logs(server: &Server, text: &str) {
     })
     .unwrap_or_else(|| panic!("{} never logged {text:?}", server.name));
 }
+
+/// `--deny 127.0.0.1 --allow ::1` on a dual-stack listener: an IPv4 client
+/// gets `ERR forbidden` and is closed, takes no seat (with one seat, an IPv6
+/// client is still served), and the server goes on serving.
+#[test]
+fn access_lists_refuse_with_forbidden() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: ::1 is not available here");
+        return;
+    }
+    in_parallel(&models(), |&name| {
+        let args = [
+            "--deny",
+            "127.0.0.1",
+            "--allow",
+            "::1",
+            "--max-clients",
+            "1",
+        ];
+        let mut args = args.to_vec();
+        args.extend(["--mode", "reverse"]);
+        let server = Server::start_on(name, "::", &args, common::Stdin::Piped);
+        let port = server.addr.port();
+        let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        for _ in 0..3 {
+            Client::connect(v4).expect_last("ERR forbidden");
+        }
+        let mut allowed = Client::connect(v6);
+        allowed.ask("abc", "cba");
+    });
+}

@@ -18,6 +18,7 @@
 //!
 //! - [`clients`] — the registry of connected clients: admission
 //!   (`--max-clients`), sending to a client, presence.
+//! - [`access`] — who may connect (`--allow`, `--deny`).
 //! - [`console`] — the operator's commands (`@ID text`, `/list`, `/kick`,
 //!   `/quit`) and stdout.
 //! - [`Server`] and [`serve()`] — what a model serves, and the call that
@@ -64,6 +65,7 @@
 // code for that, with a SAFETY note at every use.
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod clients;
 pub mod codec;
 pub mod console;

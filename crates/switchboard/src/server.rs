@@ -18,14 +18,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use crate::clients::Clients;
+use crate::access::Access;
+use crate::clients::{Clients, Outbox};
 use crate::console::Console;
 use crate::error::Error;
 use crate::mode::Mode;
+use crate::session::{ClientId, Goodbye};
 use crate::shutdown::Shutdown;
 use crate::strategy::ConnectionStrategy;
 
@@ -39,12 +41,17 @@ pub struct Server {
     pub limits: Limits,
     /// Threads for the models that have workers (`--workers`): at least 1.
     pub workers: usize,
+    /// Who may connect (`--allow`, `--deny`).
+    pub access: Access,
     /// Fires when the server must stop; clone it to stop the server from
     /// elsewhere.
     pub shutdown: Shutdown,
     /// Private, so that every part of one server — its model, its mode, its
     /// console — sees the same clients.
     clients: Arc<Clients>,
+    /// Refusals are logged like accept failures: a storm of them must not
+    /// become a storm of log lines.
+    refusals: Arc<Mutex<Refusals>>,
 }
 
 /// Per-server limits (the `--max-clients`, `--idle-timeout` and
@@ -85,9 +92,35 @@ impl Server {
             mode,
             limits: Limits::default(),
             workers: default_workers(),
+            access: Access::default(),
             shutdown: Shutdown::new(),
             clients: Arc::new(Clients::new()),
+            refusals: Arc::default(),
         }
+    }
+
+    /// Admits a new client reachable through `outbox`: the one door of every
+    /// model. A peer `--allow`/`--deny` keeps out gets `Err(Forbidden)` and
+    /// takes no seat; one that finds all `seats` taken gets `Err(busy)`.
+    /// Either is logged, at most once per 5 s with a count of the rest.
+    pub fn admit(
+        &self,
+        peer: SocketAddr,
+        outbox: Arc<dyn Outbox>,
+        seats: usize,
+        busy: Goodbye,
+    ) -> Result<ClientId, Goodbye> {
+        let refused = if !self.access.permits(peer.ip()) {
+            Goodbye::Forbidden
+        } else {
+            match self.clients.admit(peer, outbox, seats) {
+                Ok(id) => return Ok(id),
+                Err(_) => busy,
+            }
+        };
+        let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        refusals.log(peer, refused, Instant::now());
+        Err(refused)
     }
 
     /// The connected clients: send to them, count them, hear them come and go.
@@ -99,6 +132,33 @@ impl Server {
     /// server's clients; feed it lines from wherever the operator types.
     pub fn console(&self) -> Console {
         Console::new(Arc::clone(&self.clients), self.shutdown.clone())
+    }
+}
+
+/// Refusals seen since the last one logged.
+#[derive(Debug, Default)]
+struct Refusals {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Refusals {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn log(&mut self, peer: SocketAddr, why: Goodbye, now: Instant) {
+        if self
+            .last_logged
+            .is_some_and(|at| now.duration_since(at) < Self::EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        let more = match std::mem::take(&mut self.unlogged) {
+            0 => String::new(),
+            n => format!(" ({n} more refused since the last report)"),
+        };
+        tracing::warn!(%peer, "{why}: turned away{more}");
+        self.last_logged = Some(now);
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Goodbye {
     ShuttingDown,
     /// The operator closed this client with `/kick`.
     Kicked,
+    /// The peer's address is not allowed (`--allow`, `--deny`).
+    Forbidden,
 }
 
 impl Goodbye {
@@ -57,6 +59,7 @@ impl fmt::Display for Goodbye {
             Goodbye::IdleTimeout => f.write_str("idle timeout"),
             Goodbye::ShuttingDown => f.write_str("server shutting down"),
             Goodbye::Kicked => f.write_str("kicked by the operator"),
+            Goodbye::Forbidden => f.write_str("forbidden"),
         }
     }
 }

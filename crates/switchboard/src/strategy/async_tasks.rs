@@ -100,15 +100,15 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                 failures.recovered(Instant::now());
                 let (tx, inbox) = mpsc::unbounded_channel();
                 let outbox = Arc::new(TaskOutbox(tx));
-                let Ok(id) = server
-                    .clients()
-                    .admit(peer, outbox, server.limits.max_clients)
-                else {
-                    tracing::warn!(%peer, "too many clients: turned away");
-                    let busy = Goodbye::Busy("too many clients").line();
-                    let _ = stream.try_write(busy.as_bytes()); // a fresh socket takes one line
-                    tasks.spawn(close_gently(stream));
-                    continue;
+                let busy = Goodbye::Busy("too many clients");
+                let id = match server.admit(peer, outbox, server.limits.max_clients, busy) {
+                    Ok(id) => id,
+                    Err(refused) => {
+                        // A fresh socket takes one line.
+                        let _ = stream.try_write(refused.line().as_bytes());
+                        tasks.spawn(close_gently(stream));
+                        continue;
+                    }
                 };
                 tasks.spawn(serve_client(stream, id, inbox, server.clone()));
             }

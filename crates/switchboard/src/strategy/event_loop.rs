@@ -285,14 +285,10 @@ impl Loop {
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         let seats = self.server.limits.max_clients;
-        let Ok(id) = self
-            .server
-            .clients()
-            .admit(peer, self.outbox.clone(), seats)
-        else {
-            tracing::warn!(%peer, "too many clients: turned away");
-            let busy = Goodbye::Busy("too many clients").line();
-            return close_gently(&mut stream, busy.as_bytes());
+        let busy = Goodbye::Busy("too many clients");
+        let id = match self.server.admit(peer, self.outbox.clone(), seats, busy) {
+            Ok(id) => id,
+            Err(refused) => return close_gently(&mut stream, refused.line().as_bytes()),
         };
         let _ = stream.set_nodelay(true);
         let token = token_of(id);

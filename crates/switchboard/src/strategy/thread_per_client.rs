@@ -178,10 +178,12 @@ fn admit(
     busy: Goodbye,
 ) -> io::Result<Option<Client>> {
     let writer = Arc::new(SharedWriter::new(stream, Arc::downgrade(server.clients()))?);
-    let Ok(id) = server.clients().admit(peer, writer.clone(), seats) else {
-        tracing::info!(%peer, "{busy}: turned away");
-        writer.close(Some(busy)); // without blocking the accept loop
-        return Ok(None);
+    let id = match server.admit(peer, writer.clone(), seats, busy) {
+        Ok(id) => id,
+        Err(refused) => {
+            writer.close(Some(refused)); // without blocking the accept loop
+            return Ok(None);
+        }
     };
     Ok(Some(Client { id, writer }))
 }

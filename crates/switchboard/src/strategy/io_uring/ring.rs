@@ -312,17 +312,13 @@ impl Loop {
             return; // gone already
         };
         let seats = self.server.limits.max_clients;
-        let Ok(id) = self
-            .server
-            .clients()
-            .admit(peer, self.outbox.clone(), seats)
-        else {
-            tracing::warn!(%peer, "too many clients: turned away");
-            let _ = stream.set_nonblocking(true);
-            return close_gently(
-                &mut stream,
-                Goodbye::Busy("too many clients").line().as_bytes(),
-            );
+        let busy = Goodbye::Busy("too many clients");
+        let id = match self.server.admit(peer, self.outbox.clone(), seats, busy) {
+            Ok(id) => id,
+            Err(refused) => {
+                let _ = stream.set_nonblocking(true);
+                return close_gently(&mut stream, refused.line().as_bytes());
+            }
         };
         let _ = stream.set_nodelay(true);
         let conn = Conn {
