@@ -382,3 +382,44 @@ fn access_lists_refuse_with_forbidden() {
         allowed.ask("abc", "cba");
     });
 }
+
+/// The blocking models hold one descriptor per client: under a limit of 64
+/// open files, 40 clients are all served at once (with a socket and two
+/// duplicates each, fewer than 20 were, and the rest got nothing).
+#[cfg(unix)]
+#[test]
+fn blocking_models_take_one_descriptor_per_client() {
+    in_parallel(&["thread-per-client", "thread-pool"], |&name| {
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+            .arg(common::bin("server"))
+            .args(["--model", name, "--workers", "48"])
+            .args(["127.0.0.1", "0", "--mode", "reverse"]);
+        let server = Server::spawn(name, command, common::Stdin::Piped);
+        let mut crowd: Vec<Client> = (0..40).map(|_| server.connect()).collect();
+        for client in &mut crowd {
+            client.ask("abc", "cba");
+        }
+    });
+}
+
+/// Turned-away clients are logged at most once per 5 s, with a count: a
+/// storm of them is not a storm of log lines.
+#[test]
+fn refusals_are_logged_sparingly() {
+    in_parallel(&multi(), |&name| {
+        let server = start(name, "reverse", &["--max-clients", "1"]);
+        let mut seated = server.connect();
+        seated.ask("abc", "cba");
+        for _ in 0..30 {
+            let mut refused = server.connect();
+            let line = refused.line();
+            assert!(line.starts_with("ERR busy"), "{name}: {line}");
+            refused.expect_closed();
+        }
+        let lines = server.stderr_text().matches("turned away").count();
+        assert!(lines <= 2, "{name} logged {lines} refusals");
+    });
+}

@@ -91,16 +91,23 @@ pub(super) fn thread_per_client(
     let running = Running::default();
     accept_loop(listener, server, seats, busy, |client| {
         // The whole model is this: a new thread for each new client.
-        let server = server.clone();
+        let (id, writer) = (client.id, Arc::clone(&client.writer));
+        let server_for_thread = server.clone();
         let counted = running.start();
-        std::thread::Builder::new()
-            .name(format!("client-{}", client.id))
+        let spawned = std::thread::Builder::new()
+            .name(format!("client-{id}"))
             .stack_size(STACK_SIZE)
             .spawn(move || {
                 let _counted = counted;
-                serve_client(client, &server);
-            })
-            .map(drop)
+                serve_client(client, &server_for_thread);
+            });
+        if spawned.is_err() {
+            // Out of threads or memory: this client is told so; the others
+            // are served on.
+            server.clients().leave(id);
+            writer.close(Some(Goodbye::Busy("no thread for this client")));
+        }
+        spawned.map(drop)
     })?;
     running.wait_all(THREADS_GRACE);
     Ok(())
@@ -161,7 +168,12 @@ pub(super) fn accept_loop(
         });
         match served {
             Ok(()) => failures.recovered(Instant::now()),
-            Err(e) => failures.record(&e, Instant::now()),
+            Err(e) => {
+                // As after EMFILE: the next client would meet the same
+                // shortage, so pause rather than empty the backlog.
+                failures.record(&e, Instant::now());
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
         }
     }
     let goodbye = Outbound::Close(Goodbye::ShuttingDown);
