@@ -47,7 +47,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use self::conn::{Conn, Next, Shared, WarmBuffer};
 use self::workers::{Done, Workers};
 use super::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::{ConnectionStrategy, Model};
+use super::{idle_sweep_interval, ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
 use crate::server::Server;
@@ -454,10 +454,4 @@ fn token_of(id: ClientId) -> Token {
     // Ids start at 1 and are never reused; tokens 0 and 1 are the
     // listener's and the waker's.
     Token(id.0 as usize + 1)
-}
-
-/// How often to look for idle clients: often enough that one is closed
-/// within a quarter of its timeout after it expires.
-fn idle_sweep_interval(limit: Duration) -> Duration {
-    (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }

@@ -71,6 +71,13 @@ pub const MODELS: &[Model] = &[
     io_uring::MODEL,
 ];
 
+/// How often a loop looks for idle clients: often enough that one is closed
+/// within a quarter of its timeout after it expires.
+pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Duration {
+    use std::time::Duration;
+    (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
 /// The model called `name` in [`MODELS`].
 pub fn find(name: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.name == name)

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::server::Server;
 use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use crate::strategy::idle_sweep_interval;
 
 /// Submission ring size: operations in flight at once before a submit.
 const ENTRIES: u32 = 1024;
@@ -224,11 +225,7 @@ impl Loop {
         while !self.server.shutdown.is_triggered() {
             self.wait(self.next_timer())?;
             self.now = Instant::now();
-            let done: Vec<(u64, i32)> = self
-                .ring
-                .completion()
-                .map(|c| (c.user_data(), c.result()))
-                .collect();
+            let done = self.reap();
             for (user_data, result) in done {
                 self.complete(user_data, result);
             }
@@ -242,6 +239,13 @@ impl Loop {
         }
         self.shut_down();
         Ok(())
+    }
+
+    /// The completions that have arrived: what each was (`user_data`) and
+    /// its result.
+    fn reap(&mut self) -> Vec<(u64, i32)> {
+        let done = self.ring.completion();
+        done.map(|c| (c.user_data(), c.result())).collect()
     }
 
     /// Submits what is queued and waits for one completion, or until
@@ -555,8 +559,7 @@ impl Loop {
         }
         if let Some(limit) = self.server.limits.idle_timeout {
             if now >= self.next_idle_sweep {
-                self.next_idle_sweep =
-                    now + (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                self.next_idle_sweep = now + idle_sweep_interval(limit);
                 let idle: Vec<u64> = self
                     .conns
                     .iter()
@@ -612,11 +615,7 @@ impl Loop {
                 return;
             }
             self.now = Instant::now();
-            let done: Vec<(u64, i32)> = self
-                .ring
-                .completion()
-                .map(|c| (c.user_data(), c.result()))
-                .collect();
+            let done = self.reap();
             for (user_data, result) in done {
                 match user_data & 3 {
                     _ if user_data == CANCEL_ACCEPT => {}
