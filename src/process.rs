@@ -34,11 +34,13 @@ fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
             .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
             .collect::<Option<_>>()?;
         let ip: IpAddr = match words[..] {
-            [v4] => Ipv4Addr::from(v4.swap_bytes()).into(),
+            // Each 32-bit word as the kernel printed it, in host order, of
+            // an address in network order.
+            [v4] => Ipv4Addr::from(u32::from_be(v4)).into(),
             [_, _, _, _] => {
                 let bits = words
                     .iter()
-                    .fold(0u128, |bits, w| bits << 32 | w.swap_bytes() as u128);
+                    .fold(0u128, |bits, w| bits << 32 | u32::from_be(*w) as u128);
                 let v6 = Ipv6Addr::from(bits);
                 v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
             }

@@ -60,7 +60,8 @@ pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error
     read_console(server.console(), server.shutdown.clone(), banner);
     tracing::info!(model = model.name, "serving");
     let served = switchboard::serve(model.strategy, listener, server);
-    console::flush(Duration::from_millis(100));
+    // What the console still holds goes out, within the exit's one second.
+    console::flush(Duration::from_millis(500));
     deadline.disarm();
     served
 }

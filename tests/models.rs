@@ -189,3 +189,34 @@ fn thread_pool_kicked_queued_client_frees_its_seat() {
     served.ask("bye", "bye");
     next.expect("4");
 }
+
+/// thread-pool: the places of kicked queued clients are free for the next
+/// ones (they used to linger in the queue until a worker reached them, and a
+/// newcomer with a free seat was told the queue was full).
+#[test]
+fn thread_pool_kicked_clients_leave_the_queue() {
+    let mut server = start_model(
+        "thread-pool",
+        &["--workers", "1", "--max-clients", "3", "--mode", "calc"],
+    );
+    let mut served = server.connect();
+    served.ask("6*7", "42");
+    let mut kicked: Vec<Client> = (0..2).map(|_| server.connect()).collect();
+    retry(IO_TIMEOUT, || {
+        server.stderr_text().contains("client=3").then_some(())
+    })
+    .expect("both queued clients are registered");
+    server.console("/kick 2");
+    server.console("/kick 3");
+    for client in &mut kicked {
+        client.expect_last("ERR kicked by the operator");
+    }
+    let mut next: Vec<Client> = (0..2).map(|_| server.connect()).collect();
+    for (i, client) in next.iter_mut().enumerate() {
+        client.send_line(&format!("{i}+1"));
+    }
+    served.ask("bye", "bye");
+    next[0].expect("1");
+    next[0].ask("bye", "bye");
+    next[1].expect("2");
+}

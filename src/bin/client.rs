@@ -52,7 +52,8 @@ struct Args {
 
 /// What the main thread waits for.
 enum Event {
-    /// A line typed by the user, its bytes as they came, without the `\n`
+    /// What the user typed, as the bytes came: a line with its `\n`, or a
+    /// piece of a longer one, or a last line input ended before its `\n`
     /// (`None`: input ended).
     Typed(Option<Vec<u8>>),
     /// The server closed the connection; `saw_bye` if its last line was `bye`.
@@ -123,7 +124,9 @@ fn run(args: &Args) -> Result<(), String> {
                     let _ = stream.shutdown(Shutdown::Both);
                     return Ok(());
                 }
-                send(&mut stream, &line)?;
+                stream
+                    .write_all(&line)
+                    .map_err(|e| format!("connection lost: {e}"))?;
                 bye_sent = word.eq_ignore_ascii_case("bye") || word.eq_ignore_ascii_case("exit");
             }
             Event::Typed(None) => {
@@ -160,6 +163,7 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end_matches(['\n', '\r']);
                 if starts_line && text.starts_with("ERR ") {
+                    let text = visible(text); // stderr may be a terminal too
                     let _ = tx.send(Event::Failed(format!("server said: {text}")));
                     return;
                 }
@@ -187,12 +191,10 @@ fn read_keyboard(tx: SyncSender<Event>) {
     let mut stdin = io::stdin().lock();
     loop {
         let mut line = Vec::new();
-        match stdin.read_until(b'\n', &mut line) {
+        // A line without end is sent in pieces too, not held whole.
+        match (&mut stdin).take(LINE_PIECE).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) => {
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
                 if tx.send(Event::Typed(Some(line))).is_err() {
                     return;
                 }

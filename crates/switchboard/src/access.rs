@@ -45,12 +45,23 @@ impl FromStr for Net {
 
     fn from_str(text: &str) -> Result<Net, String> {
         let text = text.trim();
-        if let Ok(net) = IpNet::from_str(text) {
-            return Ok(Net(net.trunc()));
-        }
-        IpAddr::from_str(text)
-            .map(|ip| Net(IpNet::from(ip)))
-            .map_err(|_| format!("`{text}` is not an address or network (10.0.0.0/8, ::1)"))
+        let net = IpNet::from_str(text)
+            .or_else(|_| IpAddr::from_str(text).map(IpNet::from))
+            .map_err(|_| format!("`{text}` is not an address or network (10.0.0.0/8, ::1)"))?;
+        Ok(Net(canonical(net.trunc())))
+    }
+}
+
+/// Peers are judged by their canonical address (an IPv4 client of a
+/// dual-stack listener as IPv4), so a network written in IPv4-mapped form
+/// (`::ffff:127.0.0.1`, `::ffff:0:0/96`) is its IPv4 network.
+fn canonical(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
     }
 }
 
@@ -81,6 +92,12 @@ mod tests {
         assert!(v6_only.permits(ip("::1")));
         assert!(!v6_only.permits(ip("127.0.0.1")));
         assert!(!v6_only.permits(ip("::ffff:127.0.0.1")));
+        // Networks written IPv4-mapped match the IPv4 peers they name.
+        let mapped = access(&[], &["::ffff:127.0.0.1"]);
+        assert!(!mapped.permits(ip("127.0.0.1")));
+        assert!(!mapped.permits(ip("::ffff:127.0.0.1")));
+        assert!(!access(&[], &["::ffff:0:0/96"]).permits(ip("10.0.0.1")));
+        assert!(access(&["::ffff:10.0.0.0/104"], &[]).permits(ip("10.2.3.4")));
         let deny_wins = access(&["127.0.0.0/8"], &["127.0.0.1/32"]);
         assert!(!deny_wins.permits(ip("127.0.0.1")));
         assert!(deny_wins.permits(ip("127.0.0.2")));

@@ -165,6 +165,8 @@ pub const PENDING_LINES: usize = 10_000;
 /// A message for the stdout writer.
 enum ToStdout {
     Line(String),
+    /// This many lines were dropped here, while the queue was full.
+    Dropped(u64),
     /// Acknowledge on this channel once everything before it is written.
     Flush(mpsc::Sender<()>),
 }
@@ -190,16 +192,12 @@ fn write_lines(lines: Receiver<ToStdout>) {
     for message in lines {
         let mut stdout = io::stdout().lock();
         match message {
+            // A closed stdout is not the clients' problem: ignored, not a panic.
             ToStdout::Line(line) => {
-                let dropped = DROPPED.swap(0, Ordering::Relaxed);
-                if dropped > 0 {
-                    let _ = writeln!(
-                        stdout,
-                        "({dropped} lines not shown: stdout was not being read)"
-                    );
-                }
-                // A closed stdout is not the clients' problem: ignored, not a panic.
                 let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            }
+            ToStdout::Dropped(n) => {
+                let _ = writeln!(stdout, "[console: {n} lines dropped]");
             }
             ToStdout::Flush(done) => {
                 let _ = stdout.flush();
@@ -219,7 +217,17 @@ pub fn print(line: std::fmt::Arguments<'_>) {
         let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
         return;
     };
-    if let Err(TrySendError::Full(_)) = writer.try_send(ToStdout::Line(line)) {
+    // Lines dropped before this one are reported where they were dropped:
+    // first, once the queue takes messages again.
+    let dropped = DROPPED.load(Ordering::Relaxed);
+    if dropped > 0 && writer.try_send(ToStdout::Dropped(dropped)).is_ok() {
+        DROPPED.fetch_sub(dropped, Ordering::Relaxed);
+    }
+    let queued = match DROPPED.load(Ordering::Relaxed) {
+        0 => writer.try_send(ToStdout::Line(line)),
+        _ => Err(TrySendError::Full(ToStdout::Line(line))), // keep the order
+    };
+    if let Err(TrySendError::Full(_)) = queued {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -232,10 +240,22 @@ pub fn flush(within: Duration) {
     let Some(writer) = writer() else {
         return;
     };
+    let deadline = std::time::Instant::now() + within;
     let (done, written) = mpsc::channel();
-    if writer.try_send(ToStdout::Flush(done)).is_ok() {
-        let _ = written.recv_timeout(within);
+    let mut flush = ToStdout::Flush(done);
+    // The queue may be full of lines still being written: wait for room.
+    loop {
+        match writer.try_send(flush) {
+            Ok(()) => break,
+            Err(TrySendError::Full(again)) if std::time::Instant::now() < deadline => {
+                flush = again;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
     }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let _ = written.recv_timeout(left);
 }
 
 #[cfg(test)]

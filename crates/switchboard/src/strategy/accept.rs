@@ -135,6 +135,24 @@ pub(super) fn wake_accept_on_shutdown(
     Ok(())
 }
 
+/// At shutdown, on a blocking listener: tells every connection still queued
+/// (our own wake-up among them, and any client just too late) that the
+/// server is going, instead of leaving the kernel to reset them.
+pub(super) fn tell_the_queue(listener: &TcpListener) {
+    let goodbye = crate::session::Goodbye::ShuttingDown.line();
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    // Bounded: a backlog holds at most `BACKLOG` connections.
+    for _ in 0..crate::net::BACKLOG {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_nonblocking(true);
+        close_gently(&mut &stream, goodbye.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use super::accept::{
-    close_gently, peer_gave_up, wake_accept_on_shutdown, AcceptFailures, ACCEPT_BACKOFF,
+    close_gently, peer_gave_up, tell_the_queue, wake_accept_on_shutdown, AcceptFailures,
+    ACCEPT_BACKOFF,
 };
 use super::event_loop::{Answer, Door, Loop};
 use super::{ConnectionStrategy, Model};
@@ -82,6 +83,7 @@ impl ConnectionStrategy for MultiReactor {
                     // Our own wake-up, or a client just too late: told, not dropped.
                     let _ = stream.set_nonblocking(true);
                     close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
+                    tell_the_queue(&listener);
                     break;
                 }
                 Ok((stream, peer)) => {

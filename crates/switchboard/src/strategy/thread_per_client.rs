@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use self::shared_writer::SharedWriter;
 use super::accept::{
-    close_gently, peer_gave_up, wake_accept_on_shutdown, AcceptFailures, ACCEPT_BACKOFF,
+    close_gently, peer_gave_up, tell_the_queue, wake_accept_on_shutdown, AcceptFailures,
+    ACCEPT_BACKOFF,
 };
 use super::{ConnectionStrategy, Model};
 use crate::clients::Outbound;
@@ -120,11 +121,9 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// Turns an admitted client away after all, with the `busy` line.
-    pub(super) fn turn_away(self, server: &Server, busy: Goodbye) {
-        tracing::info!(client = %self.id, "{busy}: turned away");
-        server.clients().leave(self.id);
-        self.writer.close(Some(busy));
+    /// Whether the console has closed this client (it was kicked).
+    pub(super) fn is_closing(&self) -> bool {
+        self.writer.is_closing()
     }
 }
 
@@ -147,6 +146,7 @@ pub(super) fn accept_loop(
                 // Our own wake-up, or a client just too late: told, not dropped.
                 let _ = stream.set_nonblocking(true);
                 close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
+                tell_the_queue(listener);
                 break;
             }
             Ok((stream, peer)) => admit(stream, peer, server, seats, busy),

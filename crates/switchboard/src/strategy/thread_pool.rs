@@ -20,9 +20,9 @@
 //! gets `ERR busy` at once. Fine for short requests (HTTP/1.0, a database's
 //! connection pool); wrong for long conversations like chat.
 
+use std::collections::VecDeque;
 use std::net::TcpListener;
-use std::sync::mpsc::{self, Receiver, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::thread_per_client::{
     accept_loop, serve_client, Client, Running, STACK_SIZE, THREADS_GRACE,
@@ -47,47 +47,74 @@ impl ConnectionStrategy for ThreadPool {
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
         let workers = server.workers.max(1);
         let seats = server.limits.max_clients;
-        // Admission counts seats (served plus queued), so a queue as long as
-        // the seats is never full: a short queue could be, for the moment
-        // between a worker being handed a client and taking it.
-        let (queue, waiting) = mpsc::sync_channel::<Client>(seats);
-        let waiting = Arc::new(Mutex::new(waiting));
+        let queue = Arc::new(Queue::default());
         let running = Running::default();
         for n in 1..=workers {
-            let (waiting, server, counted) = (waiting.clone(), server.clone(), running.start());
+            let (queue, server, counted) = (queue.clone(), server.clone(), running.start());
             let spawned = std::thread::Builder::new()
                 .name(format!("worker-{n}"))
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
                     let _counted = counted;
-                    while let Some(client) = next_client(&waiting) {
+                    while let Some(client) = queue.pop() {
                         serve_client(client, &server);
                     }
                 });
             spawned.map_err(Error::io("starting a worker thread"))?;
         }
         let busy = Goodbye::Busy("every worker is busy and the queue is full");
-        // One seat is one worker's client or one place in the queue.
+        // One seat is one worker's client or one place in the queue, so
+        // admission keeps the queue within the seats.
         accept_loop(&listener, &server, seats, busy, |client| {
-            match queue.try_send(client) {
-                Ok(()) => {}
-                Err(TrySendError::Full(client) | TrySendError::Disconnected(client)) => {
-                    // Only if every worker has died: say so rather than hang.
-                    client.turn_away(&server, busy);
-                }
-            }
+            queue.push(client);
             Ok(())
         })?;
-        drop(queue); // workers finish their clients, then find the queue closed
+        queue.close(); // workers finish their clients, then find it closed
         running.wait_all(THREADS_GRACE);
         Ok(())
     }
 }
 
-/// The next queued client, waiting for one; `None` once the queue is closed.
-fn next_client(waiting: &Mutex<Receiver<Client>>) -> Option<Client> {
-    // One idle worker waits in `recv` holding the lock; the others wait for
-    // the lock. Either way, each client goes to exactly one worker.
-    let waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-    waiting.recv().ok()
+/// The accepted connections waiting for a worker, first come first served.
+#[derive(Default)]
+struct Queue {
+    waiting: Mutex<(VecDeque<Client>, bool)>,
+    changed: Condvar,
+}
+
+impl Queue {
+    fn push(&self, client: Client) {
+        let mut waiting = self.lock();
+        // A client kicked while it waited left its seat at once; its place
+        // (and its socket) go now.
+        waiting.0.retain(|queued| !queued.is_closing());
+        waiting.0.push_back(client);
+        self.changed.notify_one();
+    }
+
+    /// The next client, waiting for one; `None` once the queue is closed.
+    fn pop(&self) -> Option<Client> {
+        let mut waiting = self.lock();
+        loop {
+            if let Some(client) = waiting.0.pop_front() {
+                return Some(client);
+            }
+            if waiting.1 {
+                return None;
+            }
+            waiting = self
+                .changed
+                .wait(waiting)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<Client>, bool)> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
