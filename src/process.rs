@@ -3,6 +3,7 @@
 //! so a server that serves one client is not sent a probe connection), and
 //! ending a server's whole process group.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
@@ -10,6 +11,18 @@ use std::process::{Command, Stdio};
 /// `/proc/net/tcp` and `tcp6`; `None` where the tables cannot be read or list
 /// no socket at all (not Linux, or a kernel that hides them).
 pub fn tcp_sockets() -> Option<Vec<(SocketAddr, bool)>> {
+    let sockets = tcp_sockets_with_inodes()?;
+    Some(
+        sockets
+            .into_iter()
+            .map(|(addr, listening, _)| (addr, listening))
+            .collect(),
+    )
+}
+
+/// As [`tcp_sockets`], with each socket's inode, which names it in the
+/// `/proc/PID/fd` links of the processes that hold it.
+pub fn tcp_sockets_with_inodes() -> Option<Vec<(SocketAddr, bool, u64)>> {
     let mut found = Vec::new();
     for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(table) = std::fs::read_to_string(path) {
@@ -19,16 +32,52 @@ pub fn tcp_sockets() -> Option<Vec<(SocketAddr, bool)>> {
     (!found.is_empty()).then_some(found)
 }
 
-/// The local address of every socket in a `/proc/net/tcp` or `tcp6` table, and
-/// whether it is listening (state `0A`). Addresses are hex, in the kernel's byte
+/// The inodes of the sockets the processes of group `pgid` hold open;
+/// `None` without `/proc`.
+pub fn group_socket_inodes(pgid: u32) -> Option<HashSet<u64>> {
+    let mut inodes = HashSet::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        // After `(comm)`: state, ppid, pgrp.
+        let pgrp = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(2)?.parse::<u32>().ok());
+        if pgrp != Some(pgid) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(path.join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let link = link.to_string_lossy();
+            if let Some(inode) = link
+                .strip_prefix("socket:[")
+                .and_then(|l| l.strip_suffix(']'))
+            {
+                inodes.extend(inode.parse::<u64>().ok());
+            }
+        }
+    }
+    Some(inodes)
+}
+
+/// The local address of every socket in a `/proc/net/tcp` or `tcp6` table,
+/// whether it is listening (state `0A`), and its inode. Addresses are hex, in the kernel's byte
 /// order: four bytes for IPv4, four 32-bit words for IPv6; IPv4-mapped IPv6
 /// addresses come out as IPv4.
-fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
+fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool, u64)> + '_ {
     table.lines().skip(1).filter_map(|line| {
-        // sl local_address rem_address st ...
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
         let mut cols = line.split_whitespace().skip(1);
         let (ip, port) = cols.next()?.split_once(':')?;
         let state = cols.nth(1)?;
+        let inode = cols.nth(5).and_then(|i| i.parse().ok()).unwrap_or(0);
         let port = u16::from_str_radix(port, 16).ok()?;
         let words: Vec<u32> = (0..ip.len() / 8)
             .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
@@ -46,7 +95,7 @@ fn sockets(table: &str) -> impl Iterator<Item = (SocketAddr, bool)> + '_ {
             }
             _ => return None,
         };
-        Some((SocketAddr::new(ip, port), state == "0A"))
+        Some((SocketAddr::new(ip, port), state == "0A", inode))
     })
 }
 
@@ -70,6 +119,27 @@ pub fn kill_group(pgid: u32) {
 mod tests {
     use super::*;
 
+    /// A row's inode is read, and a real listener of ours is found by it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn our_listener_is_found_by_its_inode() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sockets = tcp_sockets_with_inodes().expect("tables readable here");
+        let (_, _, inode) = sockets
+            .into_iter()
+            .find(|(a, l, _)| *l && a.port() == port)
+            .expect("our listener is listed");
+        let pgid = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let pgid: u32 = pgid[pgid.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(group_socket_inodes(pgid).unwrap().contains(&inode));
+    }
+
     /// Rows as Linux writes them: 127.0.0.1:8080 listening, a connection from it,
     /// [::]:8081 listening, and ::ffff:127.0.0.1:8082 listening.
     #[test]
@@ -77,13 +147,13 @@ mod tests {
         let tcp = "  sl  local_address rem_address   st tx_queue rx_queue\n\
             0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
             1: 0100007F:1F90 0100007F:D431 01 00000000:00000000\n";
-        let found: Vec<(SocketAddr, bool)> = sockets(tcp).collect();
+        let found: Vec<(SocketAddr, bool)> = sockets(tcp).map(|(a, l, _)| (a, l)).collect();
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         assert_eq!(found, [(local, true), (local, false)]);
         let tcp6 = "  sl  local_address                         remote_address                        st\n\
             0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A\n\
             1: 0000000000000000FFFF00000100007F:1F92 00000000000000000000000000000000:0000 0A\n";
-        let found: Vec<(SocketAddr, bool)> = sockets(tcp6).collect();
+        let found: Vec<(SocketAddr, bool)> = sockets(tcp6).map(|(a, l, _)| (a, l)).collect();
         assert_eq!(
             found,
             [

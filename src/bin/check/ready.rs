@@ -8,36 +8,52 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// The loopback address to drive a server listening on `port` by, once it listens:
-/// IPv4 when it listens there (or on a wildcard), else `::1`. `None` while nothing
-/// accepts on that port.
-pub fn loopback_listener(port: u16) -> Option<SocketAddr> {
-    let v4 = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
-    let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port);
-    match listening(port) {
-        Some(ips) => {
-            if ips.iter().any(|ip| ip.is_unspecified() || *ip == v4.ip()) {
-                Some(v4)
-            } else if ips.contains(&v6.ip()) {
-                Some(v6)
-            } else {
-                None
-            }
-        }
-        None => [v4, v6]
-            .into_iter()
-            .find(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok()),
-    }
+/// Where a started server stands.
+pub enum Ready {
+    /// It listens: drive it at this loopback address.
+    At(SocketAddr),
+    /// Nothing of its listens on the port yet.
+    NotYet,
+    /// Another process listens on the port (Linux, where it can be told).
+    Taken,
 }
 
-/// The addresses listening on `port`, from `/proc/net/tcp` and `tcp6`; `None` where
-/// the tables cannot be read or list no socket at all.
-fn listening(port: u16) -> Option<Vec<IpAddr>> {
-    let sockets = cli::process::tcp_sockets()?;
-    let listening = sockets
+/// Whether the server of process group `pgid` listens on `port`, and at which
+/// loopback address to drive it: IPv4 when it listens there (or on a
+/// wildcard), else `::1`.
+pub fn loopback_listener(port: u16, pgid: u32) -> Ready {
+    let v4 = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+    let v6 = SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port);
+    let Some(sockets) = cli::process::tcp_sockets_with_inodes() else {
+        let accepting = [v4, v6]
+            .into_iter()
+            .find(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok());
+        return accepting.map_or(Ready::NotYet, Ready::At);
+    };
+    let on_port: Vec<(IpAddr, u64)> = sockets
         .into_iter()
-        .filter(|&(local, l)| l && local.port() == port);
-    Some(listening.map(|(local, _)| local.ip()).collect())
+        .filter(|&(local, listening, _)| listening && local.port() == port)
+        .map(|(local, _, inode)| (local.ip(), inode))
+        .collect();
+    // Only the server's own sockets count; where the process table cannot
+    // be read, any listener on the port does.
+    let ours: Vec<IpAddr> = match cli::process::group_socket_inodes(pgid) {
+        Some(inodes) => on_port
+            .iter()
+            .filter(|(_, i)| inodes.contains(i))
+            .map(|(ip, _)| *ip)
+            .collect(),
+        None => on_port.iter().map(|(ip, _)| *ip).collect(),
+    };
+    if ours.iter().any(|ip| ip.is_unspecified() || *ip == v4.ip()) {
+        Ready::At(v4)
+    } else if ours.contains(&v6.ip()) {
+        Ready::At(v6)
+    } else if !on_port.is_empty() {
+        Ready::Taken
+    } else {
+        Ready::NotYet
+    }
 }
 
 #[cfg(test)]
@@ -45,13 +61,29 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    /// A real listener is found, and is gone once closed.
+    /// Our own process group's process group id, from `/proc/self/stat`.
+    fn own_pgid() -> u32 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        rest.split_whitespace().nth(2).unwrap().parse().unwrap()
+    }
+
+    /// A listener is the server's only if its process group holds it: ours
+    /// is found for us, taken for another group, and gone once closed.
+    #[cfg(target_os = "linux")]
     #[test]
-    fn finds_a_real_listener() {
+    fn a_listener_is_told_by_its_owner() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        assert_eq!(loopback_listener(addr.port()), Some(addr));
+        assert!(matches!(loopback_listener(addr.port(), own_pgid()), Ready::At(a) if a == addr));
+        assert!(matches!(
+            loopback_listener(addr.port(), u32::MAX),
+            Ready::Taken
+        ));
         drop(listener);
-        assert_eq!(loopback_listener(addr.port()), None);
+        assert!(matches!(
+            loopback_listener(addr.port(), own_pgid()),
+            Ready::NotYet
+        ));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::ready;
+use crate::ready::{self, Ready};
 
 /// Bytes of the server's output kept (the most recent ones).
 const OUTPUT_KEPT: usize = 64 * 1024;
@@ -34,6 +34,12 @@ pub struct ServerProcess {
 }
 
 /// Why a server did not start, with what it printed.
+/// A failed start, and whether another process had taken the port.
+enum Taken {
+    Yes(StartError),
+    No(StartError),
+}
+
 pub struct StartError {
     /// One line.
     pub message: String,
@@ -45,17 +51,36 @@ impl ServerProcess {
     /// Runs `template` (a shell command with `{port}`) on a free loopback port and
     /// waits, at most `within`, until that port accepts connections.
     pub fn start(template: &str, within: Duration) -> Result<ServerProcess, StartError> {
+        // The free port found may be taken by another process before the
+        // server binds it (tests start many servers at once): then the
+        // server fails to start, through no fault of its own; try another.
+        let mut attempts = 3;
+        loop {
+            attempts -= 1;
+            match Self::start_once(template, within) {
+                Err(Taken::Yes(_)) if attempts > 0 => continue,
+                Err(Taken::Yes(e) | Taken::No(e)) => return Err(e),
+                Ok(server) => return Ok(server),
+            }
+        }
+    }
+
+    fn start_once(template: &str, within: Duration) -> Result<ServerProcess, Taken> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map_err(|e| StartError {
-                message: format!("cannot find a free loopback port: {e}"),
-                output: String::new(),
+            .map_err(|e| {
+                Taken::No(StartError {
+                    message: format!("cannot find a free loopback port: {e}"),
+                    output: String::new(),
+                })
             })?
             .port();
         let line = template.replace("{port}", &port.to_string());
-        let mut child = shell(&line).spawn().map_err(|e| StartError {
-            message: format!("cannot run `{line}`: {e}"),
-            output: String::new(),
+        let mut child = shell(&line).spawn().map_err(|e| {
+            Taken::No(StartError {
+                message: format!("cannot run `{line}`: {e}"),
+                output: String::new(),
+            })
         })?;
         let pid = child.id();
         if let Ok(mut live) = LIVE.lock() {
@@ -80,21 +105,26 @@ impl ServerProcess {
         tracing::debug!(pid, line = %server.line, "started");
         let deadline = Instant::now() + within;
         loop {
+            let ready = ready::loopback_listener(port, pid);
             if let Some(status) = server.exit_status() {
-                return Err(server.start_error(format!(
+                let error = server.start_error(format!(
                     "`{}` exited ({status}) before accepting connections on port {port}",
                     server.line
-                )));
+                ));
+                return Err(match ready {
+                    Ready::Taken => Taken::Yes(error),
+                    _ => Taken::No(error),
+                });
             }
-            if let Some(addr) = ready::loopback_listener(port) {
+            if let Ready::At(addr) = ready {
                 server.addr = addr;
                 return Ok(server);
             }
             if Instant::now() >= deadline {
-                return Err(server.start_error(format!(
+                return Err(Taken::No(server.start_error(format!(
                     "`{}` did not accept connections on port {port} within {within:?}",
                     server.line
-                )));
+                ))));
             }
             thread::sleep(Duration::from_millis(20));
         }

@@ -1,7 +1,7 @@
 //! The checks, the one list of them with their default weights, and the runner that
 //! gives each one a fresh start of the server.
 //!
-//! Each check is a function that drives the server through [`Conn`]s and returns `Ok`
+//! Each check is a function that drives the server through [`Conn`](crate::conn::Conn)s and returns `Ok`
 //! or a [`Verdict`]: what was seen, and the usual cause. Only SPEC section 4 is
 //! assumed: `Hi` → `Hello` (echoed by server4), `bye` → `bye` and close, and for
 //! server4 every line echoed.
