@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Every TCP socket's local address, and whether it is listening, from
 /// `/proc/net/tcp` and `tcp6`; `None` where the tables cannot be read or list
@@ -32,10 +34,10 @@ pub fn tcp_sockets_with_inodes() -> Option<Vec<(SocketAddr, bool, u64)>> {
     (!found.is_empty()).then_some(found)
 }
 
-/// The inodes of the sockets the processes of group `pgid` hold open;
-/// `None` without `/proc`.
-pub fn group_socket_inodes(pgid: u32) -> Option<HashSet<u64>> {
-    let mut inodes = HashSet::new();
+/// The `/proc/PID` folders of the processes of group `pgid`; `None`
+/// without `/proc`.
+fn group_processes(pgid: u32) -> Option<Vec<PathBuf>> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let path = entry.path();
         let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
@@ -45,9 +47,43 @@ pub fn group_socket_inodes(pgid: u32) -> Option<HashSet<u64>> {
         let pgrp = stat
             .rfind(')')
             .and_then(|i| stat[i + 1..].split_whitespace().nth(2)?.parse::<u32>().ok());
-        if pgrp != Some(pgid) {
-            continue;
+        if pgrp == Some(pgid) {
+            found.push(path);
         }
+    }
+    Some(found)
+}
+
+/// How long the threads of group `pgid` have been running or ready to run
+/// (waiting for a core), from each thread's `schedstat`; `None` where the
+/// kernel does not keep it. A process that spins is ready all the time,
+/// however busy the machine, where its CPU time shrinks with its share.
+pub fn group_runnable_time(pgid: u32) -> Option<Duration> {
+    let mut total_ns = 0u64;
+    let mut read_any = false;
+    for process in group_processes(pgid)? {
+        let Ok(tasks) = std::fs::read_dir(process.join("task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+            if let (Some(Some(run)), Some(Some(wait))) = (fields.next(), fields.next()) {
+                total_ns += run + wait;
+                read_any = true;
+            }
+        }
+    }
+    read_any.then(|| Duration::from_nanos(total_ns))
+}
+
+/// The inodes of the sockets the processes of group `pgid` hold open;
+/// `None` without `/proc`.
+pub fn group_socket_inodes(pgid: u32) -> Option<HashSet<u64>> {
+    let mut inodes = HashSet::new();
+    for path in group_processes(pgid)? {
         let Ok(fds) = std::fs::read_dir(path.join("fd")) else {
             continue;
         };

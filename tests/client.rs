@@ -80,7 +80,11 @@ impl ClientProcess {
             assert!(Instant::now() < deadline, "client still running");
             std::thread::sleep(Duration::from_millis(10));
         };
-        let rest = self.stdout.try_iter().collect();
+        // The reader thread may still hold lines from the pipe: read to its end.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(IO_TIMEOUT) {
+            rest.push(line);
+        }
         let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
         (status, rest, stderr.join().unwrap_or_default())
     }

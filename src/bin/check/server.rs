@@ -150,6 +150,12 @@ impl ServerProcess {
         group_running(self.pid).unwrap_or(started)
     }
 
+    /// How long the process group's threads have been running or ready to
+    /// run (Linux, where the kernel keeps scheduler statistics).
+    pub fn runnable(&self) -> Option<Duration> {
+        cli::process::group_runnable_time(self.pid)
+    }
+
     /// CPU time used so far by the whole process group (Linux only).
     pub fn cpu(&self) -> Option<Duration> {
         let sample = loadgen::procstat::sample_group(self.pid).ok()?;

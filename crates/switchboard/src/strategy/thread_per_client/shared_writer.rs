@@ -154,10 +154,12 @@ impl Outbox for SharedWriter {
                 }
             }
             Outbound::Close(why) => {
-                self.close(Some(why));
+                // The seat is free before the goodbye is out: a client who
+                // reads it and reconnects at once must find it free.
                 if let Some(clients) = self.clients.upgrade() {
                     clients.leave(to);
                 }
+                self.close(Some(why));
             }
         }
     }
