@@ -114,7 +114,11 @@ impl Server {
             Goodbye::Forbidden
         } else {
             match self.clients.admit(peer, outbox, seats) {
-                Ok(id) => return Ok(id),
+                Ok(id) => {
+                    let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+                    refusals.admitted(Instant::now());
+                    return Ok(id);
+                }
                 Err(_) => busy,
             }
         };
@@ -160,6 +164,22 @@ impl Refusals {
         tracing::warn!(%peer, "{why}: turned away{more}");
         self.last_logged = Some(now);
     }
+
+    /// A client was let in: refusals counted since the last report are
+    /// reported now, once due, so a burst's tally is not left unsaid.
+    fn admitted(&mut self, now: Instant) {
+        let due = self
+            .last_logged
+            .is_none_or(|at| now.duration_since(at) >= Self::EVERY);
+        if self.unlogged > 0 && due {
+            tracing::warn!(
+                "{} more clients turned away since the last report",
+                self.unlogged
+            );
+            self.unlogged = 0;
+            self.last_logged = Some(now);
+        }
+    }
 }
 
 /// The default `--workers`: one per core the process may use.
@@ -182,4 +202,27 @@ pub fn serve(
     model.serve(listener, server)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One refusal is logged at once; the next within 5 s only counted; the
+    /// count is reported with the next refusal or admission once due.
+    #[test]
+    fn refusals_are_logged_at_most_every_five_seconds() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut r = Refusals::default();
+        r.log(peer, Goodbye::Forbidden, at(0));
+        assert_eq!((r.last_logged, r.unlogged), (Some(at(0)), 0));
+        r.log(peer, Goodbye::Forbidden, at(1));
+        r.log(peer, Goodbye::Busy("too many clients"), at(2));
+        r.admitted(at(3)); // not due yet
+        assert_eq!((r.last_logged, r.unlogged), (Some(at(0)), 2));
+        r.admitted(at(6)); // due: the tally is reported
+        assert_eq!((r.last_logged, r.unlogged), (Some(at(6)), 0));
+    }
 }
