@@ -161,7 +161,12 @@ impl Refusals {
             0 => String::new(),
             n => format!(" ({n} more refused since the last report)"),
         };
-        tracing::warn!(%peer, "{why}: turned away{more}");
+        // Turning a client away for want of a seat is the model at work;
+        // one the access lists keep out is worth a warning.
+        match why {
+            Goodbye::Forbidden => tracing::warn!(%peer, "{why}: turned away{more}"),
+            _ => tracing::info!(%peer, "{why}: turned away{more}"),
+        }
         self.last_logged = Some(now);
     }
 
