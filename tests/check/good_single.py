@@ -1,10 +1,12 @@
 """A correct single-client chat server (server1): one session at a time; while it
-lasts, anyone else gets `ERR busy` at once.  python3 good_single.py HOST PORT"""
+lasts, anyone else gets `ERR busy` at once.  python3 good_single.py HOST PORT [stuck]
+  stuck   FAULTY: the seat is never freed, so after the first client nobody is served"""
 import socket
 import sys
 import threading
 
 busy = threading.Event()
+stuck = sys.argv[3:] == ["stuck"]
 
 
 def serve(conn):
@@ -30,7 +32,8 @@ def serve(conn):
         pass
     finally:
         conn.close()
-        busy.clear()
+        if not stuck:  # with the bug, the seat stays taken
+            busy.clear()
 
 
 server = socket.socket()

@@ -1,10 +1,12 @@
-"""FAULTY (SIGTERM ignored), as server2: otherwise correct."""
+"""FAULTY (SIGTERM ignored), as server2: otherwise correct.
+  python3 sigterm_ignored.py HOST PORT [int]   with `int`, Ctrl-C (SIGINT) is ignored instead"""
 import socket
 import sys
 import signal
 import threading
 
-signal.signal(signal.SIGTERM, signal.SIG_IGN)  # BUG
+ignored = signal.SIGINT if sys.argv[3:] == ["int"] else signal.SIGTERM
+signal.signal(ignored, signal.SIG_IGN)  # BUG
 
 
 def serve(conn):
