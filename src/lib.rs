@@ -94,6 +94,19 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}`: give a positive number of seconds"))
 }
 
+/// A number of seconds between `min` and `max`, as `compare` and `check`
+/// take their windows and timeouts.
+pub fn seconds_between(text: &str, min: f64, max: f64) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseFloatError| e.to_string())?;
+    if !(min..=max).contains(&secs) {
+        return Err(format!("must be between {min} and {max} seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Parses the command line `A` for binary `name`; clap prints help and
 /// version, and exits with status 2 on a usage error.
 pub fn parse_args<A: Args + FromArgMatches>(

@@ -34,24 +34,15 @@ pub fn tcp_sockets_with_inodes() -> Option<Vec<(SocketAddr, bool, u64)>> {
     (!found.is_empty()).then_some(found)
 }
 
-/// The `/proc/PID` folders of the processes of group `pgid`; `None`
+/// The `/proc/PID` folders of the live processes of group `pgid`; `None`
 /// without `/proc`.
 fn group_processes(pgid: u32) -> Option<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let path = entry.path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-            continue;
-        };
-        // After `(comm)`: state, ppid, pgrp.
-        let pgrp = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().nth(2)?.parse::<u32>().ok());
-        if pgrp == Some(pgid) {
-            found.push(path);
-        }
-    }
-    Some(found)
+    let pids = loadgen::procstat::group_pids(pgid).ok()?;
+    Some(
+        pids.into_iter()
+            .map(|pid| PathBuf::from(format!("/proc/{pid}")))
+            .collect(),
+    )
 }
 
 /// How long the threads of group `pgid` have been running or ready to run

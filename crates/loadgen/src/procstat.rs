@@ -186,6 +186,24 @@ pub fn sample_group(pgid: u32) -> Result<ProcSample, Error> {
     Ok(total)
 }
 
+/// The live processes (not zombies) of process group `pgid`.
+pub fn group_pids(pgid: u32) -> Result<Vec<u32>, Error> {
+    if !SUPPORTED {
+        return Err(Error::Unsupported);
+    }
+    let entries = std::fs::read_dir("/proc").map_err(|e| Error::Proc {
+        path: "/proc".into(),
+        reason: e.to_string(),
+    })?;
+    let pids = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok());
+    let in_group = |pid: &u32| {
+        read_stat(&format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.pgrp == pgid && stat.live)
+    };
+    Ok(pids.filter(in_group).collect())
+}
+
 /// Reads `DIR/stat` and `DIR/status`; returns the sample and the process group id.
 fn read_one(dir: &str) -> Result<(ProcSample, u32), Error> {
     let stat = read_stat(&format!("{dir}/stat"))?;
@@ -227,6 +245,8 @@ fn read_stat(path: &str) -> Result<Stat, Error> {
 #[derive(Debug, PartialEq, Eq)]
 struct Stat {
     pgrp: u32,
+    /// Not a zombie (state `Z`) or dead (`X`).
+    live: bool,
     /// utime + cutime
     user_ticks: u64,
     /// stime + cstime
@@ -247,8 +267,10 @@ fn parse_stat(text: &str) -> Result<Stat, String> {
             .map_err(|e| format!("field {n}: {e}"))
     };
     let pgrp = field(5)?;
+    let state = fields.first().ok_or("field 3 missing")?;
     Ok(Stat {
         pgrp: u32::try_from(pgrp).map_err(|_| "process group id out of range")?,
+        live: !matches!(*state, "Z" | "X"),
         user_ticks: field(14)? + field(16)?,
         system_ticks: field(15)? + field(17)?,
     })
@@ -308,6 +330,7 @@ mod tests {
             stat,
             Stat {
                 pgrp: 4240,
+                live: true,
                 user_ticks: 253,
                 system_ticks: 77
             }

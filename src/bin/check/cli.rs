@@ -1,7 +1,6 @@
 //! Command-line options of `check`, and the four coursework roles it grades against.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -112,11 +111,7 @@ fn parse_command(text: &str) -> Result<String, String> {
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
-    let secs = f64::from_str(text.trim()).map_err(|e| e.to_string())?;
-    if !(0.1..=3600.0).contains(&secs) {
-        return Err("must be between 0.1 and 3600 seconds".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    cli::seconds_between(text, 0.1, 3600.0)
 }
 
 #[cfg(test)]

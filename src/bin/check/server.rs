@@ -244,29 +244,8 @@ fn shell(line: &str) -> Command {
 
 /// Whether a live (not zombie) process is in group `pgid`; `None` without `/proc`.
 fn group_running(pgid: u32) -> Option<bool> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    let mut any = false;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name
-            .to_str()
-            .is_none_or(|n| !n.bytes().all(|b| b.is_ascii_digit()))
-        {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // After `(comm)`: state, ppid, pgrp.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("Z");
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
-        any |= pgrp == Some(pgid) && !matches!(state, "Z" | "X");
-    }
-    Some(any)
+    let pids = loadgen::procstat::group_pids(pgid).ok()?;
+    Some(!pids.is_empty())
 }
 
 /// Appends everything `pipe` delivers to `output`, keeping the last [`OUTPUT_KEPT`] bytes.

@@ -236,11 +236,7 @@ fn nonzero_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
-    let secs = f64::from_str(text.trim()).map_err(|e| e.to_string())?;
-    if !(0.0..=3600.0).contains(&secs) {
-        return Err("must be between 0 and 3600 seconds".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    cli::seconds_between(text, 0.0, 3600.0)
 }
 
 #[cfg(test)]

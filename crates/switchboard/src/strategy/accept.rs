@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::server::Server;
+use crate::session::Goodbye;
 
 /// After an accept error such as EMFILE (out of descriptors) the pending
 /// connection stays queued and `accept` fails again at once: retrying straight
@@ -114,10 +115,7 @@ pub(super) fn close_gently(stream: &mut impl Socket, last: &[u8]) {
 
 /// A blocking `accept` cannot be interrupted portably; connecting to
 /// ourselves wakes it, and the loop then sees the flag.
-pub(super) fn wake_accept_on_shutdown(
-    listener: &TcpListener,
-    server: &Server,
-) -> Result<(), Error> {
+fn wake_accept_on_shutdown(listener: &TcpListener, server: &Server) -> Result<(), Error> {
     let mut wake = listener
         .local_addr()
         .map_err(Error::io("reading the listener's address"))?;
@@ -138,8 +136,8 @@ pub(super) fn wake_accept_on_shutdown(
 /// At shutdown, on a blocking listener: tells every connection still queued
 /// (our own wake-up among them, and any client just too late) that the
 /// server is going, instead of leaving the kernel to reset them.
-pub(super) fn tell_the_queue(listener: &TcpListener) {
-    let goodbye = crate::session::Goodbye::ShuttingDown.line();
+fn tell_the_queue(listener: &TcpListener) {
+    let goodbye = Goodbye::ShuttingDown.line();
     if listener.set_nonblocking(true).is_err() {
         return;
     }
@@ -151,6 +149,44 @@ pub(super) fn tell_the_queue(listener: &TcpListener) {
         let _ = stream.set_nonblocking(true);
         close_gently(&mut &stream, goodbye.as_bytes());
     }
+}
+
+/// The blocking door, shared by the blocking models' accept loop and the
+/// multi-reactor's acceptor: blocks in `accept` until shutdown and hands each
+/// connection to `take`. A failure to accept, or to take a connection (out
+/// of descriptors or threads), is logged sparingly and pauses accepting, as
+/// the next connection would meet the same shortage. At shutdown, whoever is
+/// still queued is told the server is going.
+pub(super) fn accept_blocking(
+    listener: &TcpListener,
+    server: &Server,
+    mut take: impl FnMut(TcpStream, SocketAddr) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    wake_accept_on_shutdown(listener, server)?;
+    let mut failures = AcceptFailures::default();
+    while !server.shutdown.is_triggered() {
+        let taken = match listener.accept() {
+            Ok((stream, _)) if server.shutdown.is_triggered() => {
+                // Our own wake-up, or a client just too late: told, not dropped.
+                let _ = stream.set_nonblocking(true);
+                close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
+                tell_the_queue(listener);
+                break;
+            }
+            Ok((stream, peer)) => take(stream, peer),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted || peer_gave_up(&e) => continue,
+            Err(e) => Err(e),
+        };
+        match taken {
+            Ok(()) => failures.recovered(Instant::now()),
+            Err(e) => {
+                // EMFILE leaves the connection queued: retrying at once would spin.
+                failures.record(&e, Instant::now());
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

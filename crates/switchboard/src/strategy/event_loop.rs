@@ -223,18 +223,12 @@ impl Loop {
                     }
                     token => {
                         let closed = event.is_read_closed() || event.is_error();
-                        let readable = event.is_readable() || closed;
-                        let Some(conn) = self.conns.get_mut(&token) else {
-                            continue; // closed earlier this turn: a stale event
-                        };
                         if closed {
-                            conn.note_peer_closed();
+                            if let Some(conn) = self.conns.get_mut(&token) {
+                                conn.note_peer_closed();
+                            }
                         }
-                        // Writable with nothing waiting to go out (as every new
-                        // socket is): there is nothing to do.
-                        if readable || conn.has_unsent() {
-                            self.serve(token, readable, None);
-                        }
+                        self.serve(token, event.is_readable() || closed, None);
                     }
                 }
             }
@@ -310,6 +304,11 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
+        // Writable with nothing waiting to go out (as every new socket is):
+        // there is nothing to do.
+        if !readable && news.is_none() && !conn.has_unsent() {
+            return;
+        }
         let was_closing = conn.is_closing();
         match news {
             Some(News::Told(msg)) => conn.tell(msg, self.now),

@@ -31,20 +31,14 @@
 //! everyone on its loop (not everyone on the server). And on a machine with
 //! fewer free cores than loops, the loops only take turns.
 
-use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::sync::mpsc;
-use std::time::Instant;
 
-use super::accept::{
-    close_gently, peer_gave_up, tell_the_queue, wake_accept_on_shutdown, AcceptFailures,
-    ACCEPT_BACKOFF,
-};
+use super::accept::accept_blocking;
 use super::event_loop::{Answer, Door, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
-use crate::session::Goodbye;
 
 /// `--model multi-reactor`.
 pub const MODEL: Model = Model {
@@ -74,35 +68,16 @@ impl ConnectionStrategy for MultiReactor {
         }
 
         // The acceptor: block in `accept`, hand each connection to the next loop.
-        wake_accept_on_shutdown(&listener, &server)?;
-        let mut failures = AcceptFailures::default();
         let mut next = 0;
-        while !server.shutdown.is_triggered() {
-            match listener.accept() {
-                Ok((stream, _)) if server.shutdown.is_triggered() => {
-                    // Our own wake-up, or a client just too late: told, not dropped.
-                    let _ = stream.set_nonblocking(true);
-                    close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
-                    tell_the_queue(&listener);
-                    break;
-                }
-                Ok((stream, peer)) => {
-                    failures.recovered(Instant::now());
-                    let (hand_over, waker) = &doors[next];
-                    tracing::debug!(%peer, "loop" = next, "handed over");
-                    if hand_over.send((stream, peer)).is_ok() {
-                        let _ = waker.wake();
-                    }
-                    next = (next + 1) % doors.len();
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
-                Err(e) => {
-                    // EMFILE leaves the connection queued: retrying at once would spin.
-                    failures.record(&e, Instant::now());
-                    std::thread::sleep(ACCEPT_BACKOFF);
-                }
+        accept_blocking(&listener, &server, |stream, peer| {
+            let (hand_over, waker) = &doors[next];
+            tracing::debug!(%peer, "loop" = next, "handed over");
+            if hand_over.send((stream, peer)).is_ok() {
+                let _ = waker.wake();
             }
-        }
+            next = (next + 1) % doors.len();
+            Ok(())
+        })?;
         // Each loop saw the same shutdown: it tells its own clients and ends.
         let mut outcome = Ok(());
         for thread in loops {

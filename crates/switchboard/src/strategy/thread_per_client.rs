@@ -33,10 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use self::shared_writer::SharedWriter;
-use super::accept::{
-    close_gently, peer_gave_up, tell_the_queue, wake_accept_on_shutdown, AcceptFailures,
-    ACCEPT_BACKOFF,
-};
+use super::accept::accept_blocking;
 use super::{ConnectionStrategy, Model};
 use crate::clients::Outbound;
 use crate::error::Error;
@@ -138,44 +135,15 @@ pub(super) fn accept_loop(
     busy: Goodbye,
     mut serve: impl FnMut(Client) -> io::Result<()>,
 ) -> Result<(), Error> {
-    wake_accept_on_shutdown(listener, server)?;
-    let mut failures = AcceptFailures::default();
-    while !server.shutdown.is_triggered() {
-        let taken = match listener.accept() {
-            Ok((stream, _)) if server.shutdown.is_triggered() => {
-                // Our own wake-up, or a client just too late: told, not dropped.
-                let _ = stream.set_nonblocking(true);
-                close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
-                tell_the_queue(listener);
-                break;
-            }
-            Ok((stream, peer)) => admit(stream, peer, server, seats, busy),
-            Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => continue,
-            Err(e) => {
-                // EMFILE leaves the connection queued: retrying at once would spin.
-                failures.record(&e, Instant::now());
-                std::thread::sleep(ACCEPT_BACKOFF);
-                continue;
-            }
-        };
-        // Out of descriptors or threads, setting a client up fails as accept does.
-        let served = taken.and_then(|client| match client {
+    accept_blocking(listener, server, |stream, peer| {
+        match admit(stream, peer, server, seats, busy)? {
             Some(client) => {
                 let id = client.id;
                 serve(client).inspect_err(|_| server.clients().leave(id))
             }
             None => Ok(()), // turned away
-        });
-        match served {
-            Ok(()) => failures.recovered(Instant::now()),
-            Err(e) => {
-                // As after EMFILE: the next client would meet the same
-                // shortage, so pause rather than empty the backlog.
-                failures.record(&e, Instant::now());
-                std::thread::sleep(ACCEPT_BACKOFF);
-            }
         }
-    }
+    })?;
     let goodbye = Outbound::Close(Goodbye::ShuttingDown);
     server.clients().send_all(&goodbye);
     Ok(())
