@@ -5,10 +5,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use common::{in_parallel, retry, Server};
+use common::{in_parallel, multi, retry, Server};
 
 /// Thousands of short `calc` lines that each ask for a 1,234-digit reply, sent
 /// without reading, are all answered in order once the client reads: the
@@ -40,6 +42,56 @@ fn amplifying_requests_are_all_answered_in_order() {
             .join()
             .expect("sender thread")
             .expect("all lines sent");
+    });
+}
+
+/// One client that sends hundreds of slow `calc` lines at once does not
+/// keep another waiting until all are answered: the server answers the other
+/// between its lines. (An event loop that answered one read's every line in
+/// one go answered the second client only after the first's last line.)
+#[test]
+fn many_slow_lines_from_one_client_are_served_in_turns() {
+    in_parallel(&multi(), |&name| {
+        let server = Server::start(name, &["--mode", "calc"]);
+        let mut busy = server.connect();
+        let mut other = server.connect();
+        busy.greet();
+        other.greet();
+        let lines = 400;
+        let slow = ["(3**2500)%(2**4000-1)"; 10].join("+");
+        let batch = format!("{slow}\n").repeat(lines);
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (first, first_came) = mpsc::channel();
+        let mut reader = BufReader::new(busy.stream().try_clone().expect("clone"));
+        let count = Arc::clone(&answered);
+        let replies = thread::spawn(move || {
+            let mut line = String::new();
+            for _ in 0..lines {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let _ = first.send(());
+                }
+            }
+        });
+        busy.send(batch.as_bytes());
+        first_came
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the first slow line answered");
+        other.ask("1+1", "2");
+        let meanwhile = answered.load(Ordering::SeqCst);
+        assert!(
+            meanwhile < lines / 2,
+            "{name}: the other client waited for {meanwhile} of {lines} slow lines"
+        );
+        replies.join().expect("reader thread");
+        assert_eq!(
+            answered.load(Ordering::SeqCst),
+            lines,
+            "{name}: lost replies"
+        );
     });
 }
 

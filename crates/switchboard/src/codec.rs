@@ -38,8 +38,10 @@ pub struct LineCodec {
     /// Input not yet handed out: the start of a line whose `\n` has not
     /// arrived, or — after a pause — whole lines waiting their turn.
     pending: Vec<u8>,
-    /// `pending` holds complete lines (a pause left them there).
-    backlog: bool,
+    /// After a pause: where in `pending` the waiting input starts. Each
+    /// resume moves only this offset, so lines that wait many turns are not
+    /// copied again at each one.
+    backlog: Option<usize>,
     max_line: usize,
 }
 
@@ -49,14 +51,14 @@ impl LineCodec {
     pub fn new(max_line: usize) -> Self {
         LineCodec {
             pending: Vec::new(),
-            backlog: false,
+            backlog: None,
             max_line,
         }
     }
 
     /// Whether a pause left complete lines waiting for [`LineCodec::resume`].
     pub fn has_backlog(&self) -> bool {
-        self.backlog
+        self.backlog.is_some()
     }
 
     /// Feeds `input` through: calls `on_line` with each complete line (without
@@ -68,12 +70,8 @@ impl LineCodec {
     where
         F: FnMut(&[u8]) -> ControlFlow<Halt>,
     {
-        if self.backlog {
-            // Only under backpressure: the waiting lines are copied once more.
-            let mut waiting = std::mem::take(&mut self.pending);
-            waiting.extend_from_slice(input);
-            let (used, halt) = self.split(&waiting, &mut on_line)?;
-            return self.keep(&waiting[used..], halt);
+        if let Some(from) = self.backlog.take() {
+            return self.decode_backlog(from, input, &mut on_line);
         }
         let mut input = input;
         if !self.pending.is_empty() {
@@ -99,6 +97,36 @@ impl LineCodec {
         // The fast path: lines are slices of `input`, nothing is copied.
         let (used, halt) = self.split(input, &mut on_line)?;
         self.keep(&input[used..], halt)
+    }
+
+    /// Hands out the lines a pause left waiting in `pending[from..]`, then
+    /// `input`'s (normally none: the caller resumes before it reads more).
+    fn decode_backlog<F>(
+        &mut self,
+        from: usize,
+        input: &[u8],
+        on_line: &mut F,
+    ) -> Result<(), LineTooLong>
+    where
+        F: FnMut(&[u8]) -> ControlFlow<Halt>,
+    {
+        let mut waiting = std::mem::take(&mut self.pending);
+        waiting.extend_from_slice(input);
+        let (used, halt) = self.split(&waiting[from..], on_line)?;
+        let from = from + used;
+        if halt == Some(Halt::Pause) && from < waiting.len() {
+            self.backlog = Some(from);
+            self.pending = waiting;
+            return Ok(());
+        }
+        if halt == Some(Halt::Close) {
+            return Ok(());
+        }
+        // What is left is the start of a line: moved to the front, once.
+        waiting.drain(..from);
+        waiting.shrink_to(KEEP_TAIL_CAPACITY);
+        self.pending = waiting;
+        self.check_partial(self.pending.len())
     }
 
     /// Carries on after a [`Halt::Pause`], with the lines left waiting.
@@ -146,13 +174,14 @@ impl LineCodec {
     /// start of a line (if not already over the limit).
     fn keep(&mut self, rest: &[u8], halt: Option<Halt>) -> Result<(), LineTooLong> {
         if rest.is_empty() || halt == Some(Halt::Close) {
-            self.backlog = false;
             return Ok(());
         }
         if halt.is_none() {
             self.check_partial(rest.len())?;
         }
-        self.backlog = halt == Some(Halt::Pause);
+        if halt == Some(Halt::Pause) {
+            self.backlog = Some(self.pending.len());
+        }
         self.pending.extend_from_slice(rest);
         Ok(())
     }
@@ -311,5 +340,25 @@ mod tests {
         }
         assert_eq!(lines(&mut codec, b"ial\n").unwrap(), [b"partial".to_vec()]);
         assert_eq!(seen, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    /// Input that arrives while lines wait (a caller that reads before it
+    /// resumes) joins the queue behind them: order is kept, and the line it
+    /// finishes comes out whole.
+    #[test]
+    fn input_during_backlog_queues_behind_it() {
+        let mut codec = LineCodec::new(100);
+        let mut seen = Vec::new();
+        let mut one = |line: &[u8]| {
+            seen.push(line.to_vec());
+            ControlFlow::Break(Halt::Pause)
+        };
+        codec.decode(b"a\nb\nc", &mut one).unwrap();
+        codec.decode(b"d\ne\n", &mut one).unwrap();
+        while codec.has_backlog() {
+            codec.resume(&mut one).unwrap();
+        }
+        assert_eq!(seen, [&b"a"[..], b"b", b"cd", b"e"]);
+        assert!(codec.pending.is_empty());
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::clients::Clients;
 use crate::codec::{Halt, LineCodec, LineTooLong};
@@ -70,6 +71,14 @@ impl fmt::Display for Goodbye {
 /// `calc` line can ask for a thousand digits).
 pub const OUTPUT_LIMIT: usize = 256 * 1024;
 
+/// How long one call may spend answering lines of a text mode before the
+/// rest of the input waits its turn (as after [`OUTPUT_LIMIT`]): an event
+/// loop then serves its other clients between this client's lines, however
+/// many it sent at once. A raw mode (echo) needs no clock: its work is
+/// copying, which the output limit already bounds. What no budget can split
+/// is one line that itself takes long.
+pub const TURN_BUDGET: Duration = Duration::from_millis(1);
+
 /// What the strategy should do after feeding a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -93,6 +102,8 @@ struct LineHandler {
     clients: Arc<Clients>,
     raw: bool,
     first_line: bool,
+    /// When this call began answering text lines (read at its first line).
+    turn_began: Option<Instant>,
 }
 
 impl Session {
@@ -107,6 +118,7 @@ impl Session {
                 mode: Arc::clone(&server.mode),
                 clients: Arc::clone(server.clients()),
                 first_line: true,
+                turn_began: None,
             },
         }
     }
@@ -118,10 +130,12 @@ impl Session {
 
     /// Handles bytes received from the client, appending replies to `out`.
     ///
-    /// Once `out` holds [`OUTPUT_LIMIT`] bytes the rest of the input waits:
-    /// send `out`, then call [`Session::resume`] while
-    /// [`Session::has_backlog`], before reading from the client again.
+    /// Once `out` holds [`OUTPUT_LIMIT`] bytes, or text lines have taken
+    /// [`TURN_BUDGET`], the rest of the input waits: send `out`, then call
+    /// [`Session::resume`] while [`Session::has_backlog`], before reading
+    /// from the client again.
     pub fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        self.lines.turn_began = None;
         let mut flow = Flow::Continue;
         let framed = self.codec.decode(input, |line| {
             let step = self.lines.handle(line, true, out);
@@ -180,10 +194,14 @@ impl LineHandler {
         if self.raw {
             self.mode.on_raw_line(from, line, ended, out);
         } else if let Ok(text) = std::str::from_utf8(text) {
+            let began = *self.turn_began.get_or_insert_with(Instant::now);
             if first_line && word.eq_ignore_ascii_case(b"hi") {
                 out.extend_from_slice(b"Hello\n");
             } else {
                 self.mode.on_line(from, text, out);
+            }
+            if began.elapsed() >= TURN_BUDGET {
+                return ControlFlow::Break(Halt::Pause);
             }
         } else {
             out.extend_from_slice(Goodbye::InvalidUtf8.line().as_bytes());

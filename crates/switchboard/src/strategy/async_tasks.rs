@@ -146,7 +146,10 @@ async fn serve_client(
     let mut last_heard = tokio::time::Instant::now();
     loop {
         let flow = if session.has_backlog() {
-            session.resume(&mut out) // replies piled up; answer the rest first
+            // Its turn is spent (replies piled up, or the session's time
+            // budget ran out): the other tasks go first, then the rest.
+            tokio::task::yield_now().await;
+            session.resume(&mut out)
         } else {
             let idle_at = idle_timeout.map(|limit| last_heard + limit);
             tokio::select! {

@@ -26,7 +26,11 @@
 //! `read` and one `write`, the system calls the kernel needs anyway.
 //!
 //! **Where it breaks.** When one line takes long to answer (a big `calc`:
-//! everyone waits behind it), or when one core is not enough.
+//! everyone waits behind it), or when one core is not enough. A client that
+//! sends many lines at once is answered in turns — a session stops after
+//! [`TURN_BUDGET`](crate::session::TURN_BUDGET) of work and the connection
+//! waits in `again` — so the others are served between its lines; but no
+//! turn can split one line, which is `event-loop-workers`' reason to exist.
 //!
 //! The operator's console runs on another thread: it queues a message in a
 //! channel and wakes the loop with a [`Waker`]; the loop does the writing.

@@ -257,9 +257,12 @@ impl Conn {
             };
             if flow == Flow::Close {
                 self.start_closing(now);
+            } else if self.session.as_ref().is_some_and(Session::has_backlog) {
+                // Its turn is spent (replies piled up, or the session's time
+                // budget ran out): the other clients go first.
+                return Next::Again;
             } else if let Input::Bytes(n) = input {
-                let drained = n < shared.scratch.len() && SHORT_READ_DRAINS && !self.peer_closed;
-                if drained && !self.session.as_ref().is_some_and(Session::has_backlog) {
+                if n < shared.scratch.len() && SHORT_READ_DRAINS && !self.peer_closed {
                     return Next::Wait;
                 }
             }

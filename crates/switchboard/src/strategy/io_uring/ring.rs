@@ -167,7 +167,8 @@ struct Loop {
     accept_again_at: Option<Instant>,
     accept_failures: AcceptFailures,
     /// Connections (and the wake-up receive) whose next operation found the
-    /// submission ring full: pumped again next turn.
+    /// submission ring full, or whose input waits its turn: pumped again
+    /// after the turn's completions.
     stalled: Vec<u64>,
     wake_stalled: bool,
     next_idle_sweep: Instant,
@@ -396,13 +397,14 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        while conn.phase == Phase::Open
-            && conn.session.has_backlog()
-            && conn.unsent() < OUTPUT_LIMIT
-        {
+        if conn.phase == Phase::Open && conn.session.has_backlog() && conn.unsent() < OUTPUT_LIMIT {
             if conn.session.resume(&mut conn.out) == Flow::Close {
                 conn.start_closing(now);
                 self.closing.push_back(id);
+            } else if conn.session.has_backlog() && conn.unsent() < OUTPUT_LIMIT {
+                // Its turn is spent (the session's time budget): the rest
+                // waits until every other completion of this turn is handled.
+                self.stalled.push(id);
             }
         }
         if conn.phase != Phase::Done && !conn.sending {
