@@ -423,3 +423,28 @@ fn refusals_are_logged_sparingly() {
         assert!(lines <= 2, "{name} logged {lines} refusals");
     });
 }
+
+/// A connect-and-close storm that queued up while the server was not
+/// accepting (stopped here with SIGSTOP) takes no seats: connections whose
+/// clients already left are not counted against `--max-clients`, and a real
+/// client queued behind them is served, not told `ERR busy`.
+#[cfg(unix)]
+#[test]
+fn clients_gone_before_accept_take_no_seats() {
+    in_parallel(&multi(), |&name| {
+        let server = start(name, "echo", &["--max-clients", "5"]);
+        still_serving(&server, "echo").send_line("bye");
+        server.signal("STOP");
+        for _ in 0..40 {
+            drop(TcpStream::connect_timeout(&server.addr, IO_TIMEOUT).expect("queued"));
+        }
+        let mut real = server.connect();
+        real.send_line("Hi");
+        server.signal("CONT");
+        let reply = real.line();
+        assert_eq!(
+            reply, "Hi",
+            "{name}: a real client behind the storm got {reply:?}"
+        );
+    });
+}

@@ -1,9 +1,12 @@
 //! What every model does at the door: back off when `accept` fails, log
-//! those failures without flooding the log, wake a blocking `accept` at
-//! shutdown, and end a connection without losing its last line.
+//! those failures without flooding the log, pass over connections whose
+//! clients already left, wake a blocking `accept` at shutdown, and end a
+//! connection without losing its last line.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+
+use socket2::SockRef;
 
 use crate::error::Error;
 use crate::server::Server;
@@ -151,6 +154,32 @@ fn tell_the_queue(listener: &TcpListener) {
     }
 }
 
+/// Whether the client of a connection just accepted has already gone: it
+/// closed (or reset) before we took the connection, having sent nothing.
+/// A connect-and-close storm fills the backlog with such connections;
+/// seated, each would hold a seat of `--max-clients` until its end was read,
+/// and real clients queued behind them would be told `ERR busy`. One
+/// `recv(MSG_PEEK | MSG_DONTWAIT)`, which neither waits nor consumes. (Not
+/// asked on Windows, whose `recv` has no such flag.)
+pub(super) fn already_gone(socket: SockRef<'_>) -> bool {
+    #[cfg(unix)]
+    {
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        match socket.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = socket;
+        false
+    }
+}
+
 /// The blocking door, shared by the blocking models' accept loop and the
 /// multi-reactor's acceptor: blocks in `accept` until shutdown and hands each
 /// connection to `take`. A failure to accept, or to take a connection (out
@@ -173,6 +202,7 @@ pub(super) fn accept_blocking(
                 tell_the_queue(listener);
                 break;
             }
+            Ok((stream, _)) if already_gone(SockRef::from(&stream)) => continue,
             Ok((stream, peer)) => take(stream, peer),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted || peer_gave_up(&e) => continue,
             Err(e) => Err(e),

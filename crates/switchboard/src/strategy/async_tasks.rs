@@ -32,12 +32,13 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::accept::{peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
@@ -96,6 +97,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
             accepted = listener.accept() => accepted,
         };
         match accepted {
+            Ok((stream, _)) if already_gone(SockRef::from(&stream)) => {}
             Ok((stream, peer)) => {
                 failures.recovered(Instant::now());
                 let (tx, inbox) = mpsc::unbounded_channel();

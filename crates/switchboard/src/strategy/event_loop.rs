@@ -47,10 +47,11 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::SockRef;
 
 use self::conn::{Conn, Next, Shared, WarmBuffer};
 use self::workers::{Done, Workers};
-use super::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{idle_sweep_interval, ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
@@ -252,7 +253,9 @@ impl Loop {
             match listener.accept() {
                 Ok((stream, peer)) => {
                     self.accept_failures.recovered(self.now);
-                    self.admit(stream, peer);
+                    if !already_gone(SockRef::from(&stream)) {
+                        self.admit(stream, peer);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}

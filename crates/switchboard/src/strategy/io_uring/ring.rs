@@ -12,13 +12,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring as Uring};
+use socket2::SockRef;
 
 use super::MODEL;
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
 use crate::server::Server;
 use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
-use crate::strategy::accept::{close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use crate::strategy::accept::{
+    already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF,
+};
 use crate::strategy::idle_sweep_interval;
 
 /// Submission ring size: operations in flight at once before a submit.
@@ -316,6 +319,9 @@ impl Loop {
         let Ok(peer) = stream.peer_addr() else {
             return; // gone already
         };
+        if already_gone(SockRef::from(&stream)) {
+            return;
+        }
         let seats = self.server.limits.max_clients;
         let busy = Goodbye::Busy("too many clients");
         let id = match self.server.admit(peer, self.outbox.clone(), seats, busy) {
