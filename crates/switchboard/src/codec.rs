@@ -13,7 +13,7 @@
 
 use std::ops::ControlFlow;
 
-use memchr::memchr;
+use memchr::{memchr, memchr_iter};
 
 /// A tail kept between reads larger than this is freed once the line ends,
 /// so one long line does not pin memory for the rest of the connection.
@@ -158,10 +158,12 @@ impl LineCodec {
         F: FnMut(&[u8]) -> ControlFlow<Halt>,
     {
         let mut used = 0;
-        while let Some(len) = memchr(b'\n', &bytes[used..]) {
-            let line = &bytes[used..used + len];
+        // One search over the whole input, not one per line: short lines
+        // would pay the vectorised search's setup once each.
+        for end in memchr_iter(b'\n', bytes) {
+            let line = &bytes[used..end];
             self.check(line)?;
-            used += len + 1;
+            used = end + 1;
             if let ControlFlow::Break(halt) = on_line(line) {
                 return Ok((used, Some(halt)));
             }
