@@ -200,8 +200,8 @@ async fn serve_client(
 
 /// Writes `bytes`, waiting at most [`WRITE_TIMEOUT`] for a client that does
 /// not take them; false if they could not all be written. The usual case —
-/// the socket takes everything at once — arms no timer: a timer per
-/// message was a tenth of this model's CPU per message.
+/// the socket takes everything at once — arms no timer, whose making (a
+/// runtime handle cloned, the clock read) every message would pay.
 async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     let rest = match stream.try_write(bytes) {
         Ok(n) if n == bytes.len() => return true,
