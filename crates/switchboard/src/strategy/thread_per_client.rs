@@ -47,11 +47,17 @@ pub const MODEL: Model = Model {
     strategy: &ThreadPerClient,
 };
 
-/// Stack per client thread. Sessions keep little on the stack (a 4 KiB read
-/// buffer; the calculator caps its recursion at 64 levels, about 140 KiB in a
-/// debug build), so 512 KiB of address space is ample; untouched pages cost
-/// no memory.
+/// Stack per client thread. Sessions keep little on the stack (the
+/// calculator caps its recursion at 64 levels, about 140 KiB in a debug
+/// build), so 512 KiB of address space is ample; untouched pages cost no
+/// memory.
 pub(super) const STACK_SIZE: usize = 512 * 1024;
+
+/// A client's read buffer starts this small — what an idle client holds —
+/// and doubles each time a read fills it, up to [`MAX_READ`]: a client of
+/// 16 KiB lines is soon read in one call instead of four.
+const FIRST_READ: usize = 4 * 1024;
+const MAX_READ: usize = 64 * 1024;
 
 /// Windows may not end a blocking `read` when another thread shuts the socket
 /// down (on `/kick` or at shutdown), so there a client's thread wakes this
@@ -184,7 +190,7 @@ pub(super) fn serve_client(client: Client, server: &Server) {
     if let Err(e) = stream.set_read_timeout(wake_every) {
         tracing::warn!(?peer, "cannot set a read timeout: {e}");
     }
-    let mut buf = [0; 4096];
+    let mut buf = vec![0; FIRST_READ];
     let mut out = Vec::new();
     let mut last_heard = Instant::now();
     loop {
@@ -197,8 +203,14 @@ pub(super) fn serve_client(client: Client, server: &Server) {
                 Ok(_) if writer.is_closing() => Flow::Close,
                 Ok(0) => session.on_eof(&mut out),
                 Ok(n) => {
-                    last_heard = Instant::now();
-                    session.on_bytes(&buf[..n], &mut out)
+                    if idle_timeout.is_some() {
+                        last_heard = Instant::now();
+                    }
+                    let flow = session.on_bytes(&buf[..n], &mut out);
+                    if n == buf.len() && n < MAX_READ {
+                        buf.resize(2 * n, 0);
+                    }
+                    flow
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
