@@ -448,3 +448,34 @@ fn clients_gone_before_accept_take_no_seats() {
         );
     });
 }
+
+/// Under an address-space limit (`ulimit -v`, 400 MB here), a burst of a
+/// thousand clients meets server2 whole: each gets `Hello` or `ERR busy`,
+/// and the server serves on. (It used to abort when thread stacks and
+/// malloc's per-thread reservations left an allocation without room.)
+#[cfg(target_os = "linux")]
+#[test]
+fn thread_per_client_survives_an_address_space_limit() {
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -v 400000 && exec \"$0\" \"$@\"")
+        .arg(common::bin("server2"))
+        .args(["127.0.0.1", "0"]);
+    let server = Server::spawn("server2", command, common::Stdin::Null);
+    let mut burst: Vec<Client> = (0..1000).map(|_| server.connect()).collect();
+    for client in &mut burst {
+        client.send_line("Hi");
+    }
+    let (mut hello, mut busy) = (0, 0);
+    for client in &mut burst {
+        match client.line().as_str() {
+            "Hello" => hello += 1,
+            line if line.starts_with("ERR busy") => busy += 1,
+            line => panic!("a client of the burst got {line:?}"),
+        }
+    }
+    assert!(hello > 0, "nobody was served ({busy} busy)");
+    drop(burst);
+    still_serving(&server, "chat");
+}

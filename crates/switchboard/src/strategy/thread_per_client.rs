@@ -93,9 +93,15 @@ pub(super) fn thread_per_client(
     busy: Goodbye,
 ) -> Result<(), Error> {
     let running = Running::default();
+    let most_threads = thread_budget();
     accept_loop(listener, server, seats, busy, |client| {
-        // The whole model is this: a new thread for each new client.
         let (id, writer) = (client.id, Arc::clone(&client.writer));
+        if *running.count() >= most_threads {
+            server.clients().leave(id);
+            writer.close(Some(Goodbye::Busy("no thread for this client")));
+            return Ok(());
+        }
+        // The whole model is this: a new thread for each new client.
         let server_for_thread = server.clone();
         let counted = running.start();
         let spawned = std::thread::Builder::new()
@@ -115,6 +121,22 @@ pub(super) fn thread_per_client(
     })?;
     running.wait_all(THREADS_GRACE);
     Ok(())
+}
+
+/// How many client threads fit in the address space the process may have
+/// (`RLIMIT_AS`: `ulimit -v`, `prlimit --as`). Stacks get at most half of it,
+/// so the heap keeps room: past that, a client is told `ERR busy` — where
+/// the next stack would have left the next allocation without memory, and
+/// a Rust process aborts when an allocation fails. With no such limit (the
+/// usual case), only the system's own limits apply.
+fn thread_budget() -> usize {
+    #[cfg(unix)]
+    if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::AS) {
+        if soft != rlimit::INFINITY {
+            return usize::try_from(soft / 2).unwrap_or(usize::MAX) / STACK_SIZE;
+        }
+    }
+    usize::MAX
 }
 
 /// An accepted and admitted client, ready for a thread to serve it.
