@@ -78,4 +78,19 @@ proptest! {
             Err(e) => prop_assert!(!e.to_string().is_empty()),
         }
     }
+
+    /// Nor on lines as long as the default `--max-line` allows (64 KiB):
+    /// a pattern repeated, as a hostile client would send one.
+    #[test]
+    fn calc_answers_lines_up_to_max_line(
+        piece in "[0-9+*/%().e -]{1,16}",
+        times in 1usize..8192,
+    ) {
+        let mut line = piece.repeat(times);
+        line.truncate(65536);
+        match evaluate(&line) {
+            Ok(value) => prop_assert!(!value.is_empty()),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
 }
