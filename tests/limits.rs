@@ -308,6 +308,27 @@ fn idle_timeout_closes_silent_clients() {
     });
 }
 
+/// A server that stalls longer than `--idle-timeout` (stopped here with
+/// SIGSTOP) reads what arrived meanwhile before it judges anyone silent: a
+/// client that spoke during the stall gets its answer, not `ERR idle timeout`.
+#[cfg(unix)]
+#[test]
+fn a_stalled_server_reads_before_it_times_anyone_out() {
+    in_parallel(&multi(), |&name| {
+        let server = start(name, "reverse", &["--idle-timeout", "1"]);
+        let mut client = server.connect();
+        client.greet();
+        server.signal("STOP");
+        // The stall itself: longer than the idle timeout, with the client's
+        // line arriving in its second half.
+        std::thread::sleep(Duration::from_millis(800));
+        client.send_line("abc");
+        std::thread::sleep(Duration::from_millis(700));
+        server.signal("CONT");
+        client.expect("cba");
+    });
+}
+
 /// Running out of file descriptors on accept is logged and survived, without a
 /// busy loop: once descriptors free up, new clients are served again.
 #[cfg(unix)]

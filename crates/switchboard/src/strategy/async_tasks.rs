@@ -154,25 +154,36 @@ async fn serve_client(
             session.resume(&mut out)
         } else {
             let idle_at = idle_timeout.map(|limit| last_heard + limit);
-            tokio::select! {
+            let read = tokio::select! {
                 // Checked first: a goodbye comes before anything else.
                 biased;
-                Some(msg) = inbox.recv() => tell(msg, &mut out),
-                read = stream.read(&mut buf) => match read {
-                    Ok(0) => session.on_eof(&mut out),
-                    Ok(n) => {
-                        if idle_timeout.is_some() {
-                            last_heard = tokio::time::Instant::now();
-                        }
-                        session.on_bytes(&buf[..n], &mut out)
+                Some(msg) = inbox.recv() => Err(msg),
+                read = stream.read(&mut buf) => Ok(read),
+                // The timer and the client's data can be due together (after
+                // the server stalled): what arrived is read before the
+                // client is judged silent. The kernel is asked, as tokio's
+                // record of readiness may not have caught up yet.
+                _ = sleep_until(idle_at) => match std::io::Read::read(&mut &*SockRef::from(&stream), &mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        Err(Outbound::Close(Goodbye::IdleTimeout))
                     }
-                    Err(e) => {
-                        tracing::debug!(client = %id, "read failed: {e}");
-                        out.clear();
-                        Flow::Close
-                    }
+                    read => Ok(read),
                 },
-                _ = sleep_until(idle_at) => tell(Outbound::Close(Goodbye::IdleTimeout), &mut out),
+            };
+            match read {
+                Err(msg) => tell(msg, &mut out),
+                Ok(Ok(0)) => session.on_eof(&mut out),
+                Ok(Ok(n)) => {
+                    if idle_timeout.is_some() {
+                        last_heard = tokio::time::Instant::now();
+                    }
+                    session.on_bytes(&buf[..n], &mut out)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %id, "read failed: {e}");
+                    out.clear();
+                    Flow::Close
+                }
             }
         };
         if flow == Flow::Close {
