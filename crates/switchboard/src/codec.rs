@@ -129,6 +129,25 @@ impl LineCodec {
         self.check_partial(self.pending.len())
     }
 
+    /// With nothing held from earlier input, the length of the longest
+    /// start of `input` made of complete lines (`\n` included) that are
+    /// within the limit and that `take` accepts; the codec is left as it
+    /// was, so those bytes are simply not fed to it. 0 if anything is held.
+    pub fn whole_lines(&self, input: &[u8], mut take: impl FnMut(&[u8]) -> bool) -> usize {
+        if !self.pending.is_empty() || self.backlog.is_some() {
+            return 0;
+        }
+        let mut used = 0;
+        for end in memchr_iter(b'\n', input) {
+            let line = &input[used..end];
+            if self.check(line).is_err() || !take(line) {
+                break;
+            }
+            used = end + 1;
+        }
+        used
+    }
+
     /// Carries on after a [`Halt::Pause`], with the lines left waiting.
     pub fn resume<F>(&mut self, on_line: F) -> Result<(), LineTooLong>
     where

@@ -101,6 +101,8 @@ struct LineHandler {
     mode: Arc<dyn Mode>,
     clients: Arc<Clients>,
     raw: bool,
+    /// The mode answers each line with itself (see [`Session::passes_through`]).
+    echoes: bool,
     first_line: bool,
     /// When this call began answering text lines (read at its first line).
     turn_began: Option<Instant>,
@@ -115,6 +117,7 @@ impl Session {
             lines: LineHandler {
                 id,
                 raw: server.mode.is_raw(),
+                echoes: server.mode.echoes_lines(),
                 mode: Arc::clone(&server.mode),
                 clients: Arc::clone(server.clients()),
                 first_line: true,
@@ -145,6 +148,22 @@ impl Session {
             step
         });
         Self::refuse_if_too_long(framed, out, flow)
+    }
+
+    /// For a mode that answers each line with itself (echo): how much of the
+    /// start of `input` is its own answer — whole lines within the limit,
+    /// none of them `bye` or `exit`, with nothing held from earlier input.
+    /// The caller sends `input[..n]` back as it is, without copying it, and
+    /// hands only `input[n..]` to [`Session::on_bytes`]. 0 in other modes.
+    pub fn passes_through(&mut self, input: &[u8]) -> usize {
+        if !self.lines.echoes {
+            return 0;
+        }
+        let n = self.codec.whole_lines(input, |line| !is_goodbye(line));
+        if n > 0 {
+            self.lines.first_line = false;
+        }
+        n
     }
 
     /// Whether input is waiting because replies piled up (see [`OUTPUT_LIMIT`]).
@@ -181,12 +200,11 @@ impl LineHandler {
     /// Answers one line; `ended` is false for a last line without `\n`.
     fn handle(&mut self, line: &[u8], ended: bool, out: &mut Vec<u8>) -> ControlFlow<Halt> {
         let first_line = std::mem::replace(&mut self.first_line, false);
-        let text = line.strip_suffix(b"\r").unwrap_or(line);
-        let word = text.trim_ascii();
-        if word.eq_ignore_ascii_case(b"bye") || word.eq_ignore_ascii_case(b"exit") {
+        if is_goodbye(line) {
             out.extend_from_slice(b"bye\n");
             return ControlFlow::Break(Halt::Close);
         }
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
         let from = Speaker {
             id: self.id,
             clients: &self.clients,
@@ -195,7 +213,7 @@ impl LineHandler {
             self.mode.on_raw_line(from, line, ended, out);
         } else if let Ok(text) = std::str::from_utf8(text) {
             let began = *self.turn_began.get_or_insert_with(Instant::now);
-            if first_line && word.eq_ignore_ascii_case(b"hi") {
+            if first_line && text.trim_ascii().eq_ignore_ascii_case("hi") {
                 out.extend_from_slice(b"Hello\n");
             } else {
                 self.mode.on_line(from, text, out);
@@ -213,6 +231,13 @@ impl LineHandler {
             ControlFlow::Continue(())
         }
     }
+}
+
+/// `bye` or `exit`, in any case, spaces and a `\r` around it allowed: the
+/// line that ends a session, in every mode.
+fn is_goodbye(line: &[u8]) -> bool {
+    let word = line.trim_ascii();
+    word.eq_ignore_ascii_case(b"bye") || word.eq_ignore_ascii_case(b"exit")
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ use switchboard::session::Flow;
 use switchboard::{ClientId, Server, Session};
 
 /// Feeds `input` to a fresh session of `mode` in the pieces `cuts` make,
-/// then ends the input; returns every byte the session answered.
-fn replies(mode: &str, input: &[u8], cuts: &[usize]) -> Vec<u8> {
+/// then ends the input; returns every byte the session answered. With
+/// `through`, each piece first goes by [`Session::passes_through`], as the
+/// event loop and thread-per-client feed it.
+fn replies(mode: &str, input: &[u8], cuts: &[usize], through: bool) -> Vec<u8> {
     let entry = switchboard::mode::find(mode).expect("a listed mode");
     let mut server = Server::with_mode((entry.build)());
     server.limits.max_line = 64;
@@ -18,7 +20,13 @@ fn replies(mode: &str, input: &[u8], cuts: &[usize]) -> Vec<u8> {
     cuts.sort_unstable();
     let mut start = 0;
     for end in cuts.into_iter().chain([input.len()]) {
-        if session.on_bytes(&input[start..end.max(start)], &mut out) == Flow::Close {
+        let piece = &input[start..end.max(start)];
+        let echoed = match through {
+            true => session.passes_through(piece),
+            false => 0,
+        };
+        out.extend_from_slice(&piece[..echoed]);
+        if session.on_bytes(&piece[echoed..], &mut out) == Flow::Close {
             return out;
         }
         while session.has_backlog() {
@@ -57,15 +65,16 @@ proptest! {
 
     /// Any byte stream, cut anywhere into any number of reads, gets exactly
     /// the replies it gets in one piece, in every mode but chat (whose
-    /// replies come from the operator).
+    /// replies come from the operator) — whether whole lines pass straight
+    /// through (echo) or not.
     #[test]
     fn replies_do_not_depend_on_how_input_is_cut(
         input in stream(),
         cuts in prop::collection::vec(any::<usize>(), 0..8),
     ) {
         for mode in MODES.iter().filter(|m| m.name != "chat") {
-            let whole = replies(mode.name, &input, &[]);
-            let cut = replies(mode.name, &input, &cuts);
+            let whole = replies(mode.name, &input, &[], false);
+            let cut = replies(mode.name, &input, &cuts, true);
             prop_assert_eq!(&whole, &cut, "mode {} cut at {:?}", mode.name, cuts);
         }
     }

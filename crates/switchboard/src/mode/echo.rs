@@ -27,6 +27,10 @@ impl Mode for Echo {
         true
     }
 
+    fn echoes_lines(&self) -> bool {
+        true
+    }
+
     fn on_raw_line(&self, _from: Speaker<'_>, line: &[u8], ended: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(line);
         if ended {

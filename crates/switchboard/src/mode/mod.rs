@@ -47,6 +47,14 @@ pub trait Mode: Send + Sync {
         self.on_line(from, &String::from_utf8_lossy(line), out);
     }
 
+    /// Whether every line's answer is the line itself, byte for byte, `\n`
+    /// included (echo). The session may then hand whole lines straight
+    /// back, without the mode seeing them one by one
+    /// ([`Session::passes_through`](crate::Session::passes_through)).
+    fn echoes_lines(&self) -> bool {
+        false
+    }
+
     /// Whether the operator talks with the clients (chat): then a plain
     /// console line answers the client who spoke last.
     fn talks_with_operator(&self) -> bool {

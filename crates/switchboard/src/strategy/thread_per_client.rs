@@ -228,7 +228,17 @@ pub(super) fn serve_client(client: Client, server: &Server) {
                     if idle_timeout.is_some() {
                         last_heard = Instant::now();
                     }
-                    let flow = session.on_bytes(&buf[..n], &mut out);
+                    // Echo's whole lines are their own answer: written
+                    // straight from the read buffer (`out` is empty here).
+                    let echoed = session.passes_through(&buf[..n]);
+                    if echoed > 0 {
+                        if let Err(e) = writer.write(&buf[..echoed]) {
+                            tracing::debug!(?peer, "write failed: {e}");
+                            server.clients().leave(id);
+                            break;
+                        }
+                    }
+                    let flow = session.on_bytes(&buf[echoed..n], &mut out);
                     if n == buf.len() && n < MAX_READ {
                         buf.resize(2 * n, 0);
                     }

@@ -251,7 +251,22 @@ impl Conn {
                 return Next::Wait;
             };
             let flow = match input {
-                Input::Bytes(n) => session.on_bytes(&shared.scratch[..n], &mut self.out),
+                Input::Bytes(n) => {
+                    let input = &shared.scratch[..n];
+                    // Echo's whole lines are their own answer: with nothing
+                    // waiting before them, they go back straight from the
+                    // read buffer, and only what the socket refuses is kept.
+                    let echoed = match self.out.len() == self.written {
+                        true => session.passes_through(input),
+                        false => 0,
+                    };
+                    if echoed > 0 {
+                        // An error leaves everything for `flush`, which reports it.
+                        let sent = self.stream.write(&input[..echoed]).unwrap_or(0);
+                        self.out.extend_from_slice(&input[sent..echoed]);
+                    }
+                    session.on_bytes(&input[echoed..], &mut self.out)
+                }
                 Input::Eof => session.on_eof(&mut self.out),
                 Input::Resume => session.resume(&mut self.out),
             };
