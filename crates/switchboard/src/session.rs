@@ -104,8 +104,6 @@ struct LineHandler {
     /// The mode answers each line with itself (see [`Session::passes_through`]).
     echoes: bool,
     first_line: bool,
-    /// When this call began answering text lines (read at its first line).
-    turn_began: Option<Instant>,
 }
 
 impl Session {
@@ -121,7 +119,6 @@ impl Session {
                 mode: Arc::clone(&server.mode),
                 clients: Arc::clone(server.clients()),
                 first_line: true,
-                turn_began: None,
             },
         }
     }
@@ -138,10 +135,11 @@ impl Session {
     /// [`Session::resume`] while [`Session::has_backlog`], before reading
     /// from the client again.
     pub fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
-        self.lines.turn_began = None;
         let mut flow = Flow::Continue;
+        // When this call began answering text lines (read at its first).
+        let mut began = None;
         let framed = self.codec.decode(input, |line| {
-            let step = self.lines.handle(line, true, out);
+            let step = self.lines.handle(line, true, out, &mut began);
             if step == ControlFlow::Break(Halt::Close) {
                 flow = Flow::Close;
             }
@@ -181,7 +179,7 @@ impl Session {
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
         let framed = self
             .codec
-            .finish(|line| self.lines.handle(line, false, out));
+            .finish(|line| self.lines.handle(line, false, out, &mut None));
         Self::refuse_if_too_long(framed, out, Flow::Close)
     }
 
@@ -198,7 +196,15 @@ impl Session {
 
 impl LineHandler {
     /// Answers one line; `ended` is false for a last line without `\n`.
-    fn handle(&mut self, line: &[u8], ended: bool, out: &mut Vec<u8>) -> ControlFlow<Halt> {
+    /// `began` is when this call began answering text lines (set at the
+    /// first), for [`TURN_BUDGET`].
+    fn handle(
+        &mut self,
+        line: &[u8],
+        ended: bool,
+        out: &mut Vec<u8>,
+        began: &mut Option<Instant>,
+    ) -> ControlFlow<Halt> {
         let first_line = std::mem::replace(&mut self.first_line, false);
         if is_goodbye(line) {
             out.extend_from_slice(b"bye\n");
@@ -212,7 +218,7 @@ impl LineHandler {
         if self.raw {
             self.mode.on_raw_line(from, line, ended, out);
         } else if let Ok(text) = std::str::from_utf8(text) {
-            let began = *self.turn_began.get_or_insert_with(Instant::now);
+            let began = *began.get_or_insert_with(Instant::now);
             if first_line && text.trim_ascii().eq_ignore_ascii_case("hi") {
                 out.extend_from_slice(b"Hello\n");
             } else {

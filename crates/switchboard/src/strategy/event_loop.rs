@@ -115,7 +115,9 @@ pub(super) struct Loop {
     listener: Option<TcpListener>,
     handed_over: Option<Receiver<(std::net::TcpStream, SocketAddr)>>,
     server: Server,
-    conns: HashMap<Token, Conn>,
+    /// Boxed, so the table holds a pointer per slot: a table of whole
+    /// connections keeps room for about as many again, empty, as it grows.
+    conns: HashMap<Token, Box<Conn>>,
     /// Handed to the registry for every client: queue a message, wake us.
     outbox: Arc<LoopOutbox>,
     inbox: Receiver<(ClientId, Outbound)>,
@@ -300,7 +302,7 @@ impl Loop {
         }
         let session = Session::new(id, &self.server);
         self.conns
-            .insert(token, Conn::new(stream, session, self.now));
+            .insert(token, Box::new(Conn::new(stream, session, self.now)));
     }
 
     /// Passes on the `news` (an operator's line, a goodbye, a session back
@@ -369,7 +371,7 @@ impl Loop {
     }
 
     fn closing_deadline(&self, token: Token) -> Option<Instant> {
-        self.conns.get(&token).and_then(Conn::closing_deadline)
+        self.conns.get(&token).and_then(|c| c.closing_deadline())
     }
 
     /// Resumes accepting after a pause, closes clients that never took their
