@@ -56,7 +56,7 @@ pub(super) const STACK_SIZE: usize = 512 * 1024;
 /// A client's read buffer starts this small — what an idle client holds —
 /// and doubles each time a read fills it, up to [`MAX_READ`]: a client of
 /// 16 KiB lines is soon read in one call instead of four.
-const FIRST_READ: usize = 4 * 1024;
+const FIRST_READ: usize = 1024;
 const MAX_READ: usize = 64 * 1024;
 
 /// Windows may not end a blocking `read` when another thread shuts the socket
