@@ -339,3 +339,96 @@ fn heavy_workload_times_the_cheap_clients() {
     assert!(text.contains("the cheap clients waited: "), "{text}");
     assert!(!text.contains("First error"), "{text}");
 }
+
+/// A line-echo server on 127.0.0.1 that answers every connection from a thread of
+/// its own, and once, `stall_after` after the first line it ever gets, stops
+/// answering everyone for `stall`: the hiccup coordinated omission hides.
+fn stalling_server(stall_after: Duration, stall: Duration) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Every reply goes out under this lock, so holding it stalls every client.
+    let gate = Arc::new(Mutex::new(()));
+    let first_line: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
+    let stalled = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (gate, first_line, stalled) = (gate.clone(), first_line.clone(), stalled.clone());
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    let since = first_line.get_or_init(Instant::now).elapsed();
+                    let held = gate.lock().unwrap();
+                    if since >= stall_after && !stalled.swap(true, Ordering::SeqCst) {
+                        std::thread::sleep(stall); // the stall itself, not synchronisation
+                    }
+                    if writer.write_all(&line).is_err() {
+                        break;
+                    }
+                    drop(held);
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Open loop against a server that stalls for 500 ms once: timed from when each
+/// request was due, p99 shows the stall; timed from the actual send (what a
+/// closed-loop tool reports), it does not. The JSON carries the contract's names.
+#[test]
+fn open_loop_sees_the_stall_that_closed_loop_timing_hides() {
+    let addr = stalling_server(Duration::from_millis(900), Duration::from_millis(500));
+    let json = scratch("stall.json");
+    let (j, attach) = (json.to_string_lossy().into_owned(), format!("stall={addr}"));
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "10", "-q"];
+    args.extend(["--rate", "2000", "-d", "2", "--warmup", "0.2"]);
+    args.extend(["--attach", &attach, "--json", &j]);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("offered") && text.contains("p99 unc"),
+        "{text}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let rows = doc["rows"].as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["strategy"] == "stall")
+        .expect("a row named stall");
+    let us = |key: &str| {
+        row[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {row}"))
+    };
+    assert_eq!(us("offered_per_s"), 2000.0, "{row}");
+    assert!(us("achieved_per_s") > 0.0, "{row}");
+    assert!(
+        us("p99_us") > 250_000.0,
+        "corrected p99 shows the stall: {row}"
+    );
+    assert!(
+        us("p99_uncorrected_us") < 100_000.0,
+        "uncorrected p99 hides it: {row}"
+    );
+    assert!(us("p50_uncorrected_us") <= us("p50_us"), "{row}");
+    assert!(us("p999_us") >= us("p999_uncorrected_us"), "{row}");
+    // A closed-loop row has no open-loop figures.
+    let base = rows.iter().find(|r| r["strategy"] == "baseline").unwrap();
+    assert!(
+        base["offered_per_s"].is_number(),
+        "--rate applies to every ping-pong row"
+    );
+}

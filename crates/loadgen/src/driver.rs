@@ -15,6 +15,8 @@
 //! coordinator and its threads. A dead or stuck server turns into errors in the
 //! [`Report`], never a hang.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -49,6 +51,13 @@ const TICK: Duration = Duration::from_millis(20);
 /// After the window closes, outstanding replies get this long to arrive, so connections
 /// close cleanly instead of resetting mid-reply.
 const DRAIN: Duration = Duration::from_millis(500);
+/// Open loop: `epoll` waits in whole milliseconds (mio rounds up), so a request due
+/// sooner than this is waited for in short sleeps between zero-timeout polls instead;
+/// otherwise every send could go out up to a millisecond late, and the latency timed
+/// from when it was due would carry the generator's lateness.
+const FINE_WAIT: Duration = Duration::from_millis(1);
+/// The longest of those short sleeps (the kernel adds its timer slack, ~50 µs).
+const FINE_STEP: Duration = Duration::from_micros(50);
 
 /// Points in a run where the caller is called back (from the coordinating thread), so it
 /// can sample the server exactly there.
@@ -89,7 +98,13 @@ pub struct Report {
     /// Length of the measured window (idle: how long the ping round took).
     pub window: Duration,
     /// Round-trip latency: per request (pipelined: per batch), per churn cycle, per ping.
+    /// Open loop: from when each request was due, whether or not it could be sent then.
     pub latency: Summary,
+    /// Open loop only: latency from when each request actually went out, the figure a
+    /// closed-loop tool reports, which leaves out the waiting a stall imposed.
+    pub uncorrected: Option<Summary>,
+    /// Open loop only: the rate asked for, requests per second ([`Plan::rate`]).
+    pub offered_rate: Option<f64>,
     /// CPU time this process (the generator) used during the window, when available.
     pub generator_cpu: Option<CpuTime>,
 }
@@ -132,8 +147,11 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
         let (note_tx, note_rx) = mpsc::channel();
         let mut cmds = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
+        let mut offset = 0;
         for w in 0..threads {
             let share = plan.clients / threads + usize::from(w < plan.clients % threads);
+            let first = offset;
+            offset += share;
             let heavy = match plan.workload {
                 Workload::Heavy { heavy } => heavy / threads + usize::from(w < heavy % threads),
                 _ => 0,
@@ -144,7 +162,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             let handle = thread::Builder::new()
                 .name(format!("loadgen-{w}"))
                 .spawn_scoped(scope, move || {
-                    worker_main(plan, bufs, (share, heavy), cmd_rx, note_tx)
+                    worker_main(plan, bufs, (share, heavy, first), cmd_rx, note_tx)
                 })
                 .map_err(|e| Error::io("spawning a generator thread", e))?;
             cmds.push(cmd_tx);
@@ -173,6 +191,8 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             messages: total.messages,
             window,
             latency: total.latency.summary(),
+            uncorrected: plan.rate.map(|_| total.uncorrected.summary()),
+            offered_rate: plan.rate,
             generator_cpu,
         })
     })
@@ -180,8 +200,13 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
 
 /// Coordinator → worker.
 enum Cmd {
-    /// Start traffic now; count what completes in `[t0, t1)`, stop sending at `t1`.
-    Go { t0: Instant, t1: Instant },
+    /// Start traffic now (open loop: on the schedule that begins at `start`, the same
+    /// instant for every thread); count what completes in `[t0, t1)`, stop sending at `t1`.
+    Go {
+        start: Instant,
+        t0: Instant,
+        t1: Instant,
+    },
     /// Idle: ping every open connection once.
     Ping,
 }
@@ -225,9 +250,10 @@ fn coordinate(
             Ok((window, cpu))
         }
         _ => {
-            let t0 = Instant::now() + plan.warmup;
+            let start = Instant::now();
+            let t0 = start + plan.warmup;
             let t1 = t0 + plan.duration;
-            send_all(&|| Cmd::Go { t0, t1 });
+            send_all(&|| Cmd::Go { start, t0, t1 });
             thread::sleep(t0.saturating_duration_since(Instant::now()));
             let cpu0 = procstat::sample_self().ok();
             mark(Mark::MeasureStart);
@@ -344,8 +370,11 @@ struct Conn {
     line: Vec<u8>,
     /// Bytes go to `line` instead of being checked against the expected reply.
     collecting: bool,
-    /// Start of the current exchange (churn: of the whole cycle).
+    /// Start of the current exchange (churn: of the whole cycle); in open loop, when the
+    /// request was due, which a stall may have made earlier than `sent`.
     started: Instant,
+    /// When the current request actually went out.
+    sent: Instant,
     deadline: Instant,
     served: bool,
 }
@@ -367,6 +396,8 @@ enum Progress {
 #[derive(Default)]
 struct Tally {
     latency: Latency,
+    /// Open loop: latency from the actual send.
+    uncorrected: Latency,
     messages: u64,
     served: usize,
     connected: u64,
@@ -378,6 +409,7 @@ struct Tally {
 impl Tally {
     fn merge(&mut self, other: Tally) {
         self.latency.merge(&other.latency);
+        self.uncorrected.merge(&other.uncorrected);
         self.messages += other.messages;
         self.served += other.served;
         self.connected += other.connected;
@@ -390,11 +422,12 @@ impl Tally {
 }
 
 /// The thread body: set up, report, follow the coordinator's commands, return the tally.
-/// `clients`: this worker's clients, and how many of them send the slow request.
+/// `clients`: this worker's clients, how many of them send the slow request, and the
+/// run-wide index of its first client (its place in the open-loop stagger).
 fn worker_main(
     plan: &Plan,
     bufs: &Bufs,
-    clients: (usize, usize),
+    clients: (usize, usize, usize),
     cmds: Receiver<Cmd>,
     notes: Sender<Note>,
 ) -> Tally {
@@ -441,6 +474,13 @@ struct Worker<'a> {
     reopen: Vec<usize>,
     /// Reused buffer of (token, readable, read side closed) from the last poll.
     ready: Vec<(Token, bool, bool)>,
+    /// Open loop: time between one client's requests (clients × 1 / rate).
+    interval: Option<Duration>,
+    /// Open loop: the run-wide index of this worker's first client.
+    first: usize,
+    /// Open loop: clients waiting for their next request to fall due, soonest first.
+    /// An entry is stale unless its client is still `Open` with that due time.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
     tally: Tally,
 }
 
@@ -448,7 +488,7 @@ impl<'a> Worker<'a> {
     fn new(
         plan: &'a Plan,
         bufs: &'a Bufs,
-        (clients, heavy): (usize, usize),
+        (clients, heavy, first): (usize, usize, usize),
     ) -> Result<Self, Error> {
         let poll = Poll::new().map_err(|e| Error::io("creating a poll", e))?;
         let now = Instant::now();
@@ -464,6 +504,7 @@ impl<'a> Worker<'a> {
                 line: Vec::new(),
                 collecting: false,
                 started: now,
+                sent: now,
                 deadline: now,
                 served: false,
             })
@@ -481,6 +522,11 @@ impl<'a> Worker<'a> {
             heavy,
             reopen: Vec::new(),
             ready: Vec::with_capacity(1024),
+            interval: plan
+                .rate
+                .map(|rate| Duration::from_secs_f64(plan.clients as f64 / rate)),
+            first,
+            timers: BinaryHeap::new(),
             tally: Tally::default(),
         })
     }
@@ -500,16 +546,23 @@ impl<'a> Worker<'a> {
             .recv_timeout(cmd_limit)
             .map_err(|_| Error::Worker("no start command from the coordinator".into()))?;
         match cmd {
-            Cmd::Go { t0, t1 } => {
+            Cmd::Go { start, t0, t1 } => {
                 self.window = Some((t0, t1));
                 self.sending = true;
                 let now = Instant::now();
+                // Open loop: client k of the run is first due k / rate after the start,
+                // so the requests of all clients together go out evenly spaced.
+                let gap = self.plan.rate.map(|rate| 1.0 / rate);
+                let churn = self.plan.workload == Workload::Churn;
                 for slot in 0..self.conns.len() {
-                    match self.conns[slot].step {
-                        Step::Open => self.start_exchange(slot, now),
-                        Step::Unopened if self.plan.workload == Workload::Churn => {
-                            self.open(slot, now)
+                    match (self.conns[slot].step, gap) {
+                        (Step::Open, Some(gap)) => {
+                            let k = (self.first + slot) as f64;
+                            let due = start + Duration::from_secs_f64(k * gap);
+                            self.schedule(slot, due, now);
                         }
+                        (Step::Open, None) => self.start_exchange(slot, now),
+                        (Step::Unopened, _) if churn => self.open(slot, now),
                         _ => {}
                     }
                 }
@@ -572,17 +625,37 @@ impl<'a> Worker<'a> {
         let hard_stop = stop + drain;
         let mut last_scan = Instant::now();
         loop {
-            let now = Instant::now();
+            let mut now = Instant::now();
             if self.sending && now >= stop {
                 self.sending = false;
+                self.timers.clear();
             }
             if !self.sending
                 && (now >= hard_stop || !self.conns.iter().any(|c| c.step.is_waiting()))
             {
                 return Ok(());
             }
+            if self.sending && self.fire_due(now) {
+                now = Instant::now();
+            }
             let until = if self.sending { stop } else { hard_stop };
-            self.poll_once(TICK.min(until.saturating_duration_since(now)))?;
+            let mut timeout = TICK.min(until.saturating_duration_since(now));
+            let mut fine = None;
+            if let Some(Reverse((due, _))) = self.timers.peek() {
+                let wait = due.saturating_duration_since(now);
+                if wait < FINE_WAIT {
+                    timeout = Duration::ZERO;
+                    fine = Some(wait.min(FINE_STEP));
+                } else {
+                    // Whole milliseconds, rounded down: the rest is waited out finely.
+                    let whole = Duration::from_millis(wait.as_millis() as u64);
+                    timeout = timeout.min(whole);
+                }
+            }
+            let events = self.poll_once(timeout)?;
+            if let (0, Some(step)) = (events, fine) {
+                thread::sleep(step);
+            }
             if last_scan.elapsed() >= TICK {
                 last_scan = Instant::now();
                 self.expire(last_scan);
@@ -590,10 +663,41 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn poll_once(&mut self, timeout: Duration) -> Result<(), Error> {
+    /// Open loop: starts the requests that have fallen due; whether any did.
+    fn fire_due(&mut self, now: Instant) -> bool {
+        let mut fired = false;
+        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
+            let conn = &self.conns[slot];
+            if conn.step == Step::Open && conn.stream.is_some() && conn.started == due {
+                self.start_exchange_due(slot, due, now);
+                fired = true;
+            }
+        }
+        fired
+    }
+
+    /// Open loop: the next request of `slot` is due at `due`: sent now if that has
+    /// passed (a stall put the client behind; it catches up back to back), else
+    /// when it comes.
+    fn schedule(&mut self, slot: usize, due: Instant, now: Instant) {
+        if due <= now {
+            return self.start_exchange_due(slot, due, now);
+        }
+        let conn = &mut self.conns[slot];
+        conn.step = Step::Open;
+        conn.started = due;
+        self.timers.push(Reverse((due, slot)));
+    }
+
+    /// Polls once and handles the events; returns how many there were.
+    fn poll_once(&mut self, timeout: Duration) -> Result<usize, Error> {
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(Error::io("polling", e)),
         }
         let now = Instant::now();
@@ -610,13 +714,14 @@ impl<'a> Worker<'a> {
         for &(token, readable, closed) in &ready {
             self.on_event(token, readable, closed, now);
         }
+        let count = ready.len();
         self.ready = ready;
         if self.sending {
             for slot in std::mem::take(&mut self.reopen) {
                 self.open(slot, now);
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     fn on_event(&mut self, token: Token, readable: bool, closed: bool, now: Instant) {
@@ -703,12 +808,18 @@ impl<'a> Worker<'a> {
 
     /// Sends the request (batch) on an open connection.
     fn start_exchange(&mut self, slot: usize, now: Instant) {
+        self.start_exchange_due(slot, now, now);
+    }
+
+    /// Sends the request that was due at `due` (open loop; `now` in closed loop).
+    fn start_exchange_due(&mut self, slot: usize, due: Instant, now: Instant) {
         let conn = &mut self.conns[slot];
         conn.step = Step::Exchange;
         conn.out = Out::Request;
         conn.out_pos = 0;
         conn.in_pos = 0;
-        conn.started = now;
+        conn.started = due;
+        conn.sent = now;
         conn.deadline = now + self.plan.reply_timeout;
         if let Err(fail) = self.flush(slot) {
             self.fail(slot, fail, now);
@@ -781,12 +892,16 @@ impl<'a> Worker<'a> {
                 conn.served = true;
                 if counted {
                     self.tally.latency.record(now - conn.started);
+                    self.tally.uncorrected.record(now - conn.sent);
                     self.tally.messages += self.bufs.depth;
                 }
-                if self.sending {
-                    self.start_exchange(slot, now);
-                } else {
-                    conn.step = Step::Open;
+                match (self.sending, self.interval) {
+                    (true, Some(interval)) => {
+                        let due = conn.started + interval;
+                        self.schedule(slot, due, now);
+                    }
+                    (true, None) => self.start_exchange(slot, now),
+                    (false, _) => conn.step = Step::Open,
                 }
             }
             Step::Hi => {

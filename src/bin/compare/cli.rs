@@ -38,9 +38,10 @@ pub struct Cli {
     pub external: Vec<External>,
 
     /// A server that is already running, as another row: driven, but with no CPU or
-    /// memory figures. Repeatable.
-    #[arg(long, value_name = "ADDR")]
-    pub attach: Vec<std::net::SocketAddr>,
+    /// memory figures. `NAME=ADDR` names the row (default `attachN`); an IPv6 address is
+    /// written `[::1]:5000`. Repeatable.
+    #[arg(long, value_name = "[NAME=]ADDR", value_parser = parse_attach)]
+    pub attach: Vec<Attach>,
 
     /// Workloads to run: pingpong, pipelined, churn, idle, and heavy (calc mode; a few
     /// clients send a slow line, and the others' latency is what is measured).
@@ -51,6 +52,13 @@ pub struct Cli {
         default_value = "pingpong,pipelined,churn,idle"
     )]
     pub workloads: Vec<WorkloadName>,
+
+    /// Open loop: ping-pong at R requests per second in total, each client on a fixed
+    /// schedule (staggered, so they never fire together), latency timed from when each
+    /// request was due; the uncorrected figure (from the actual send) is shown beside it.
+    /// Without it ping-pong is closed-loop: each client sends when its reply is in.
+    #[arg(long, value_name = "R", value_parser = rate)]
+    pub rate: Option<f64>,
 
     /// Client counts for ping-pong (one row per count).
     #[arg(short, long, value_delimiter = ',', default_value = "1,10,100", value_parser = positive)]
@@ -170,6 +178,15 @@ pub struct External {
     pub command: String,
 }
 
+/// A running server to drive: `NAME=ADDR` or `ADDR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attach {
+    /// The row's label.
+    pub name: Option<String>,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
 /// The yardsticks compare serves itself.
 pub const BASELINES: [&str; 2] = ["baseline", "baseline-threads"];
 /// The coursework's binaries, each one model with its mode fixed.
@@ -193,8 +210,10 @@ static DEFAULT_STRATEGIES: LazyLock<String> = LazyLock::new(|| {
         .join(",")
 });
 
-fn parse_external(text: &str) -> Result<External, String> {
-    let (name, command) = match text.split_once('=') {
+/// Splits an optional `NAME=` label (letters, digits, `-`, `_`) off `text`, refusing
+/// the names of built-in rows.
+fn row_name(text: &str) -> Result<(Option<String>, &str), String> {
+    let (name, rest) = match text.split_once('=') {
         Some((name, rest))
             if !name.is_empty()
                 && name
@@ -210,6 +229,19 @@ fn parse_external(text: &str) -> Result<External, String> {
             "{taken} is the name of a built-in row; pick another"
         ));
     }
+    Ok((name, rest))
+}
+
+fn parse_attach(text: &str) -> Result<Attach, String> {
+    let (name, addr) = row_name(text)?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an address like 127.0.0.1:5000 or [::1]:5000"))?;
+    Ok(Attach { name, addr })
+}
+
+fn parse_external(text: &str) -> Result<External, String> {
+    let (name, command) = row_name(text)?;
     if !command.contains("{port}") {
         return Err("the command must contain {port}, where the port number goes".into());
     }
@@ -217,6 +249,15 @@ fn parse_external(text: &str) -> Result<External, String> {
         name,
         command: command.to_string(),
     })
+}
+
+/// Requests per second: a positive, finite number (`20000`, `2.5e4`).
+fn rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(_) => Err("must be a positive number of requests per second".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn positive(text: &str) -> Result<usize, String> {
@@ -274,6 +315,14 @@ mod tests {
         assert!(Cli::try_parse_from(["compare", "-s", "server9"]).is_err());
         assert!(Cli::try_parse_from(["compare", "-m", "chat"]).is_err());
         assert!(Cli::try_parse_from(["compare", "-d", "-1"]).is_err());
+        let cli = Cli::try_parse_from(["compare", "--rate", "2.5e4"]).unwrap();
+        assert_eq!(cli.rate, Some(25_000.0));
+        for bad in ["0", "-5", "inf", "fast"] {
+            assert!(
+                Cli::try_parse_from(["compare", "--rate", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     /// `--external` needs `{port}` and takes an optional `NAME=` label.
@@ -292,5 +341,16 @@ mod tests {
             parse_external("baseline=python3 s.py {port}").is_err(),
             "an external row must not pass for the yardstick"
         );
+    }
+
+    /// `--attach` takes an optional `NAME=` label, and IPv6 addresses.
+    #[test]
+    fn attached_servers() {
+        let named = parse_attach("py=[::1]:5000").unwrap();
+        assert_eq!(named.name.as_deref(), Some("py"));
+        assert_eq!(named.addr, "[::1]:5000".parse().unwrap());
+        assert_eq!(parse_attach("127.0.0.1:80").unwrap().name, None);
+        assert!(parse_attach("server4=127.0.0.1:80").is_err());
+        assert!(parse_attach("py=localhost").is_err());
     }
 }

@@ -14,11 +14,12 @@
 //!
 //! Layout: `cli` (options), `jobs` (what to run, in which order), `servers` (start,
 //! sample, stop), `measure` (one row), `progress` (stderr), `model` (rows, settings),
-//! `stats` (ratios to the baseline), `report`, `table`, `summary` and `units` (the
-//! text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
+//! `stats` (ratios to the baseline), `flags` (why a row is not to be quoted), `report`,
+//! `table`, `summary` and `units` (the text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
 
 mod cli;
 mod files;
+mod flags;
 mod jobs;
 mod measure;
 mod model;

@@ -62,6 +62,9 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     plan.duration = cli.duration;
     plan.threads = cli.gen_threads;
     plan.reply_timeout = cli.reply_timeout;
+    if job.workload == Workload::PingPong {
+        plan.rate = job.rate;
+    }
     // The baseline does not frame lines, so it cannot close after `bye`.
     plan.server_closes = !baseline;
 
@@ -136,6 +139,11 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         p99_us: lat(report.latency.p99),
         p999_us: lat(report.latency.p999),
         max_us: lat(report.latency.max),
+        offered_per_s: report.offered_rate,
+        achieved_per_s: report.offered_rate.map(|_| report.rate()),
+        p50_uncorrected_us: report.uncorrected.map(|s| lat(s.p50)),
+        p99_uncorrected_us: report.uncorrected.map(|s| lat(s.p99)),
+        p999_uncorrected_us: report.uncorrected.map(|s| lat(s.p999)),
         cpu_user_us_per_msg: cpu.and_then(|c| per_msg(c.user)),
         cpu_sys_us_per_msg: cpu.and_then(|c| per_msg(c.system)),
         server_threads: threads,
@@ -146,7 +154,8 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         other_load: other,
         repeats: 1,
         gen_cpu_us_per_msg: report.generator_cpu.and_then(|c| per_msg(c.total())),
+        flags: Vec::new(),
     };
     drop(server);
-    Ok(row)
+    Ok(crate::flags::flagged(row))
 }

@@ -43,6 +43,17 @@ pub struct Row {
     pub p999_us: f64,
     /// Maximum.
     pub max_us: f64,
+    /// Open loop: the requests per second asked for (`--rate`); null in closed loop.
+    pub offered_per_s: Option<f64>,
+    /// Open loop: the requests per second answered in the window.
+    pub achieved_per_s: Option<f64>,
+    /// Open loop: the median from each request's actual send, not from when it was due
+    /// (`p50_us` etc. are from when it was due).
+    pub p50_uncorrected_us: Option<f64>,
+    /// Open loop: p99 from the actual send.
+    pub p99_uncorrected_us: Option<f64>,
+    /// Open loop: p99.9 from the actual send.
+    pub p999_uncorrected_us: Option<f64>,
     /// Server user CPU per message, in microseconds.
     pub cpu_user_us_per_msg: Option<f64>,
     /// Server system CPU per message, in microseconds.
@@ -64,6 +75,9 @@ pub struct Row {
     /// How many times the row was measured (`--repeat`); these figures are the run with
     /// the lowest `other_load`.
     pub repeats: usize,
+    /// Why this row's figures are not to be quoted as they stand (empty: nothing
+    /// found). Listed under the table; a flagged row is left out of the summary.
+    pub flags: Vec<String>,
 }
 
 impl Row {
@@ -75,6 +89,11 @@ impl Row {
     /// The workload as the table names it.
     pub fn label(&self) -> String {
         label(self.workload, self.depth)
+    }
+
+    /// Whether the row is open-loop (`--rate`).
+    pub fn open_loop(&self) -> bool {
+        self.offered_per_s.is_some()
     }
 
     /// Whether `other` ran the same workload at the same load.
@@ -209,6 +228,7 @@ pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {
         workload: WorkloadName::PingPong,
         depth: 1,
         clients,
+        connected: clients as u64,
         served: clients,
         messages: 1000,
         window_s: 1.0,

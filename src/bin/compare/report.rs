@@ -1,6 +1,7 @@
 //! The report on stdout: a line of settings, the table with a legend of its columns,
 //! the ratios to the baseline, the rows' first errors and the summary, in that order.
 
+use crate::flags::flag_lines;
 use crate::model::{Row, Settings};
 use crate::stats::{ratio_lines, Ratios};
 use crate::summary::summary;
@@ -37,6 +38,22 @@ pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
          anything else during the window (other processes, hypervisor steal); above ~20% the row \
          was disturbed and is worth re-running.\n",
     );
+    if rows.iter().any(Row::open_loop) {
+        out.push_str(
+            "Open loop (--rate): offered is the rate asked for, msg/s the rate achieved; p50, p99 \
+             and p99.9 are timed from when each request was due, so they include any wait a \
+             stalled server imposed; p99 unc is timed from the actual send, as a closed-loop \
+             tool would (coordinated omission).\n",
+        );
+    }
+    let flagged = flag_lines(rows);
+    if !flagged.is_empty() {
+        out.push_str(
+            "\nFlagged rows (!), not quoted in the summary below: their figures are doubtful for \
+             the reason given.\n",
+        );
+        out.push_str(&flagged);
+    }
     if !settings.process_stats {
         out.push_str("Server statistics come from /proc and are only available on Linux.\n");
     }
