@@ -92,6 +92,9 @@ fn help_exits_zero() {
     let text = stdout(&out);
     for word in [
         "--external",
+        "--rate",
+        "--host",
+        "speak switchboard's line protocol",
         "--json",
         "--csv",
         "--svg",
@@ -431,4 +434,133 @@ fn open_loop_sees_the_stall_that_closed_loop_timing_hides() {
         base["offered_per_s"].is_number(),
         "--rate applies to every ping-pong row"
     );
+}
+
+/// A server that serves its first client to the end before accepting the next, as a
+/// typical course server does: the clients left in its listen backlog are counted
+/// as never answered and explained under the table, not passed over in silence.
+#[test]
+fn clients_left_in_the_backlog_are_counted() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                if writer.write_all(&line).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        }
+    });
+    let json = scratch("backlog.json");
+    let (j, attach) = (json.to_string_lossy().into_owned(), format!("one={addr}"));
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "6", "-q"];
+    args.extend(["--attach", &attach, "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("one pingpong 6: 5 of 6 clients connected but were never answered"),
+        "{text}"
+    );
+    assert!(text.contains("listen(5)"), "{text}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let row = &doc["rows"].as_array().unwrap()[1];
+    assert_eq!(
+        (row["served"].clone(), row["unanswered"].clone()),
+        (1.into(), 5.into()),
+        "{row}"
+    );
+}
+
+/// An `--external` server that never starts fails its own row, and says why; the
+/// other rows are still measured, and compare exits 1 after the full report.
+#[test]
+fn a_failing_external_server_fails_only_its_row() {
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "2", "-q"];
+    args.extend(["--external", "broken=exit 3 {port}"]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(rows_of(&text, "baseline").len(), 1, "{text}");
+    assert!(text.contains("broken pingpong 2: failed: "), "{text}");
+    assert!(text.contains("exited"), "{text}");
+    let err = stderr(&out);
+    assert!(err.contains("broken did not run"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `--host ::1`: every server, an external one included, is started and driven on
+/// IPv6 loopback. Skipped where this machine has no `::1`.
+#[test]
+fn external_server_on_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let cmd = format!("v6={COMPARE} --serve-baseline [::1]:{{port}}");
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "2", "-q"];
+    args.extend(["--host", "::1", "--external", &cmd]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = rows_of(&text, "v6");
+    assert_eq!(row.len(), 1, "{text}");
+    let cols: Vec<&str> = row[0].split_whitespace().collect();
+    assert_eq!(&cols[2..5], ["2", "2", "0"], "{text}");
+}
+
+/// `--svg` with no ping-pong row to chart says so in one line and writes nothing;
+/// it does not panic.
+#[test]
+fn svg_without_pingpong_rows_does_not_panic() {
+    let svg = scratch("churn.svg");
+    let s = svg.to_string_lossy().into_owned();
+    let mut args = vec![
+        "-s",
+        "baseline",
+        "-w",
+        "churn",
+        "--churn-clients",
+        "2",
+        "-q",
+    ];
+    args.extend(["--svg", &s]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no ping-pong rows to chart"), "{err}");
+    assert!(!err.contains("panicked") && !svg.exists(), "{err}");
+}
+
+/// The build profile is in the table's header, and a debug build (as `cargo test`
+/// builds it) is warned about loudly.
+#[test]
+fn the_build_profile_is_recorded() {
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1", "-q"];
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let header = text.lines().next().unwrap_or_default();
+    if cfg!(debug_assertions) {
+        assert!(header.contains("DEBUG build"), "{header}");
+        assert!(text.contains("WARNING: a debug build"), "{text}");
+        assert!(stderr(&out).contains("WARNING"), "{}", stderr(&out));
+    } else {
+        assert!(header.contains("release build"), "{header}");
+    }
 }

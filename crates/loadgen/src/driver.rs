@@ -91,6 +91,11 @@ pub struct Report {
     pub rejected: u64,
     /// Connections that failed any other way: refused, reset, wrong reply, timeout.
     pub errors: u64,
+    /// Clients still waiting when the run ended, never answered: connected (or still
+    /// connecting) but no reply in the window and the drain after it, and no error
+    /// either. A server that takes one client at a time, or a listen backlog of 5, leaves
+    /// the rest here.
+    pub unanswered: u64,
     /// The first of those failures, for a diagnostic line.
     pub first_error: Option<String>,
     /// Lines answered inside the measured window (churn: cycles; idle: pings answered).
@@ -187,6 +192,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             served: total.served,
             rejected: total.rejected,
             errors: total.errors,
+            unanswered: total.unanswered,
             first_error: total.first_error,
             messages: total.messages,
             window,
@@ -403,6 +409,7 @@ struct Tally {
     connected: u64,
     rejected: u64,
     errors: u64,
+    unanswered: u64,
     first_error: Option<String>,
 }
 
@@ -415,6 +422,7 @@ impl Tally {
         self.connected += other.connected;
         self.rejected += other.rejected;
         self.errors += other.errors;
+        self.unanswered += other.unanswered;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -1010,7 +1018,11 @@ impl<'a> Worker<'a> {
     /// Closes what is still open (cleanly where nothing is outstanding) and tallies.
     fn finish(mut self) -> Tally {
         for slot in 0..self.conns.len() {
-            let busy = self.conns[slot].step.is_waiting();
+            let conn = &self.conns[slot];
+            let busy = conn.step.is_waiting();
+            if !conn.served && matches!(conn.step, Step::Connecting | Step::Exchange) {
+                self.tally.unanswered += 1;
+            }
             self.close(slot, busy);
         }
         self.tally.served = self.conns.iter().filter(|c| c.served).count();
@@ -1037,23 +1049,23 @@ fn consume(conn: &mut Conn, chunk: &[u8], reply: &[u8]) -> Result<Progress, Fail
     match conn.step {
         Step::Exchange if !conn.collecting => {
             let want = &reply[conn.in_pos..];
-            // Requests never start with `E`, so an `E` where a reply should start is
-            // the server's `ERR ...` line.
-            if conn.in_pos == 0 && chunk[0] != want[0] && chunk[0] == b'E' {
+            // Where a reply should start, `ERR ` (or the start of it, cut short by the
+            // read) is the server's error line, unless the reply itself starts so.
+            let err_start = chunk.starts_with(ERR) || ERR.starts_with(chunk);
+            if conn.in_pos == 0 && err_start && !want.starts_with(&chunk[..chunk.len().min(4)]) {
                 conn.collecting = true;
                 return match collect(conn, chunk)? {
-                    Some(line) => Err(classify(&line)),
+                    Some(line) if line.starts_with(ERR) => Err(classify(&line)),
+                    Some(line) => Err(differs(reply, &line, 0)),
                     None => Ok(Progress::Partial),
                 };
             }
-            if chunk.len() > want.len() {
-                return Err(Fail::Error("server sent more than the reply".into()));
+            let common = chunk.len().min(want.len());
+            if chunk[..common] != want[..common] {
+                return Err(differs(reply, chunk, conn.in_pos));
             }
-            if chunk != &want[..chunk.len()] {
-                return Err(Fail::Error(format!(
-                    "reply differs from the expected bytes at offset {}",
-                    conn.in_pos
-                )));
+            if chunk.len() > want.len() {
+                return Err(differs(reply, chunk, conn.in_pos));
             }
             conn.in_pos += chunk.len();
             Ok(if conn.in_pos == reply.len() {
@@ -1108,6 +1120,36 @@ fn collect(conn: &mut Conn, chunk: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
     }
 }
 
+/// The start of every error line the protocol has.
+const ERR: &[u8] = b"ERR ";
+
+/// A reply that is not the expected one, reported at its first differing byte:
+/// `got` arrived at offset `at` of the reply `want`.
+fn differs(want: &[u8], got: &[u8], at: usize) -> Fail {
+    let i = got
+        .iter()
+        .zip(&want[at.min(want.len())..])
+        .position(|(g, w)| g != w)
+        .unwrap_or(want.len().saturating_sub(at).min(got.len()));
+    let byte = at + i;
+    let show = |bytes: &[u8]| {
+        let end = bytes.len().min(16);
+        let text: String = bytes[..end].escape_ascii().to_string();
+        match end < bytes.len() {
+            true => format!("\"{text}\"..."),
+            false => format!("\"{text}\""),
+        }
+    };
+    let expected = match want.get(byte..) {
+        Some(rest) if !rest.is_empty() => show(rest),
+        _ => "the end of the reply".into(),
+    };
+    Fail::Error(format!(
+        "reply differs at byte {byte}: expected {expected}, got {}",
+        show(&got[i..])
+    ))
+}
+
 /// A line the server sent instead of a reply.
 fn classify(line: &[u8]) -> Fail {
     if line.starts_with(b"ERR busy") {
@@ -1134,4 +1176,79 @@ fn salvage(conn: &mut Conn, scratch: &mut [u8], why: String) -> Fail {
         return classify(&conn.line);
     }
     Fail::Error(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting() -> Conn {
+        let now = Instant::now();
+        Conn {
+            stream: None,
+            token: Token(0),
+            generation: 0,
+            step: Step::Exchange,
+            out: Out::Request,
+            out_pos: 0,
+            in_pos: 0,
+            line: Vec::new(),
+            collecting: false,
+            started: now,
+            sent: now,
+            deadline: now,
+            served: false,
+        }
+    }
+
+    fn error_of(result: Result<Progress, Fail>) -> String {
+        match result {
+            Err(Fail::Error(why)) => why,
+            Err(Fail::Rejected) => "rejected".into(),
+            Ok(_) => "no error".into(),
+        }
+    }
+
+    /// A reply that goes wrong in its second read is reported at the byte where it
+    /// differs, with what was expected and what came, not where the read began.
+    #[test]
+    fn a_differing_reply_is_reported_at_its_first_differing_byte() {
+        let want: Vec<u8> = [vec![b'a'; 1030], b"\n".to_vec()].concat();
+        let mut conn = waiting();
+        assert!(matches!(
+            consume(&mut conn, &want[..1024], &want),
+            Ok(Progress::Partial)
+        ));
+        let why = error_of(consume(&mut conn, b"aaaX\n", &want));
+        assert_eq!(
+            why,
+            r#"reply differs at byte 1027: expected "aaa\n", got "X\n""#
+        );
+        // More bytes than the reply: reported where the reply should have ended.
+        let why = error_of(consume(&mut waiting(), b"abc\nzz", b"abc\n"));
+        assert_eq!(
+            why,
+            r#"reply differs at byte 4: expected the end of the reply, got "zz""#
+        );
+    }
+
+    /// A reply that starts with `E` is a wrong reply, not an error line; `ERR busy`
+    /// is a refusal, even when it arrives one byte at a time.
+    #[test]
+    fn a_reply_starting_with_e_is_not_an_err_line() {
+        let why = error_of(consume(&mut waiting(), b"Echo: abc\n", b"abc\n"));
+        assert_eq!(
+            why,
+            r#"reply differs at byte 0: expected "abc\n", got "Echo: abc\n""#
+        );
+        let mut conn = waiting();
+        for piece in [&b"E"[..], b"R", b"R busy\n"] {
+            match consume(&mut conn, piece, b"abc\n") {
+                Ok(Progress::Partial) => {}
+                Err(Fail::Rejected) => return,
+                _ => panic!("ERR busy, sent in pieces, is a refusal"),
+            }
+        }
+        panic!("ERR busy was never recognised");
+    }
 }

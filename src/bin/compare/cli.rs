@@ -33,7 +33,13 @@ pub struct Cli {
     pub strategies: Vec<String>,
 
     /// Your own server as another row: a shell command with `{port}` where the port goes,
-    /// optionally prefixed by `NAME=` (letters, digits, `-`, `_`). Repeatable.
+    /// optionally prefixed by `NAME=` (letters, digits, `-`, `_`). Repeatable. It must
+    /// listen on `--host` at that port within 10 s and speak switchboard's line protocol
+    /// for `--mode` (echo by default): every line ending in `\n` answered by exactly one
+    /// line (echo: the same bytes back); churn also sends `Hi` (any one-line answer) and
+    /// `bye` (answered `bye`, then the server closes). A line starting `ERR busy` turns a
+    /// client away; any other reply that differs is an error, reported at the first
+    /// differing byte. If it fails to start, its row is marked failed and the others run.
     #[arg(long, value_name = "[NAME=]CMD", value_parser = parse_external)]
     pub external: Vec<External>,
 
@@ -42,6 +48,11 @@ pub struct Cli {
     /// written `[::1]:5000`. Repeatable.
     #[arg(long, value_name = "[NAME=]ADDR", value_parser = parse_attach)]
     pub attach: Vec<Attach>,
+
+    /// The loopback address every server is started on and driven at: `127.0.0.1`, or
+    /// `::1` for IPv6 (an `--external` server must then listen on `::1`).
+    #[arg(long, default_value = "127.0.0.1", value_parser = host)]
+    pub host: String,
 
     /// Workloads to run: pingpong, pipelined, churn, idle, and heavy (calc mode; a few
     /// clients send a slow line, and the others' latency is what is measured).
@@ -249,6 +260,14 @@ fn parse_external(text: &str) -> Result<External, String> {
         name,
         command: command.to_string(),
     })
+}
+
+/// A host the servers can be started on: one that resolves (`127.0.0.1`, `::1`,
+/// `localhost`).
+fn host(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_start_matches('[').trim_end_matches(']');
+    switchboard::net::resolve(text, 0).map_err(|e| e.to_string())?;
+    Ok(text.to_string())
 }
 
 /// Requests per second: a positive, finite number (`20000`, `2.5e4`).

@@ -17,6 +17,7 @@
 //! `stats` (ratios to the baseline), `flags` (why a row is not to be quoted), `report`,
 //! `table`, `summary` and `units` (the text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
 
+mod charts;
 mod cli;
 mod files;
 mod flags;
@@ -31,6 +32,7 @@ mod summary;
 mod table;
 mod units;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -95,13 +97,31 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     jobs::check_descriptors(&jobs)?;
     servers::install_interrupt_handler();
+    if model::BUILD == "debug" {
+        eprintln!(
+            "compare: WARNING: this is a DEBUG build, and so are the servers beside it: \
+             their figures are many times slower than a release build's and say little. \
+             Use `cargo run --release --bin compare`."
+        );
+    }
 
     let order = jobs::schedule(&jobs, cli.repeat);
     let mut progress = Progress::new(cli, &jobs, &order);
     let mut runs: Vec<Vec<Row>> = vec![Vec::new(); jobs.len()];
+    // A server that failed to start fails its own rows; the others still run.
+    let mut failed: HashMap<String, String> = HashMap::new();
     for (step, &i) in order.iter().enumerate() {
-        progress.show(step, &jobs[i]);
-        runs[i].push(measure::measure(cli, &jobs[i])?);
+        let job = &jobs[i];
+        progress.show(step, job);
+        let name = &job.target.name;
+        let row = match failed.get(name) {
+            Some(why) => Row::failed(name, job.workload, job.clients, why.clone()),
+            None => measure::measure(cli, job).unwrap_or_else(|why| {
+                failed.insert(name.clone(), why.clone());
+                Row::failed(name, job.workload, job.clients, why)
+            }),
+        };
+        runs[i].push(row);
     }
     progress.clear();
     let rows: Vec<Row> = runs
@@ -119,6 +139,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         repeat: cli.repeat,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         process_stats: procstat::SUPPORTED,
+        build: model::BUILD,
     };
     let mut stdout = std::io::stdout();
     let _ = stdout.write_all(report::report(&settings, &rows, &ratios).as_bytes());
@@ -130,7 +151,22 @@ fn run(cli: &Cli) -> Result<(), String> {
         files::write_csv(path, &rows)?;
     }
     if let Some(path) = &cli.svg {
-        files::write_svg(path, &rows)?;
+        match rows.iter().any(files::charted) {
+            true => files::write_svg(path, &settings, &rows)?,
+            false => eprintln!(
+                "compare: no ping-pong rows to chart, so {} was not written (add -w pingpong)",
+                path.display()
+            ),
+        }
+    }
+    if !failed.is_empty() {
+        let mut names: Vec<&String> = failed.keys().collect();
+        names.sort();
+        let names: Vec<&str> = names.into_iter().map(String::as_str).collect();
+        return Err(format!(
+            "{} did not run (see the report above)",
+            names.join(", ")
+        ));
     }
     Ok(())
 }

@@ -12,8 +12,6 @@ use crate::jobs::Job;
 use crate::model::{LoadMode, Row};
 use crate::servers::{self, Kind};
 
-/// Servers listen on loopback only: the comparison is of the servers, not the network.
-const HOST: &str = "127.0.0.1";
 /// Fewest surviving idle connections for which memory per connection is shown.
 const MIN_HELD: usize = 10;
 /// Shortest window whose CPU figures are shown.
@@ -40,7 +38,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         true => LoadMode(&mode::calc::ENTRY),
         false => cli.mode,
     };
-    let mut server = servers::start(&target.kind, HOST, mode, max_clients)?;
+    let mut server = servers::start(&target.kind, &cli.host, mode, max_clients)?;
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.
@@ -131,6 +129,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         served: report.served,
         rejected: report.rejected,
         errors: report.errors,
+        unanswered: report.unanswered,
         first_error,
         messages: report.messages,
         window_s: report.window.as_secs_f64(),

@@ -27,6 +27,9 @@ pub struct Row {
     pub rejected: u64,
     /// Other failures: refused, reset, wrong reply, timeout.
     pub errors: u64,
+    /// Clients connected (or still connecting) that got no reply at all in the window
+    /// and its drain, and no error: left waiting, as in a listen backlog.
+    pub unanswered: u64,
     /// The first such failure.
     pub first_error: Option<String>,
     /// Lines answered in the window (churn: cycles; idle: pings answered).
@@ -91,6 +94,20 @@ impl Row {
         label(self.workload, self.depth)
     }
 
+    /// A row that could not be measured at all (its server did not start): the reason
+    /// stands in for the figures.
+    pub fn failed(strategy: &str, workload: loadgen::Workload, clients: usize, why: String) -> Row {
+        Row {
+            strategy: strategy.into(),
+            workload: workload.into(),
+            depth: workload.depth(),
+            clients,
+            first_error: Some(why.clone()),
+            flags: vec![format!("failed: {why}")],
+            ..Row::default()
+        }
+    }
+
     /// Whether the row is open-loop (`--rate`).
     pub fn open_loop(&self) -> bool {
         self.offered_per_s.is_some()
@@ -123,7 +140,17 @@ pub struct Settings {
     pub cpus: usize,
     /// Whether server statistics could be read (Linux).
     pub process_stats: bool,
+    /// `release` or `debug`: how compare, and the servers beside it, were built. A
+    /// debug build is many times slower and its figures say little.
+    pub build: &'static str,
 }
+
+/// How this compare was built: `debug` or `release`.
+pub const BUILD: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
 
 /// A workload by name: what `--workloads` takes and the files write. The shapes
 /// themselves, with their parameters, are [`loadgen::Workload`].

@@ -12,8 +12,12 @@ use crate::table::table;
 pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "switchboard compare: {} mode, {}-byte lines, {} s windows after {} s warm-up, \
-         {} generator thread(s), {} CPUs{}\n\n",
+        "switchboard compare: {} build, {} mode, {}-byte lines, {} s windows after {} s warm-up, \
+         {} generator thread(s), {} CPUs{}\n{}\n",
+        match settings.build {
+            "debug" => "DEBUG",
+            other => other,
+        },
         settings.mode,
         settings.size,
         settings.duration_s,
@@ -24,6 +28,12 @@ pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
             format!(", least disturbed of {} runs per row", settings.repeat)
         } else {
             String::new()
+        },
+        match settings.build {
+            "debug" =>
+                "WARNING: a debug build, compare and servers alike: these figures are \
+                        many times slower than release and say little about the models.\n",
+            _ => "",
         }
     ));
     out.push_str(&table(rows));
@@ -45,6 +55,31 @@ pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
              stalled server imposed; p99 unc is timed from the actual send, as a closed-loop \
              tool would (coordinated omission).\n",
         );
+    }
+    let waiting: Vec<String> = rows
+        .iter()
+        .filter(|r| r.unanswered > 0)
+        .map(|r| {
+            format!(
+                "  {} {} {}: {} of {} clients connected but were never answered",
+                r.strategy,
+                r.label(),
+                r.clients,
+                r.unanswered,
+                r.clients
+            )
+        })
+        .collect();
+    if !waiting.is_empty() {
+        out.push_str(
+            "\nClients left waiting: connected (the kernel completes the handshake for the \
+             listen queue) but given no reply and no error in the window, so counted neither \
+             served nor err. The usual cause is a server that takes one client at a time \
+             while the rest wait in its listen backlog (listen(5) in a typical course \
+             server), or a pool with fewer workers than clients.\n",
+        );
+        out.push_str(&waiting.join("\n"));
+        out.push('\n');
     }
     let flagged = flag_lines(rows);
     if !flagged.is_empty() {
