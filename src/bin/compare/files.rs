@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::charts;
+use crate::memory::MemoryFit;
 use crate::model::{Row, Settings, WorkloadName};
 use crate::stats::Ratios;
 
@@ -51,17 +52,20 @@ pub fn write_json(
     settings: &Settings,
     rows: &[Row],
     ratios: &[Ratios],
+    memory: &[MemoryFit],
 ) -> Result<(), String> {
     #[derive(Serialize)]
     struct Doc<'a> {
         settings: &'a Settings,
         rows: &'a [Row],
         ratios: &'a [Ratios],
+        memory: &'a [MemoryFit],
     }
     let doc = Doc {
         settings,
         rows,
         ratios,
+        memory,
     };
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))

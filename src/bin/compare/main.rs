@@ -23,6 +23,7 @@ mod files;
 mod flags;
 mod jobs;
 mod measure;
+mod memory;
 mod model;
 mod progress;
 mod report;
@@ -129,6 +130,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         .filter_map(|r| stats::least_disturbed(r))
         .collect();
     let ratios = stats::ratios(&runs);
+    let memory = memory::fits(&rows);
 
     let settings = Settings {
         mode: cli.mode,
@@ -142,10 +144,10 @@ fn run(cli: &Cli) -> Result<(), String> {
         build: model::BUILD,
     };
     let mut stdout = std::io::stdout();
-    let _ = stdout.write_all(report::report(&settings, &rows, &ratios).as_bytes());
+    let _ = stdout.write_all(report::report(&settings, &rows, &ratios, &memory).as_bytes());
     let _ = stdout.flush();
     if let Some(path) = &cli.json {
-        files::write_json(path, &settings, &rows, &ratios)?;
+        files::write_json(path, &settings, &rows, &ratios, &memory)?;
     }
     if let Some(path) = &cli.csv {
         files::write_csv(path, &rows)?;

@@ -67,12 +67,17 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
     plan.server_closes = !baseline;
 
     let before = server.sample();
+    let kernel_before = procstat::sample_kernel().ok();
+    let mut kernel_held = None;
     let (mut start, mut end): (Option<ProcSample>, Option<ProcSample>) = (None, None);
     let (mut sys_start, mut sys_end) = (None, None);
     let report = loadgen::run(&plan, &mut |mark| match mark {
         Mark::MeasureStart | Mark::Held => {
             sys_start = procstat::sample_system().ok();
             start = server.sample();
+            if mark == Mark::Held {
+                kernel_held = procstat::sample_kernel().ok();
+            }
         }
         Mark::MeasureEnd | Mark::Pinged => {
             end = server.sample();
@@ -106,6 +111,18 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         (Workload::Idle { .. }, Some(b), Some(s), Some(e)) if report.served >= MIN_HELD => {
             let held = s.rss.max(e.rss).saturating_sub(b.rss);
             Some(held as f64 / report.served as f64)
+        }
+        _ => None,
+    };
+    let idle_held = matches!(job.workload, Workload::Idle { .. }) && report.served >= MIN_HELD;
+    let held_rss = match (&start, &end) {
+        (Some(s), Some(e)) if idle_held => Some(s.rss.max(e.rss)),
+        _ => None,
+    };
+    let kernel = |part: fn(&procstat::KernelMemory) -> u64| match (&kernel_before, &kernel_held) {
+        (Some(b), Some(h)) if idle_held => {
+            let grown = part(h).saturating_sub(part(b));
+            Some(grown as f64 / report.served as f64)
         }
         _ => None,
     };
@@ -148,6 +165,9 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         server_threads: threads,
         server_peak_bytes: end.map(|e| e.peak_rss),
         mem_per_conn_bytes: mem_per_conn,
+        held_rss_bytes: held_rss,
+        kernel_stack_per_conn_bytes: kernel(|k| k.stacks),
+        kernel_sockets_per_conn_bytes: kernel(|k| k.sockets),
         server_load: cpu.and_then(|c| load(c.total())),
         gen_load: report.generator_cpu.and_then(|c| load(c.total())),
         other_load: other,

@@ -67,6 +67,16 @@ pub struct Row {
     pub server_peak_bytes: Option<u64>,
     /// Idle: growth of the server's resident memory per connection held, in bytes.
     pub mem_per_conn_bytes: Option<f64>,
+    /// Idle: the server's resident memory while holding the connections, in bytes
+    /// (what the memory fit is taken over).
+    pub held_rss_bytes: Option<u64>,
+    /// Idle, Linux: growth of the kernel's thread stacks per connection held
+    /// (machine-wide `KernelStack`; a thread per client shows here), in bytes.
+    pub kernel_stack_per_conn_bytes: Option<f64>,
+    /// Idle, Linux: growth of the kernel's socket memory per connection held
+    /// (machine-wide unreclaimable slab plus TCP buffer pages; both ends of each
+    /// loopback connection, the generator's included), in bytes.
+    pub kernel_sockets_per_conn_bytes: Option<f64>,
     /// Share of one core the server used in the window (2.0 = two full cores).
     pub server_load: Option<f64>,
     /// Share of one core the load generator used in the window.

@@ -2,6 +2,7 @@
 //! the ratios to the baseline, the rows' first errors and the summary, in that order.
 
 use crate::flags::flag_lines;
+use crate::memory::{fit_lines, MemoryFit};
 use crate::model::{Row, Settings};
 use crate::stats::{ratio_lines, Ratios};
 use crate::summary::summary;
@@ -9,7 +10,12 @@ use crate::table::table;
 
 /// What goes to stdout: the settings, the table and its legend, the ratios, the first
 /// error of each failing row and the summary.
-pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
+pub fn report(
+    settings: &Settings,
+    rows: &[Row],
+    ratios: &[Ratios],
+    memory: &[MemoryFit],
+) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "switchboard compare: {} build, {} mode, {}-byte lines, {} s windows after {} s warm-up, \
@@ -106,6 +112,7 @@ pub fn report(settings: &Settings, rows: &[Row], ratios: &[Ratios]) -> String {
         });
         out.push_str(&ratio_lines(ratios));
     }
+    out.push_str(&fit_lines(memory));
     let errors: Vec<String> = rows
         .iter()
         .filter_map(|r| {
