@@ -146,6 +146,8 @@ fn baseline_every_workload_and_files() {
     let (json, csv, svg) = (scratch("a.json"), scratch("a.csv"), scratch("a.svg"));
     let mut args = vec!["-s", "baseline", "-c", "1,4", "--pipelined-clients", "2"];
     args.extend(["--churn-clients", "2", "--idle", "50", "-q"]);
+    // Every workload with a row per load; sweeps have a test of their own.
+    args.extend(["-w", "pingpong,pipelined,churn,idle"]);
     args.extend(TINY);
     let (j, c, s) = (
         json.to_string_lossy().into_owned(),
@@ -269,6 +271,8 @@ fn dead_attached_server_is_errors_not_a_hang() {
 #[test]
 fn every_model_side_by_side() {
     let mut args = vec![
+        "-w",
+        "pingpong,pipelined,churn,idle",
         "-c",
         "1,5",
         "--pipelined-clients",
@@ -562,5 +566,54 @@ fn the_build_profile_is_recorded() {
         assert!(stderr(&out).contains("WARNING"), "{}", stderr(&out));
     } else {
         assert!(header.contains("release build"), "{header}");
+    }
+}
+
+/// `-w sweep` measures the closed-loop maximum, then steps the offered rate from
+/// 10% to 120% of it, each step an open-loop row with the contract's fields, and
+/// names a knee only where p99 stayed under the SLO with the rate achieved.
+#[test]
+fn sweep_steps_the_offered_rate_and_finds_the_knee() {
+    let json = scratch("sweep.json");
+    let j = json.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline", "-w", "sweep", "--sweep-clients", "4"];
+    args.extend([
+        "--sweep-steps",
+        "3",
+        "--sweep-duration",
+        "0.3",
+        "--slo",
+        "50ms",
+    ]);
+    args.extend(["-q", "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("baseline: closed-loop max"), "{text}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let sweep = &doc["sweeps"][0];
+    let max = sweep["closed_loop_max_per_s"].as_f64().unwrap();
+    assert!(max > 0.0, "{sweep}");
+    let steps = sweep["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{sweep}");
+    for (step, share) in steps.iter().zip([0.1, 0.65, 1.2]) {
+        let offered = step["offered_per_s"].as_f64().unwrap();
+        assert!((offered / max - share).abs() < 1e-6, "{step}");
+        for key in ["achieved_per_s", "p99_us", "p99_uncorrected_us"] {
+            assert!(step[key].is_number(), "{key}: {step}");
+        }
+    }
+    // The knee, if any, is a step that met the SLO with its rate achieved.
+    if let Some(offered) = sweep["knee"]["offered_per_s"].as_f64() {
+        let step = steps
+            .iter()
+            .find(|s| s["offered_per_s"] == offered)
+            .unwrap();
+        assert!(step["p99_us"].as_f64().unwrap() <= 50_000.0, "{sweep}");
+        let achieved = step["achieved_per_s"].as_f64().unwrap();
+        assert!(achieved >= 0.95 * offered, "{sweep}");
     }
 }

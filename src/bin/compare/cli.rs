@@ -54,15 +54,34 @@ pub struct Cli {
     #[arg(long, default_value = "127.0.0.1", value_parser = host)]
     pub host: String,
 
-    /// Workloads to run: pingpong, pipelined, churn, idle, and heavy (calc mode; a few
-    /// clients send a slow line, and the others' latency is what is measured).
+    /// Workloads to run: pingpong, pipelined, churn, idle, heavy (calc mode; a few
+    /// clients send a slow line, and the others' latency is what is measured), and
+    /// sweep (each model's closed-loop maximum, then open-loop steps of offered load up
+    /// to past it: where its latency turns up).
     #[arg(
         short,
         long,
         value_delimiter = ',',
-        default_value = "pingpong,pipelined,churn,idle"
+        default_value = "pingpong,pipelined,churn,idle,sweep"
     )]
     pub workloads: Vec<WorkloadName>,
+
+    /// Sweep: clients for the closed-loop maximum and every open-loop step.
+    #[arg(long, default_value_t = 10, value_parser = positive)]
+    pub sweep_clients: usize,
+
+    /// Sweep: open-loop steps, evenly spaced from 10% to 120% of the closed-loop maximum.
+    #[arg(long, default_value_t = 10, value_parser = positive)]
+    pub sweep_steps: usize,
+
+    /// Sweep: measured window of each step, in seconds (CPU figures need 0.5 s).
+    #[arg(long, default_value = "0.5", value_parser = nonzero_seconds)]
+    pub sweep_duration: Duration,
+
+    /// Sweep: the p99 latency a step must stay under to count toward the knee
+    /// (`1ms`, `500us`, `0.002` seconds).
+    #[arg(long, default_value = "1ms", value_parser = latency)]
+    pub slo: Duration,
 
     /// Open loop: ping-pong at R requests per second in total, each client on a fixed
     /// schedule (staggered, so they never fire together), latency timed from when each
@@ -270,6 +289,26 @@ fn host(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A latency: `1ms`, `500us` (or `µs`), `2s`, or plain seconds.
+fn latency(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix("us").or(text.strip_suffix("µs")) {
+        (n, 1e-6)
+    } else {
+        (text.strip_suffix('s').unwrap_or(text), 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v * scale <= 3600.0 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
+        _ => Err(format!(
+            "{text:?} is not a latency like 1ms, 500us or 0.002"
+        )),
+    }
+}
+
 /// Requests per second: a positive, finite number (`20000`, `2.5e4`).
 fn rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -319,7 +358,7 @@ mod tests {
         let runnable = MODELS.iter().filter(|m| m.strategy.check().is_ok());
         let models: Vec<&str> = runnable.map(|m| m.name).collect();
         assert_eq!(cli.strategies[1..], models);
-        assert_eq!(cli.workloads.len(), 4);
+        assert_eq!(cli.workloads.len(), 5);
         assert_eq!(cli.clients, vec![1, 10, 100]);
         assert_eq!(cli.duration, Duration::from_secs(1));
     }
@@ -334,6 +373,16 @@ mod tests {
         assert!(Cli::try_parse_from(["compare", "-s", "server9"]).is_err());
         assert!(Cli::try_parse_from(["compare", "-m", "chat"]).is_err());
         assert!(Cli::try_parse_from(["compare", "-d", "-1"]).is_err());
+        for (slo, us) in [
+            ("1ms", 1000),
+            ("500us", 500),
+            ("250µs", 250),
+            ("0.002", 2000),
+        ] {
+            let cli = Cli::try_parse_from(["compare", "--slo", slo]).unwrap();
+            assert_eq!(cli.slo, Duration::from_micros(us), "{slo}");
+        }
+        assert!(Cli::try_parse_from(["compare", "--slo", "0ms"]).is_err());
         let cli = Cli::try_parse_from(["compare", "--rate", "2.5e4"]).unwrap();
         assert_eq!(cli.rate, Some(25_000.0));
         for bad in ["0", "-5", "inf", "fast"] {

@@ -9,6 +9,7 @@ use crate::charts;
 use crate::memory::MemoryFit;
 use crate::model::{Row, Settings, WorkloadName};
 use crate::stats::Ratios;
+use crate::sweep::Sweep;
 
 /// Writes every row as CSV, with a header line.
 pub fn write_csv(path: &Path, rows: &[Row]) -> Result<(), String> {
@@ -53,6 +54,7 @@ pub fn write_json(
     rows: &[Row],
     ratios: &[Ratios],
     memory: &[MemoryFit],
+    sweeps: &[Sweep],
 ) -> Result<(), String> {
     #[derive(Serialize)]
     struct Doc<'a> {
@@ -60,12 +62,14 @@ pub fn write_json(
         rows: &'a [Row],
         ratios: &'a [Ratios],
         memory: &'a [MemoryFit],
+        sweeps: &'a [Sweep],
     }
     let doc = Doc {
         settings,
         rows,
         ratios,
         memory,
+        sweeps,
     };
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -29,6 +29,8 @@ pub struct Job<'a> {
     pub clients: usize,
     /// Open loop: requests per second in total (ping-pong with `--rate`).
     pub rate: Option<f64>,
+    /// The measured window.
+    pub window: std::time::Duration,
 }
 
 /// `cargo run --bin compare` builds compare alone, so the servers beside it
@@ -145,6 +147,7 @@ pub fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
                 workload,
                 clients,
                 rate: cli.rate.filter(|_| workload == Workload::PingPong),
+                window: cli.duration,
             })
         };
         if wants(WorkloadName::PingPong) {
@@ -230,6 +233,7 @@ mod tests {
             workload: Workload::PingPong,
             clients,
             rate: None,
+            window: std::time::Duration::from_secs(1),
         };
         // As `jobs` builds them: grouped by strategy.
         let jobs = [

@@ -30,6 +30,7 @@ mod report;
 mod servers;
 mod stats;
 mod summary;
+mod sweep;
 mod table;
 mod units;
 
@@ -93,7 +94,8 @@ fn serve_baseline<S>(
 fn run(cli: &Cli) -> Result<(), String> {
     let targets = jobs::targets(cli)?;
     let jobs = jobs::jobs(cli, &targets);
-    if jobs.is_empty() {
+    let sweeping = cli.workloads.contains(&model::WorkloadName::Sweep);
+    if jobs.is_empty() && !sweeping {
         return Err("nothing to run".into());
     }
     jobs::check_descriptors(&jobs)?;
@@ -107,7 +109,8 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
 
     let order = jobs::schedule(&jobs, cli.repeat);
-    let mut progress = Progress::new(cli, &jobs, &order);
+    let sweeps = if sweeping { targets.len() } else { 0 };
+    let mut progress = Progress::new(cli, &jobs, &order, sweeps);
     let mut runs: Vec<Vec<Row>> = vec![Vec::new(); jobs.len()];
     // A server that failed to start fails its own rows; the others still run.
     let mut failed: HashMap<String, String> = HashMap::new();
@@ -124,6 +127,14 @@ fn run(cli: &Cli) -> Result<(), String> {
         };
         runs[i].push(row);
     }
+    let mut step = order.len();
+    let sweeps: Vec<sweep::Sweep> = match sweeping {
+        true => targets
+            .iter()
+            .map(|t| sweep::sweep(cli, t, &mut progress, &mut step))
+            .collect(),
+        false => Vec::new(),
+    };
     progress.clear();
     let rows: Vec<Row> = runs
         .iter()
@@ -144,10 +155,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         build: model::BUILD,
     };
     let mut stdout = std::io::stdout();
-    let _ = stdout.write_all(report::report(&settings, &rows, &ratios, &memory).as_bytes());
+    let _ =
+        stdout.write_all(report::report(&settings, &rows, &ratios, &memory, &sweeps).as_bytes());
     let _ = stdout.flush();
     if let Some(path) = &cli.json {
-        files::write_json(path, &settings, &rows, &ratios, &memory)?;
+        files::write_json(path, &settings, &rows, &ratios, &memory, &sweeps)?;
     }
     if let Some(path) = &cli.csv {
         files::write_csv(path, &rows)?;

@@ -57,7 +57,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         };
     }
     plan.warmup = cli.warmup;
-    plan.duration = cli.duration;
+    plan.duration = job.window;
     plan.threads = cli.gen_threads;
     plan.reply_timeout = cli.reply_timeout;
     if job.workload == Workload::PingPong {

@@ -178,6 +178,7 @@ pub enum WorkloadName {
     Churn,
     Heavy,
     Idle,
+    Sweep,
 }
 
 impl WorkloadName {
@@ -189,6 +190,7 @@ impl WorkloadName {
             WorkloadName::Churn => "churn",
             WorkloadName::Heavy => "heavy",
             WorkloadName::Idle => "idle",
+            WorkloadName::Sweep => "sweep",
         }
     }
 }

@@ -19,15 +19,22 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Progress over the jobs in schedule `order`; silent under `--quiet`.
-    pub fn new(cli: &Cli, jobs: &[Job], order: &[usize]) -> Self {
-        let estimates: Vec<f64> = order
+    /// Progress over the jobs in schedule `order`, then `sweeps` sweeps; silent under
+    /// `--quiet`.
+    pub fn new(cli: &Cli, jobs: &[Job], order: &[usize], sweeps: usize) -> Self {
+        let mut estimates: Vec<f64> = order
             .iter()
             .map(|&i| match jobs[i].workload {
                 Workload::Idle { hold } => hold.as_secs_f64() + 0.3 + jobs[i].clients as f64 * 5e-5,
-                _ => (cli.warmup + cli.duration).as_secs_f64() + 0.15,
+                _ => (cli.warmup + jobs[i].window).as_secs_f64() + 0.15,
             })
             .collect();
+        for _ in 0..sweeps {
+            estimates.push((cli.warmup + cli.duration).as_secs_f64() + 0.15);
+            for _ in 0..cli.sweep_steps {
+                estimates.push((cli.warmup + cli.sweep_duration).as_secs_f64() + 0.15);
+            }
+        }
         Progress {
             enabled: !cli.quiet,
             terminal: std::io::stderr().is_terminal(),
@@ -42,9 +49,10 @@ impl Progress {
             return;
         }
         let left: f64 = self.estimates[i..].iter().sum();
-        let what = match job.workload {
-            Workload::Pipelined { depth } => format!("pipelined x{depth}"),
-            w => w.name().to_string(),
+        let what = match (job.workload, job.rate) {
+            (Workload::Pipelined { depth }, _) => format!("pipelined x{depth}"),
+            (Workload::PingPong, Some(rate)) => format!("@{}/s", crate::units::si(rate)),
+            (w, _) => w.name().to_string(),
         };
         let line = format!(
             "[{:>width$}/{}] {:<9} {:<13} {:>6} clients   ~{:.0} s left",

@@ -6,6 +6,7 @@ use crate::memory::{fit_lines, MemoryFit};
 use crate::model::{Row, Settings};
 use crate::stats::{ratio_lines, Ratios};
 use crate::summary::summary;
+use crate::sweep::{sweep_lines, Sweep};
 use crate::table::table;
 
 /// What goes to stdout: the settings, the table and its legend, the ratios, the first
@@ -15,6 +16,7 @@ pub fn report(
     rows: &[Row],
     ratios: &[Ratios],
     memory: &[MemoryFit],
+    sweeps: &[Sweep],
 ) -> String {
     let mut out = String::new();
     out.push_str(&format!(
@@ -113,6 +115,7 @@ pub fn report(
         out.push_str(&ratio_lines(ratios));
     }
     out.push_str(&fit_lines(memory));
+    out.push_str(&sweep_lines(sweeps));
     let errors: Vec<String> = rows
         .iter()
         .filter_map(|r| {
