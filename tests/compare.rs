@@ -617,3 +617,72 @@ fn sweep_steps_the_offered_rate_and_finds_the_knee() {
         assert!(achieved >= 0.95 * offered, "{sweep}");
     }
 }
+
+/// `--html FILE` writes one self-contained page: the charts as inline SVG, the table,
+/// summary and manifest below them, and nothing fetched from the network.
+#[test]
+fn html_page_is_self_contained() {
+    let html = scratch("page.html");
+    let h = html.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline,event-loop", "-w", "pingpong,idle,sweep"];
+    args.extend(["-c", "1,4", "--idle", "20,40", "--sweep-clients", "4"]);
+    args.extend([
+        "--sweep-steps",
+        "2",
+        "--sweep-duration",
+        "0.2",
+        "-q",
+        "--html",
+        &h,
+    ]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(90));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("Report: {h}")),
+        "{}",
+        stdout(&out)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    let _ = std::fs::remove_file(&html);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    // Latency curves, throughput and memory; windows too short for CPU figures, and
+    // no heavy rows: each missing chart says why.
+    assert_eq!(page.matches("<svg").count(), 3, "{page}");
+    assert!(page.contains("no heavy rows in this run"));
+    assert!(page.contains("no CPU figures in this run"));
+    for part in ["mem/conn", "Run manifest", "git commit", "least-squares"] {
+        assert!(page.contains(part), "{part} missing");
+    }
+    for fetch in ["<script", "<link", "src=", "@import", "url("] {
+        assert!(!page.contains(fetch), "the page fetches something: {fetch}");
+    }
+    let outside = page.matches("http").count();
+    let namespaces = page.matches("http://www.w3.org/2000/svg").count();
+    assert_eq!(outside, namespaces, "only SVG namespaces name a URL");
+}
+
+/// The JSON carries the run's manifest: date, kernel, cores, pinning, version,
+/// build and the command line.
+#[test]
+fn json_has_the_manifest() {
+    let json = scratch("m.json");
+    let j = json.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1", "-q"];
+    args.extend(["--no-html", "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let m = &doc["manifest"];
+    for key in ["date", "cores", "pinning", "version", "build", "command"] {
+        assert!(!m[key].is_null(), "{key}: {m}");
+    }
+    assert!(m["command"].as_str().unwrap().contains("--no-html"), "{m}");
+    assert!(
+        !stdout(&out).contains("Report: "),
+        "--no-html writes no page"
+    );
+}

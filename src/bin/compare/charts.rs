@@ -5,6 +5,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::model::{Row, Settings};
 
@@ -31,6 +32,10 @@ pub fn colour(i: usize) -> RGBColor {
 /// How an axis is scaled and how its ticks are labelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Axis {
+    /// A count (connections), linear from zero: `1000`.
+    Count,
+    /// A plain number, linear from zero.
+    Linear,
     /// A count (clients, connections) on a log scale over whole decades.
     LogCount,
     /// A rate per second, linear from zero: `50k`.
@@ -47,7 +52,8 @@ impl Axis {
     /// A tick label.
     pub fn label(self, v: f64) -> String {
         match self {
-            Axis::LogCount => format!("{}", v.round() as i64),
+            Axis::Count | Axis::LogCount => format!("{}", v.round() as i64),
+            Axis::Linear => trim(v),
             Axis::Rate => crate::units::si(v),
             Axis::LogMicros if v >= 1e6 => format!("{}s", trim(v / 1e6)),
             Axis::LogMicros if v >= 1e3 => format!("{}ms", trim(v / 1e3)),
@@ -83,6 +89,35 @@ pub fn decades(lo: f64, hi: f64) -> (f64, f64) {
     (bottom, top)
 }
 
+/// Horizontal stacked bars: one bar per model, one segment per part.
+pub struct Bars {
+    /// What each part is, in the legend (an empty name: a part with no legend).
+    pub parts: [String; 2],
+    /// (model, [part values]).
+    pub bars: Vec<(String, [f64; 2])>,
+}
+
+/// Stacked horizontal bars of two parts per model, the model's name beside each bar.
+pub fn stacked_bars(
+    title: String,
+    caption: String,
+    value: String,
+    parts: [&str; 2],
+    bars: Vec<(String, [f64; 2])>,
+) -> Chart {
+    Chart {
+        title,
+        caption,
+        x: (value, Axis::Linear),
+        y: (String::new(), Axis::Linear),
+        series: Vec::new(),
+        bars: Some(Bars {
+            parts: parts.map(String::from),
+            bars,
+        }),
+    }
+}
+
 /// One line on a chart.
 pub struct Series {
     /// The model's name, in the legend.
@@ -109,6 +144,8 @@ pub struct Chart {
     pub y: (String, Axis),
     /// The lines.
     pub series: Vec<Series>,
+    /// Or bars instead of lines.
+    pub bars: Option<Bars>,
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
@@ -139,6 +176,9 @@ impl Chart {
             (16, 36),
             ("sans-serif", 14).into_font().color(&RGBColor(80, 80, 80)),
         ))?;
+        if let Some(bars) = &self.bars {
+            return self.draw_bars(&body, bars);
+        }
         let values = |f: fn(&(f64, f64)) -> f64| {
             let all = self.series.iter().flat_map(|s| s.points.iter().map(f));
             let positive: Vec<f64> = all.filter(|v| v.is_finite() && *v > 0.0).collect();
@@ -217,6 +257,69 @@ impl Chart {
         }
         Ok(())
     }
+
+    fn draw_bars(&self, body: &DrawingArea<SVGBackend, Shift>, bars: &Bars) -> DrawResult {
+        let n = bars.bars.len().max(1) as f64;
+        let top = bars
+            .bars
+            .iter()
+            .map(|(_, [a, b])| a + b)
+            .fold(0.0, f64::max);
+        let x1 = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let xa = self.x.1;
+        let mut chart = ChartBuilder::on(body)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(170)
+            .build_cartesian_2d(0.0..x1, -0.6..(n - 0.4))?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x.0.as_str())
+            .x_label_formatter(&|v| xa.label(*v))
+            .y_label_formatter(&|_| String::new())
+            .disable_y_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()?;
+        let shades = [colour(0), colour(1)];
+        for (part, shade) in bars.parts.iter().zip(shades) {
+            if part.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+                .label(part.as_str())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], shade.filled())
+                });
+        }
+        for (i, (name, [a, b])) in bars.bars.iter().enumerate() {
+            let y = (bars.bars.len() - 1 - i) as f64;
+            let (lo, hi) = (y - 0.32, y + 0.32);
+            chart.draw_series([
+                Rectangle::new([(0.0, lo), (*a, hi)], shades[0].filled()),
+                Rectangle::new([(*a, lo), (a + b, hi)], shades[1].filled()),
+            ])?;
+            let (px, py) = chart.backend_coord(&(0.0, y));
+            let (bx, by) = body.get_base_pixel();
+            let style = TextStyle::from(("sans-serif", 15).into_font())
+                .pos(Pos::new(HPos::Right, VPos::Center));
+            body.draw(&Text::new(name.clone(), (px - bx - 8, py - by), style))?;
+            let total = xa.label(a + b);
+            let style = TextStyle::from(("sans-serif", 13).into_font())
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            chart.draw_series([Text::new(total, (a + b + x1 * 0.01, y), style)])?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(160, 160, 160))
+            .draw()?;
+        Ok(())
+    }
 }
 
 /// What was run, for a chart's caption.
@@ -269,6 +372,7 @@ pub fn pingpong(settings: &Settings, ping: &[&Row]) -> [Chart; 2] {
             x: ("clients".into(), Axis::LogCount),
             y: ("messages per second".into(), Axis::Rate),
             series: series(|r| r.msgs_per_s),
+            bars: None,
         },
         Chart {
             title: "p99 latency, ping-pong".into(),
@@ -276,6 +380,7 @@ pub fn pingpong(settings: &Settings, ping: &[&Row]) -> [Chart; 2] {
             x: ("clients".into(), Axis::LogCount),
             y: ("p99 latency".into(), Axis::LogMicros),
             series: series(|r| r.p99_us),
+            bars: None,
         },
     ]
 }
@@ -329,6 +434,7 @@ mod tests {
                 fitted: false,
                 marks: vec![],
             }],
+            bars: None,
         };
         let svg = chart.svg(800, 480).unwrap();
         // plotters writes each text element's content on a line of its own.

@@ -70,9 +70,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 10, value_parser = positive)]
     pub sweep_clients: usize,
 
-    /// Sweep: open-loop steps, evenly spaced from 10% to 120% of the closed-loop maximum.
-    #[arg(long, default_value_t = 10, value_parser = positive)]
-    pub sweep_steps: usize,
+    /// Sweep: open-loop steps, evenly spaced from 10% to 120% of the closed-loop maximum
+    /// [default: 10 with -w sweep; 5 in the default run, to keep it short].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub sweep_steps: Option<usize>,
 
     /// Sweep: measured window of each step, in seconds (CPU figures need 0.5 s).
     #[arg(long, default_value = "0.5", value_parser = nonzero_seconds)]
@@ -172,6 +173,16 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
 
+    /// Write the report as one self-contained HTML page, charts first (inline SVG; it
+    /// opens offline) [default: target/compare/report.html beside the build, else
+    /// compare-report.html here].
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Write no HTML page.
+    #[arg(long, conflicts_with = "html")]
+    pub no_html: bool,
+
     /// No progress line.
     #[arg(short, long)]
     pub quiet: bool,
@@ -188,6 +199,10 @@ pub struct Cli {
         conflicts_with = "serve_baseline"
     )]
     pub serve_baseline_threads: Option<std::net::SocketAddr>,
+
+    /// Whether the workloads were left at their default (the default run).
+    #[arg(skip)]
+    pub default_run: bool,
 }
 
 const EXAMPLES: &str = "\
@@ -198,6 +213,24 @@ Examples:
   compare -s baseline,server3,server4 -w idle --idle 10000
   compare --external 'py=python3 server.py {port}' -s baseline
   compare --json out.json --csv out.csv --svg out.svg";
+
+impl Cli {
+    /// Parses the command line, noting whether the workloads were left at their default.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.default_run =
+            matches.value_source("workloads") == Some(clap::parser::ValueSource::DefaultValue);
+        cli
+    }
+
+    /// Open-loop steps per sweep: as asked, else 10, or 5 in the default run.
+    pub fn sweep_steps(&self) -> usize {
+        self.sweep_steps
+            .unwrap_or(if self.default_run { 5 } else { 10 })
+    }
+}
 
 /// A user-supplied server: `NAME=CMD` or `CMD`, where CMD contains `{port}`.
 #[derive(Clone, Debug, PartialEq, Eq)]

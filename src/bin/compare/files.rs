@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::charts;
+use crate::manifest::Manifest;
 use crate::memory::MemoryFit;
 use crate::model::{Row, Settings, WorkloadName};
 use crate::stats::Ratios;
@@ -50,6 +51,7 @@ fn csv_quote(s: &str) -> String {
 /// Writes the settings and every row as pretty-printed JSON.
 pub fn write_json(
     path: &Path,
+    manifest: &Manifest,
     settings: &Settings,
     rows: &[Row],
     ratios: &[Ratios],
@@ -58,6 +60,7 @@ pub fn write_json(
 ) -> Result<(), String> {
     #[derive(Serialize)]
     struct Doc<'a> {
+        manifest: &'a Manifest,
         settings: &'a Settings,
         rows: &'a [Row],
         ratios: &'a [Ratios],
@@ -65,6 +68,7 @@ pub fn write_json(
         sweeps: &'a [Sweep],
     }
     let doc = Doc {
+        manifest,
         settings,
         rows,
         ratios,

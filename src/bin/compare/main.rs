@@ -21,7 +21,9 @@ mod charts;
 mod cli;
 mod files;
 mod flags;
+mod html;
 mod jobs;
+mod manifest;
 mod measure;
 mod memory;
 mod model;
@@ -38,7 +40,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use loadgen::baseline::threads::ThreadsBaseline;
 use loadgen::baseline::Baseline;
 use loadgen::procstat;
@@ -48,7 +49,7 @@ use model::{Row, Settings};
 use progress::Progress;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if let Some(addr) = cli.serve_baseline {
         return serve_baseline(
             Baseline::bind(addr).and_then(|s| Ok((s.local_addr()?, s))),
@@ -68,6 +69,26 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Where the HTML page goes: `--html FILE`, else `target/compare/report.html` when this
+/// compare runs from a cargo target directory, else `compare-report.html` here.
+fn html_path(cli: &Cli) -> Option<std::path::PathBuf> {
+    if cli.no_html {
+        return None;
+    }
+    if let Some(path) = &cli.html {
+        return Some(path.clone());
+    }
+    let exe = std::env::current_exe().ok();
+    let target = exe
+        .as_deref()
+        .and_then(|e| e.parent()?.parent())
+        .filter(|t| t.file_name().is_some_and(|n| n == "target"));
+    Some(match target {
+        Some(t) => t.join("compare").join("report.html"),
+        None => "compare-report.html".into(),
+    })
 }
 
 /// `compare --serve-baseline[-threads] ADDR`: a baseline as a process of its own,
@@ -108,6 +129,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         );
     }
 
+    let manifest = manifest::collect(model::BUILD);
     let order = jobs::schedule(&jobs, cli.repeat);
     let sweeps = if sweeping { targets.len() } else { 0 };
     let mut progress = Progress::new(cli, &jobs, &order, sweeps);
@@ -128,18 +150,28 @@ fn run(cli: &Cli) -> Result<(), String> {
         runs[i].push(row);
     }
     let mut step = order.len();
-    let sweeps: Vec<sweep::Sweep> = match sweeping {
-        true => targets
-            .iter()
-            .map(|t| sweep::sweep(cli, t, &mut progress, &mut step))
-            .collect(),
-        false => Vec::new(),
-    };
-    progress.clear();
     let rows: Vec<Row> = runs
         .iter()
         .filter_map(|r| stats::least_disturbed(r))
         .collect();
+    let sweeps: Vec<sweep::Sweep> = match sweeping {
+        true => targets
+            .iter()
+            .map(|t| {
+                // A closed-loop ping-pong row at the sweep's client count is its 100%.
+                let closed = rows.iter().find(|r| {
+                    r.strategy == t.name
+                        && r.workload == model::WorkloadName::PingPong
+                        && r.clients == cli.sweep_clients
+                        && !r.open_loop()
+                        && r.msgs_per_s > 0.0
+                });
+                sweep::sweep(cli, t, closed.cloned(), &mut progress, &mut step)
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    progress.clear();
     let ratios = stats::ratios(&runs);
     let memory = memory::fits(&rows);
 
@@ -154,12 +186,24 @@ fn run(cli: &Cli) -> Result<(), String> {
         process_stats: procstat::SUPPORTED,
         build: model::BUILD,
     };
+    let text = report::report(&settings, &rows, &ratios, &memory, &sweeps, &manifest);
     let mut stdout = std::io::stdout();
-    let _ =
-        stdout.write_all(report::report(&settings, &rows, &ratios, &memory, &sweeps).as_bytes());
+    let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+    if let Some(path) = html_path(cli) {
+        let page = html::Page {
+            manifest: &manifest,
+            settings: &settings,
+            rows: &rows,
+            memory: &memory,
+            sweeps: &sweeps,
+            report: &text,
+        };
+        html::write_html(&path, &page)?;
+        println!("\nReport: {}", path.display());
+    }
     if let Some(path) = &cli.json {
-        files::write_json(path, &settings, &rows, &ratios, &memory, &sweeps)?;
+        files::write_json(path, &manifest, &settings, &rows, &ratios, &memory, &sweeps)?;
     }
     if let Some(path) = &cli.csv {
         files::write_csv(path, &rows)?;

@@ -2,6 +2,7 @@
 //! the ratios to the baseline, the rows' first errors and the summary, in that order.
 
 use crate::flags::flag_lines;
+use crate::manifest::Manifest;
 use crate::memory::{fit_lines, MemoryFit};
 use crate::model::{Row, Settings};
 use crate::stats::{ratio_lines, Ratios};
@@ -17,6 +18,7 @@ pub fn report(
     ratios: &[Ratios],
     memory: &[MemoryFit],
     sweeps: &[Sweep],
+    manifest: &Manifest,
 ) -> String {
     let mut out = String::new();
     out.push_str(&format!(
@@ -133,5 +135,7 @@ pub fn report(
     }
     out.push('\n');
     out.push_str(&summary(rows, ratios));
+    out.push('\n');
+    out.push_str(&manifest.lines());
     out
 }

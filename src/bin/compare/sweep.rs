@@ -24,7 +24,14 @@ const TO: f64 = 1.2;
 
 /// Sweeps `target`: its closed-loop maximum, then `--sweep-steps` open-loop steps.
 /// `step` counts the progress steps taken so far.
-pub fn sweep(cli: &Cli, target: &Target, progress: &mut Progress, step: &mut usize) -> Sweep {
+/// `closed`: a closed-loop run already measured at the sweep's client count, if any.
+pub fn sweep(
+    cli: &Cli,
+    target: &Target,
+    closed: Option<Row>,
+    progress: &mut Progress,
+    step: &mut usize,
+) -> Sweep {
     let mut job = Job {
         target,
         workload: Workload::PingPong,
@@ -42,19 +49,26 @@ pub fn sweep(cli: &Cli, target: &Target, progress: &mut Progress, step: &mut usi
         knee: None,
         failed: None,
     };
-    progress.show(*step, &job);
+    let steps = cli.sweep_steps();
+    let measured = match closed {
+        Some(row) => Ok(row),
+        None => {
+            progress.show(*step, &job);
+            measure(cli, &job)
+        }
+    };
     *step += 1;
-    let closed = match measure(cli, &job) {
+    let closed = match measured {
         Ok(row) if row.msgs_per_s > 0.0 => row,
         Ok(row) => {
             let why = row.first_error.clone().unwrap_or("no replies".into());
             result.failed = Some(format!("the closed-loop run served nothing: {why}"));
-            *step += cli.sweep_steps;
+            *step += steps;
             return result;
         }
         Err(why) => {
             result.failed = Some(why);
-            *step += cli.sweep_steps;
+            *step += steps;
             return result;
         }
     };
@@ -62,7 +76,7 @@ pub fn sweep(cli: &Cli, target: &Target, progress: &mut Progress, step: &mut usi
     result.closed_loop_max_per_s = max;
     result.closed_loop = closed;
     job.window = cli.sweep_duration;
-    for rate in rates(max, cli.sweep_steps, FROM, TO) {
+    for rate in rates(max, steps, FROM, TO) {
         job.rate = Some(rate);
         progress.show(*step, &job);
         *step += 1;
