@@ -116,6 +116,9 @@ fn usage_errors_exit_two() {
         &["--duration", "soon"],
         // A window of nothing is a usage error, like zero clients.
         &["-d", "0"],
+        // A gate needs something to be measured against.
+        &["--fail-over", "10"],
+        &["--rate", "0"],
     ] {
         let out = compare(args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -685,4 +688,46 @@ fn json_has_the_manifest() {
         !stdout(&out).contains("Report: "),
         "--no-html writes no page"
     );
+}
+
+/// `--against OLD.json` sets each ratio beside the stored one, and `--fail-over PCT`
+/// exits 3 when a p99 or CPU-per-message ratio got worse by more than PCT.
+#[test]
+fn regression_gate_against_a_stored_run() {
+    let old = scratch("old.json");
+    let o = old.to_string_lossy().into_owned();
+    // A stored run in which event-loop's p99 was a thousandth of the baseline's.
+    let stored = serde_json::json!({"ratios": [{
+        "strategy": "event-loop", "workload": "pingpong", "depth": 1, "clients": 2,
+        "p99": {"median": 0.001}, "msgs_per_s": {"median": 1.0}
+    }]});
+    std::fs::write(&old, stored.to_string()).unwrap();
+    let mut args = vec![
+        "-s",
+        "baseline,event-loop",
+        "-w",
+        "pingpong",
+        "-c",
+        "2",
+        "-q",
+    ];
+    args.extend(["--no-html", "--against", &o]);
+    args.extend(TINY);
+    let loose = compare(&args, Duration::from_secs(60));
+    assert!(loose.status.success(), "{}", stderr(&loose));
+    let text = stdout(&loose);
+    assert!(text.contains(&format!("Against {o}")), "{text}");
+    assert!(text.contains("event-loop pingpong 2  p99"), "{text}");
+    assert!(text.contains("was   0.00x"), "{text}");
+
+    args.extend(["--fail-over", "50"]);
+    let gated = compare(&args, Duration::from_secs(60));
+    let _ = std::fs::remove_file(&old);
+    assert_eq!(gated.status.code(), Some(3), "{}", stderr(&gated));
+    let err = stderr(&gated);
+    assert!(
+        err.contains("worse than the stored run by more than 50%"),
+        "{err}"
+    );
+    assert!(err.contains("event-loop pingpong 2 p99"), "{err}");
 }

@@ -179,6 +179,16 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
+    /// Regression gate: set each ratio to the baseline beside the one stored in
+    /// OLD.json (an earlier `compare --json` of the same rows).
+    #[arg(long, value_name = "OLD.json")]
+    pub against: Option<PathBuf>,
+
+    /// With --against: exit 3 when any model's CPU per message or p99 ratio to the
+    /// baseline is more than PCT percent worse than the stored one.
+    #[arg(long, value_name = "PCT", requires = "against", value_parser = percent)]
+    pub fail_over: Option<f64>,
+
     /// Write no HTML page.
     #[arg(long, conflicts_with = "html")]
     pub no_html: bool,
@@ -212,7 +222,8 @@ Examples:
   compare -w pipelined --depth 32 --size 16384
   compare -s baseline,server3,server4 -w idle --idle 10000
   compare --external 'py=python3 server.py {port}' -s baseline
-  compare --json out.json --csv out.csv --svg out.svg";
+  compare --json out.json --csv out.csv --svg out.svg
+  compare -w pingpong --repeat 5 --against main.json --fail-over 15   a CI gate (exit 3)";
 
 impl Cli {
     /// Parses the command line, noting whether the workloads were left at their default.
@@ -339,6 +350,14 @@ fn latency(text: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "{text:?} is not a latency like 1ms, 500us or 0.002"
         )),
+    }
+}
+
+/// A percentage: a number of 0 or more (`10`, `2.5`).
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err("must be a percentage, 0 or more".into()),
     }
 }
 

@@ -21,6 +21,7 @@ mod charts;
 mod cli;
 mod files;
 mod flags;
+mod gate;
 mod html;
 mod jobs;
 mod manifest;
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         );
     }
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("compare: {e}");
             ExitCode::from(1)
@@ -112,7 +113,11 @@ fn serve_baseline<S>(
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+/// Exit status when `--fail-over` found a ratio worse than allowed.
+const GATE_FAILED: u8 = 3;
+
+fn run(cli: &Cli) -> Result<ExitCode, String> {
+    let stored = cli.against.as_deref().map(gate::load).transpose()?;
     let targets = jobs::targets(cli)?;
     let jobs = jobs::jobs(cli, &targets);
     let sweeping = cli.workloads.contains(&model::WorkloadName::Sweep);
@@ -189,6 +194,14 @@ fn run(cli: &Cli) -> Result<(), String> {
     let text = report::report(&settings, &rows, &ratios, &memory, &sweeps, &manifest);
     let mut stdout = std::io::stdout();
     let _ = stdout.write_all(text.as_bytes());
+    let changes = match (&stored, &cli.against) {
+        (Some(stored), Some(path)) => {
+            let changes = gate::changes(&ratios, stored);
+            let _ = stdout.write_all(gate::change_lines(&changes, path).as_bytes());
+            changes
+        }
+        _ => Vec::new(),
+    };
     let _ = stdout.flush();
     if let Some(path) = html_path(cli) {
         let page = html::Page {
@@ -226,5 +239,19 @@ fn run(cli: &Cli) -> Result<(), String> {
             names.join(", ")
         ));
     }
-    Ok(())
+    if let Some(pct) = cli.fail_over {
+        let worse = gate::over(&changes, pct);
+        if !worse.is_empty() {
+            let list: Vec<String> = worse
+                .iter()
+                .map(|c| format!("{} {} {:+.0}%", c.row, c.figure, c.worse_pct()))
+                .collect();
+            eprintln!(
+                "compare: worse than the stored run by more than {pct}%: {}",
+                list.join(", ")
+            );
+            return Ok(ExitCode::from(GATE_FAILED));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
