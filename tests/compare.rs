@@ -731,3 +731,21 @@ fn regression_gate_against_a_stored_run() {
     );
     assert!(err.contains("event-loop pingpong 2 p99"), "{err}");
 }
+
+/// Progress on a stderr that is not a terminal is one plain line per row, with the
+/// row and the time left, and no terminal escapes.
+#[test]
+fn progress_is_plain_lines_when_not_a_terminal() {
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1,2", "--no-html"];
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("[1/2] baseline") && lines[0].ends_with("s left"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+}
