@@ -91,6 +91,32 @@ pub fn fits(rows: &[Row]) -> Vec<MemoryFit> {
     out
 }
 
+/// A sentence for the summary: what a connection costs each model, by the slope.
+pub fn slope_sentence(fits: &[MemoryFit]) -> String {
+    if fits.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = fits
+        .iter()
+        .map(|f| {
+            let kernel = f
+                .kernel_stack_per_conn_bytes
+                .filter(|&k| k >= 4096.0)
+                .map(|k| format!(" plus {} of kernel stack", bytes(k)))
+                .unwrap_or_default();
+            format!(
+                "{} {}{kernel}",
+                f.strategy,
+                bytes(f.per_conn_bytes.max(0.0))
+            )
+        })
+        .collect();
+    format!(
+        "Each idle connection cost, by the slope of RSS against connections held: {}.",
+        parts.join(", ")
+    )
+}
+
 /// The fits as lines of text under the table; empty without any.
 pub fn fit_lines(fits: &[MemoryFit]) -> String {
     if fits.is_empty() {

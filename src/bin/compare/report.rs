@@ -135,6 +135,11 @@ pub fn report(
     }
     out.push('\n');
     out.push_str(&summary(rows, ratios));
+    let more = [
+        crate::sweep::knee_sentence(sweeps),
+        crate::memory::slope_sentence(memory),
+    ];
+    out.push_str(&crate::units::wrap(&more.join(" "), 100));
     out.push('\n');
     out.push_str(&manifest.lines());
     out

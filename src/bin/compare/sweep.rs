@@ -156,6 +156,43 @@ pub fn knee(steps: &[Row], slo_us: f64, max: f64) -> Option<Knee> {
         .max_by(|a, b| a.offered_per_s.total_cmp(&b.offered_per_s))
 }
 
+/// A sentence for the summary: each model's knee, highest first. A knee whose step
+/// is flagged (a disturbed window) is not quoted.
+pub fn knee_sentence(sweeps: &[Sweep]) -> String {
+    let mut knees: Vec<(&Sweep, Knee)> = sweeps
+        .iter()
+        .filter_map(|s| {
+            let k = s.knee?;
+            let step = s
+                .steps
+                .iter()
+                .find(|r| r.offered_per_s == Some(k.offered_per_s))?;
+            step.flags.is_empty().then_some((s, k))
+        })
+        .collect();
+    if knees.is_empty() {
+        return String::new();
+    }
+    knees.sort_by(|a, b| b.1.achieved_per_s.total_cmp(&a.1.achieved_per_s));
+    let parts: Vec<String> = knees
+        .iter()
+        .map(|(s, k)| {
+            format!(
+                "{} {}/s ({:.0}% of its closed-loop max)",
+                s.strategy,
+                si(k.achieved_per_s),
+                k.of_max * 100.0
+            )
+        })
+        .collect();
+    format!(
+        "Under open-loop load at {} clients, the highest rates served with p99 under {}: {}.",
+        knees[0].0.clients,
+        micros(knees[0].0.slo_us, 1),
+        parts.join(", ")
+    )
+}
+
 /// The sweeps as text: a line per model with its knee, then its steps.
 pub fn sweep_lines(sweeps: &[Sweep]) -> String {
     let Some(first) = sweeps.first() else {
@@ -262,5 +299,33 @@ mod tests {
             failed: None,
         }]);
         assert!(text.contains("knee at 70.0k/s offered (70% of max), 69.0k/s achieved"));
+        let sweep = |name: &str, knee: Option<Knee>, flags: Vec<String>| Sweep {
+            strategy: name.into(),
+            clients: 10,
+            closed_loop_max_per_s: max,
+            slo_us: 1000.0,
+            closed_loop: test_row(name, 10, 5.0),
+            steps: steps
+                .iter()
+                .cloned()
+                .map(|r| Row {
+                    flags: flags.clone(),
+                    ..r
+                })
+                .collect(),
+            knee,
+            failed: None,
+        };
+        let said = knee_sentence(&[
+            sweep("event-loop", Some(k), vec![]),
+            sweep("thread-per-client", knee(&steps, 500.0, max), vec![]),
+            sweep("noisy", Some(k), vec!["other processes used 50%".into()]),
+        ]);
+        assert_eq!(
+            said,
+            "Under open-loop load at 10 clients, the highest rates served with p99 under \
+             1.00ms: event-loop 69.0k/s (70% of its closed-loop max), thread-per-client \
+             39.9k/s (40% of its closed-loop max)."
+        );
     }
 }
