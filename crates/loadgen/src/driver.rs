@@ -112,6 +112,11 @@ pub struct Report {
     pub uncorrected: Option<Summary>,
     /// Open loop only: the rate asked for, requests per second ([`Plan::rate`]).
     pub offered_rate: Option<f64>,
+    /// Open loop only: how late the generator itself sent requests that found their
+    /// client idle when they fell due. A busy machine delays the generator's own
+    /// thread, and that delay is inside the latency timed from the due time; a server
+    /// that holds a client back is not in this figure (those sends wait on a reply).
+    pub send_lateness: Option<Summary>,
     /// CPU time this process (the generator) used during the window, when available.
     pub generator_cpu: Option<CpuTime>,
 }
@@ -200,6 +205,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             window,
             latency: total.latency.summary(),
             uncorrected: plan.rate.map(|_| total.uncorrected.summary()),
+            send_lateness: plan.rate.map(|_| total.lateness.summary()),
             offered_rate: plan.rate,
             generator_cpu,
         })
@@ -406,6 +412,8 @@ struct Tally {
     latency: Latency,
     /// Open loop: latency from the actual send.
     uncorrected: Latency,
+    /// Open loop: the generator's own lateness on sends to idle clients.
+    lateness: Latency,
     messages: u64,
     served: usize,
     connected: u64,
@@ -419,6 +427,7 @@ impl Tally {
     fn merge(&mut self, other: Tally) {
         self.latency.merge(&other.latency);
         self.uncorrected.merge(&other.uncorrected);
+        self.lateness.merge(&other.lateness);
         self.messages += other.messages;
         self.served += other.served;
         self.connected += other.connected;
@@ -682,6 +691,9 @@ impl<'a> Worker<'a> {
             self.timers.pop();
             let conn = &self.conns[slot];
             if conn.step == Step::Open && conn.stream.is_some() && conn.started == due {
+                if self.in_window(now) {
+                    self.tally.lateness.record(now - due);
+                }
                 self.start_exchange_due(slot, due, now);
                 fired = true;
             }

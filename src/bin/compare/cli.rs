@@ -113,8 +113,9 @@ pub struct Cli {
     #[arg(long, default_value_t = 10, value_parser = positive)]
     pub churn_clients: usize,
 
-    /// Connections opened and held by idle (one row per count).
-    #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = positive)]
+    /// Connections opened and held by idle (one row per count). With two or more
+    /// counts, memory per connection is also fitted as the slope of RSS against them.
+    #[arg(long, value_delimiter = ',', default_value = "250,500,1000", value_parser = positive)]
     pub idle: Vec<usize>,
 
     /// How long idle connections are held silent before each is pinged, in seconds.

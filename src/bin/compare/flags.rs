@@ -7,6 +7,11 @@ use crate::model::{Row, WorkloadName};
 /// Below this share of the offered rate, an open-loop row did not get the load it
 /// was meant to measure.
 pub const MIN_ACHIEVED: f64 = 0.95;
+/// The generator's own lateness (p99) above this share of the corrected p99, and
+/// above [`LATE_FLOOR_US`], is a large part of what the row reports.
+pub const LATE_SHARE: f64 = 0.25;
+/// Lateness below this is the timer and scheduler's ordinary noise.
+pub const LATE_FLOOR_US: f64 = 100.0;
 /// A generator thread this busy may be what limits the row...
 pub const GEN_BUSY: f64 = 0.90;
 /// ...and anything else using more than this share of a core disturbed the window.
@@ -28,6 +33,15 @@ pub fn reasons(row: &Row) -> Vec<String> {
                 achieved,
                 offered,
                 100.0 * achieved / offered
+            ));
+        }
+    }
+    if let Some(late) = row.gen_late_p99_us {
+        if late > LATE_FLOOR_US && late > LATE_SHARE * row.p99_us {
+            why.push(format!(
+                "the generator itself sent late (p99 {:.0} µs behind schedule, against a \
+                 p99 of {:.0} µs): its own delays are part of this row's latency",
+                late, row.p99_us
             ));
         }
     }
@@ -93,6 +107,11 @@ mod tests {
         assert!(reasons(&slow)[0].starts_with("rate not achieved: 9000/s of 10000/s"));
         slow.achieved_per_s = Some(9_600.0);
         assert!(reasons(&slow).is_empty(), "96% is achieved");
+        slow.p99_us = 2_000.0;
+        slow.gen_late_p99_us = Some(900.0);
+        assert!(reasons(&slow)[0].starts_with("the generator itself sent late"));
+        slow.gen_late_p99_us = Some(300.0);
+        assert!(reasons(&slow).is_empty(), "15% of p99 is the generator's");
 
         let mut gen = clean.clone();
         (gen.gen_load, gen.server_load) = (Some(0.95), Some(0.60));

@@ -81,8 +81,9 @@ pub fn render(page: &Page) -> Result<String, String> {
          body { font-family: sans-serif; margin: 24px; color: #111; background: #fff; }\n\
          h1 { font-size: 26px; margin: 0 0 4px; }\n\
          .sub { color: #444; margin: 0 0 18px; }\n\
-         .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(720px, 1fr)); gap: 16px; }\n\
+         .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); gap: 16px; }\n\
          figure { margin: 0; border: 1px solid #ddd; padding: 4px; }\n\
+         figure svg { width: 100%; height: auto; display: block; }\n\
          figure.missing { padding: 16px; color: #555; }\n\
          pre { font-size: 12px; overflow-x: auto; background: #f7f7f7; padding: 12px; }\n\
          table.manifest td { padding: 2px 12px 2px 0; vertical-align: top; }\n\

@@ -57,6 +57,9 @@ pub struct Row {
     pub p99_uncorrected_us: Option<f64>,
     /// Open loop: p99.9 from the actual send.
     pub p999_uncorrected_us: Option<f64>,
+    /// Open loop: p99 of how late the generator itself sent to idle clients
+    /// (its own delays, which the corrected figures include).
+    pub gen_late_p99_us: Option<f64>,
     /// Server user CPU per message, in microseconds.
     pub cpu_user_us_per_msg: Option<f64>,
     /// Server system CPU per message, in microseconds.
