@@ -240,9 +240,14 @@ impl Chart {
                             .map(|&p| Circle::new(p, 9, c.stroke_width(3))),
                     )?;
                 }
+                // Latency rises with load: its lower right is where the lines are not.
+                let corner = match (xa, ya) {
+                    (Axis::Rate, Axis::LogMicros) => SeriesLabelPosition::LowerRight,
+                    _ => SeriesLabelPosition::UpperLeft,
+                };
                 chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
+                    .position(corner)
                     .label_font(("sans-serif", 15))
                     .background_style(WHITE.mix(0.9))
                     .border_style(RGBColor(160, 160, 160))
