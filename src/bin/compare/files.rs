@@ -31,6 +31,14 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> Result<(), String> {
             .map(|f| match &row[f] {
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::String(s) => csv_quote(s),
+                // A row's flags: one cell, the reasons separated by `; `.
+                serde_json::Value::Array(items) => {
+                    let texts: Vec<String> = items
+                        .iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect();
+                    csv_quote(&texts.join("; "))
+                }
                 other => other.to_string(),
             })
             .collect();
@@ -119,5 +127,21 @@ mod tests {
         assert_eq!(csv_quote("plain"), "plain");
         assert_eq!(csv_quote("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_quote("x\"y,"), "\"x\"\"y,\"");
+    }
+
+    /// A row's flags, a list, are one CSV cell, quoted when they need it.
+    #[test]
+    fn csv_flags_are_one_cell() {
+        let mut row = crate::model::test_row("server4", 10, 2.0);
+        row.flags = vec!["rate not achieved".into(), "other, busy".into()];
+        let path = std::env::temp_dir().join(format!("compare-csv-{}.csv", std::process::id()));
+        write_csv(&path, &[row]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.ends_with(",\"rate not achieved; other, busy\""),
+            "{line}"
+        );
     }
 }
