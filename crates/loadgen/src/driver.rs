@@ -117,6 +117,12 @@ pub struct Report {
     /// thread, and that delay is inside the latency timed from the due time; a server
     /// that holds a client back is not in this figure (those sends wait on a reply).
     pub send_lateness: Option<Summary>,
+    /// Open loop only: the longest the generator's loop was held up beyond what it
+    /// asked to wait, within the window: its thread descheduled, or busy handling a
+    /// burst. Every request due meanwhile is charged that wait, whether its client was
+    /// idle or waiting on a reply, so a pause near the p99 makes the p99 the
+    /// generator's as much as the server's.
+    pub generator_pause: Option<Duration>,
     /// CPU time this process (the generator) used during the window, when available.
     pub generator_cpu: Option<CpuTime>,
 }
@@ -206,6 +212,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             latency: total.latency.summary(),
             uncorrected: plan.rate.map(|_| total.uncorrected.summary()),
             send_lateness: plan.rate.map(|_| total.lateness.summary()),
+            generator_pause: plan.rate.map(|_| total.pause),
             offered_rate: plan.rate,
             generator_cpu,
         })
@@ -414,6 +421,8 @@ struct Tally {
     uncorrected: Latency,
     /// Open loop: the generator's own lateness on sends to idle clients.
     lateness: Latency,
+    /// Open loop: the longest hold-up of the generator's loop in the window.
+    pause: Duration,
     messages: u64,
     served: usize,
     connected: u64,
@@ -428,6 +437,7 @@ impl Tally {
         self.latency.merge(&other.latency);
         self.uncorrected.merge(&other.uncorrected);
         self.lateness.merge(&other.lateness);
+        self.pause = self.pause.max(other.pause);
         self.messages += other.messages;
         self.served += other.served;
         self.connected += other.connected;
@@ -645,6 +655,7 @@ impl<'a> Worker<'a> {
         let mut last_scan = Instant::now();
         loop {
             let mut now = Instant::now();
+            let top = now;
             if self.sending && now >= stop {
                 self.sending = false;
                 self.timers.clear();
@@ -673,6 +684,10 @@ impl<'a> Worker<'a> {
             }
             if self.poll_once(timeout)? == 0 && fine {
                 thread::yield_now();
+            }
+            if self.interval.is_some() && self.in_window(top) {
+                let held = top.elapsed().saturating_sub(timeout);
+                self.tally.pause = self.tally.pause.max(held);
             }
             if last_scan.elapsed() >= TICK {
                 last_scan = Instant::now();

@@ -45,6 +45,16 @@ pub fn reasons(row: &Row) -> Vec<String> {
             ));
         }
     }
+    if let Some(pause) = row.gen_pause_max_us {
+        if pause > LATE_FLOOR_US && pause > LATE_SHARE * row.p99_us {
+            why.push(format!(
+                "the generator was held up for up to {} (its thread descheduled or busy), \
+                 against a p99 of {}: requests due meanwhile were charged that wait",
+                crate::units::micros(pause, 1),
+                crate::units::micros(row.p99_us, 1)
+            ));
+        }
+    }
     // In open loop the generator polls without pause just before each send is due, so
     // its core reads busy whatever it does; there, a rate not achieved is the sign.
     if let (Some(generator), Some(server), false) = (row.gen_load, row.server_load, row.open_loop())
@@ -112,6 +122,10 @@ mod tests {
         assert!(reasons(&slow)[0].starts_with("the generator itself sent late"));
         slow.gen_late_p99_us = Some(300.0);
         assert!(reasons(&slow).is_empty(), "15% of p99 is the generator's");
+        slow.gen_pause_max_us = Some(3_000.0);
+        assert!(reasons(&slow)[0].starts_with("the generator was held up for up to 3.00ms"));
+        slow.gen_pause_max_us = Some(80.0);
+        assert!(reasons(&slow).is_empty(), "an 80 µs hiccup is noise");
 
         let mut gen = clean.clone();
         (gen.gen_load, gen.server_load) = (Some(0.95), Some(0.60));

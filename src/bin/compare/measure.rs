@@ -161,6 +161,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         p99_uncorrected_us: report.uncorrected.map(|s| lat(s.p99)),
         p999_uncorrected_us: report.uncorrected.map(|s| lat(s.p999)),
         gen_late_p99_us: report.send_lateness.map(|s| lat(s.p99)),
+        gen_pause_max_us: report.generator_pause.map(lat),
         cpu_user_us_per_msg: cpu.and_then(|c| per_msg(c.user)),
         cpu_sys_us_per_msg: cpu.and_then(|c| per_msg(c.system)),
         server_threads: threads,

@@ -60,6 +60,9 @@ pub struct Row {
     /// Open loop: p99 of how late the generator itself sent to idle clients
     /// (its own delays, which the corrected figures include).
     pub gen_late_p99_us: Option<f64>,
+    /// Open loop: the longest the generator's loop was held up in the window
+    /// (descheduled, or handling a burst); requests due meanwhile were charged it.
+    pub gen_pause_max_us: Option<f64>,
     /// Server user CPU per message, in microseconds.
     pub cpu_user_us_per_msg: Option<f64>,
     /// Server system CPU per message, in microseconds.
