@@ -92,6 +92,9 @@ fn help_exits_zero() {
     let text = stdout(&out);
     for word in [
         "--external",
+        "--rate",
+        "--host",
+        "speak switchboard's line protocol",
         "--json",
         "--csv",
         "--svg",
@@ -113,6 +116,9 @@ fn usage_errors_exit_two() {
         &["--duration", "soon"],
         // A window of nothing is a usage error, like zero clients.
         &["-d", "0"],
+        // A gate needs something to be measured against.
+        &["--fail-over", "10"],
+        &["--rate", "0"],
     ] {
         let out = compare(args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -143,6 +149,8 @@ fn baseline_every_workload_and_files() {
     let (json, csv, svg) = (scratch("a.json"), scratch("a.csv"), scratch("a.svg"));
     let mut args = vec!["-s", "baseline", "-c", "1,4", "--pipelined-clients", "2"];
     args.extend(["--churn-clients", "2", "--idle", "50", "-q"]);
+    // Every workload with a row per load; sweeps have a test of their own.
+    args.extend(["-w", "pingpong,pipelined,churn,idle"]);
     args.extend(TINY);
     let (j, c, s) = (
         json.to_string_lossy().into_owned(),
@@ -266,6 +274,8 @@ fn dead_attached_server_is_errors_not_a_hang() {
 #[test]
 fn every_model_side_by_side() {
     let mut args = vec![
+        "-w",
+        "pingpong,pipelined,churn,idle",
         "-c",
         "1,5",
         "--pipelined-clients",
@@ -338,4 +348,404 @@ fn heavy_workload_times_the_cheap_clients() {
     }
     assert!(text.contains("the cheap clients waited: "), "{text}");
     assert!(!text.contains("First error"), "{text}");
+}
+
+/// A line-echo server on 127.0.0.1 that answers every connection from a thread of
+/// its own, and once, `stall_after` after the first line it ever gets, stops
+/// answering everyone for `stall`: the hiccup coordinated omission hides.
+fn stalling_server(stall_after: Duration, stall: Duration) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Every reply goes out under this lock, so holding it stalls every client.
+    let gate = Arc::new(Mutex::new(()));
+    let first_line: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
+    let stalled = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (gate, first_line, stalled) = (gate.clone(), first_line.clone(), stalled.clone());
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    let since = first_line.get_or_init(Instant::now).elapsed();
+                    let held = gate.lock().unwrap();
+                    if since >= stall_after && !stalled.swap(true, Ordering::SeqCst) {
+                        std::thread::sleep(stall); // the stall itself, not synchronisation
+                    }
+                    if writer.write_all(&line).is_err() {
+                        break;
+                    }
+                    drop(held);
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Open loop against a server that stalls for 500 ms once: timed from when each
+/// request was due, p99 shows the stall; timed from the actual send (what a
+/// closed-loop tool reports), it does not. The JSON carries the contract's names.
+#[test]
+fn open_loop_sees_the_stall_that_closed_loop_timing_hides() {
+    let addr = stalling_server(Duration::from_millis(900), Duration::from_millis(500));
+    let json = scratch("stall.json");
+    let (j, attach) = (json.to_string_lossy().into_owned(), format!("stall={addr}"));
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "10", "-q"];
+    args.extend(["--rate", "2000", "-d", "2", "--warmup", "0.2"]);
+    args.extend(["--attach", &attach, "--json", &j]);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("offered") && text.contains("p99 unc"),
+        "{text}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let rows = doc["rows"].as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["strategy"] == "stall")
+        .expect("a row named stall");
+    let us = |key: &str| {
+        row[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {row}"))
+    };
+    assert_eq!(us("offered_per_s"), 2000.0, "{row}");
+    assert!(us("achieved_per_s") > 0.0, "{row}");
+    assert!(
+        us("p99_us") > 250_000.0,
+        "corrected p99 shows the stall: {row}"
+    );
+    assert!(
+        us("p99_uncorrected_us") < 100_000.0,
+        "uncorrected p99 hides it: {row}"
+    );
+    assert!(us("p50_uncorrected_us") <= us("p50_us"), "{row}");
+    assert!(us("p999_us") >= us("p999_uncorrected_us"), "{row}");
+    // A closed-loop row has no open-loop figures.
+    let base = rows.iter().find(|r| r["strategy"] == "baseline").unwrap();
+    assert!(
+        base["offered_per_s"].is_number(),
+        "--rate applies to every ping-pong row"
+    );
+}
+
+/// A server that serves its first client to the end before accepting the next, as a
+/// typical course server does: the clients left in its listen backlog are counted
+/// as never answered and explained under the table, not passed over in silence.
+#[test]
+fn clients_left_in_the_backlog_are_counted() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                if writer.write_all(&line).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        }
+    });
+    let json = scratch("backlog.json");
+    let (j, attach) = (json.to_string_lossy().into_owned(), format!("one={addr}"));
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "6", "-q"];
+    args.extend(["--attach", &attach, "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("one pingpong 6: 5 of 6 clients connected but were never answered"),
+        "{text}"
+    );
+    assert!(text.contains("listen(5)"), "{text}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let row = &doc["rows"].as_array().unwrap()[1];
+    assert_eq!(
+        (row["served"].clone(), row["unanswered"].clone()),
+        (1.into(), 5.into()),
+        "{row}"
+    );
+}
+
+/// An `--external` server that never starts fails its own row, and says why; the
+/// other rows are still measured, and compare exits 1 after the full report.
+#[test]
+fn a_failing_external_server_fails_only_its_row() {
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "2", "-q"];
+    args.extend(["--external", "broken=exit 3 {port}"]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(rows_of(&text, "baseline").len(), 1, "{text}");
+    assert!(text.contains("broken pingpong 2: failed: "), "{text}");
+    assert!(text.contains("exited"), "{text}");
+    let err = stderr(&out);
+    assert!(err.contains("broken did not run"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `--host ::1`: every server, an external one included, is started and driven on
+/// IPv6 loopback. Skipped where this machine has no `::1`.
+#[test]
+fn external_server_on_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let cmd = format!("v6={COMPARE} --serve-baseline [::1]:{{port}}");
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "2", "-q"];
+    args.extend(["--host", "::1", "--external", &cmd]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = rows_of(&text, "v6");
+    assert_eq!(row.len(), 1, "{text}");
+    let cols: Vec<&str> = row[0].split_whitespace().collect();
+    assert_eq!(&cols[2..5], ["2", "2", "0"], "{text}");
+}
+
+/// `--svg` with no ping-pong row to chart says so in one line and writes nothing;
+/// it does not panic.
+#[test]
+fn svg_without_pingpong_rows_does_not_panic() {
+    let svg = scratch("churn.svg");
+    let s = svg.to_string_lossy().into_owned();
+    let mut args = vec![
+        "-s",
+        "baseline",
+        "-w",
+        "churn",
+        "--churn-clients",
+        "2",
+        "-q",
+    ];
+    args.extend(["--svg", &s]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no ping-pong rows to chart"), "{err}");
+    assert!(!err.contains("panicked") && !svg.exists(), "{err}");
+}
+
+/// The build profile is in the table's header, and a debug build (as `cargo test`
+/// builds it) is warned about loudly.
+#[test]
+fn the_build_profile_is_recorded() {
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1", "-q"];
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let header = text.lines().next().unwrap_or_default();
+    if cfg!(debug_assertions) {
+        assert!(header.contains("DEBUG build"), "{header}");
+        assert!(text.contains("WARNING: a debug build"), "{text}");
+        assert!(stderr(&out).contains("WARNING"), "{}", stderr(&out));
+    } else {
+        assert!(header.contains("release build"), "{header}");
+    }
+}
+
+/// `-w sweep` measures the closed-loop maximum, then steps the offered rate from
+/// 10% to 120% of it, each step an open-loop row with the contract's fields, and
+/// names a knee only where p99 stayed under the SLO with the rate achieved.
+#[test]
+fn sweep_steps_the_offered_rate_and_finds_the_knee() {
+    let json = scratch("sweep.json");
+    let j = json.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline", "-w", "sweep", "--sweep-clients", "4"];
+    args.extend([
+        "--sweep-steps",
+        "3",
+        "--sweep-duration",
+        "0.3",
+        "--slo",
+        "50ms",
+    ]);
+    args.extend(["-q", "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("baseline: closed-loop max"), "{text}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let sweep = &doc["sweeps"][0];
+    let max = sweep["closed_loop_max_per_s"].as_f64().unwrap();
+    assert!(max > 0.0, "{sweep}");
+    let steps = sweep["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{sweep}");
+    for (step, share) in steps.iter().zip([0.1, 0.65, 1.2]) {
+        let offered = step["offered_per_s"].as_f64().unwrap();
+        assert!((offered / max - share).abs() < 1e-6, "{step}");
+        for key in ["achieved_per_s", "p99_us", "p99_uncorrected_us"] {
+            assert!(step[key].is_number(), "{key}: {step}");
+        }
+    }
+    // The knee, if any, is a step that met the SLO with its rate achieved.
+    if let Some(offered) = sweep["knee"]["offered_per_s"].as_f64() {
+        let step = steps
+            .iter()
+            .find(|s| s["offered_per_s"] == offered)
+            .unwrap();
+        assert!(step["p99_us"].as_f64().unwrap() <= 50_000.0, "{sweep}");
+        let achieved = step["achieved_per_s"].as_f64().unwrap();
+        assert!(achieved >= 0.95 * offered, "{sweep}");
+    }
+}
+
+/// `--html FILE` writes one self-contained page: the charts as inline SVG, the table,
+/// summary and manifest below them, and nothing fetched from the network.
+#[test]
+fn html_page_is_self_contained() {
+    let html = scratch("page.html");
+    let h = html.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline,event-loop", "-w", "pingpong,idle,sweep"];
+    args.extend(["-c", "1,4", "--idle", "20,40", "--sweep-clients", "4"]);
+    args.extend([
+        "--sweep-steps",
+        "2",
+        "--sweep-duration",
+        "0.2",
+        "-q",
+        "--html",
+        &h,
+    ]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(90));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("Report: {h}")),
+        "{}",
+        stdout(&out)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    let _ = std::fs::remove_file(&html);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    // Latency curves, throughput and memory; windows too short for CPU figures, and
+    // no heavy rows: each missing chart says why.
+    assert_eq!(page.matches("<svg").count(), 3, "{page}");
+    assert!(page.contains("no heavy rows in this run"));
+    assert!(page.contains("no CPU figures in this run"));
+    for part in ["mem/conn", "Run manifest", "git commit", "least-squares"] {
+        assert!(page.contains(part), "{part} missing");
+    }
+    for fetch in ["<script", "<link", "src=", "@import", "url("] {
+        assert!(!page.contains(fetch), "the page fetches something: {fetch}");
+    }
+    let outside = page.matches("http").count();
+    let namespaces = page.matches("http://www.w3.org/2000/svg").count();
+    assert_eq!(outside, namespaces, "only SVG namespaces name a URL");
+}
+
+/// The JSON carries the run's manifest: date, kernel, cores, pinning, version,
+/// build and the command line.
+#[test]
+fn json_has_the_manifest() {
+    let json = scratch("m.json");
+    let j = json.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1", "-q"];
+    args.extend(["--no-html", "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let m = &doc["manifest"];
+    for key in ["date", "cores", "pinning", "version", "build", "command"] {
+        assert!(!m[key].is_null(), "{key}: {m}");
+    }
+    assert!(m["command"].as_str().unwrap().contains("--no-html"), "{m}");
+    assert!(
+        !stdout(&out).contains("Report: "),
+        "--no-html writes no page"
+    );
+}
+
+/// `--against OLD.json` sets each ratio beside the stored one, and `--fail-over PCT`
+/// exits 3 when a p99 or CPU-per-message ratio got worse by more than PCT.
+#[test]
+fn regression_gate_against_a_stored_run() {
+    let old = scratch("old.json");
+    let o = old.to_string_lossy().into_owned();
+    // A stored run in which event-loop's p99 was a thousandth of the baseline's.
+    let stored = serde_json::json!({"ratios": [{
+        "strategy": "event-loop", "workload": "pingpong", "depth": 1, "clients": 2,
+        "p99": {"median": 0.001}, "msgs_per_s": {"median": 1.0}
+    }]});
+    std::fs::write(&old, stored.to_string()).unwrap();
+    let mut args = vec![
+        "-s",
+        "baseline,event-loop",
+        "-w",
+        "pingpong",
+        "-c",
+        "2",
+        "-q",
+    ];
+    args.extend(["--no-html", "--against", &o]);
+    args.extend(TINY);
+    let loose = compare(&args, Duration::from_secs(60));
+    assert!(loose.status.success(), "{}", stderr(&loose));
+    let text = stdout(&loose);
+    assert!(text.contains(&format!("Against {o}")), "{text}");
+    assert!(text.contains("event-loop pingpong 2  p99"), "{text}");
+    assert!(text.contains("was   0.00x"), "{text}");
+
+    args.extend(["--fail-over", "50"]);
+    let gated = compare(&args, Duration::from_secs(60));
+    let _ = std::fs::remove_file(&old);
+    assert_eq!(gated.status.code(), Some(3), "{}", stderr(&gated));
+    let err = stderr(&gated);
+    assert!(
+        err.contains("worse than the stored run by more than 50%"),
+        "{err}"
+    );
+    assert!(err.contains("event-loop pingpong 2 p99"), "{err}");
+}
+
+/// Progress on a stderr that is not a terminal is one plain line per row, with the
+/// row and the time left, and no terminal escapes.
+#[test]
+fn progress_is_plain_lines_when_not_a_terminal() {
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1,2", "--no-html"];
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("[1/2] baseline") && lines[0].ends_with("s left"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
 }

@@ -15,6 +15,8 @@
 //! coordinator and its threads. A dead or stuck server turns into errors in the
 //! [`Report`], never a hang.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -49,6 +51,15 @@ const TICK: Duration = Duration::from_millis(20);
 /// After the window closes, outstanding replies get this long to arrive, so connections
 /// close cleanly instead of resetting mid-reply.
 const DRAIN: Duration = Duration::from_millis(500);
+/// Open loop: `epoll` waits in whole milliseconds (mio rounds up), so a request due
+/// sooner than this is waited for by polling without a timeout, yielding the CPU
+/// between polls; otherwise every send could go out up to a millisecond late, and the
+/// latency timed from when it was due would carry the generator's own lateness. A
+/// sleep instead would be cheaper but deaf: replies arriving during it wait (measured:
+/// 50 µs sleeps put 140 µs on the median at 15k requests/s). So in open loop above
+/// about a thousand requests per second the generator's thread reads as a busy core:
+/// that is waiting, not work, and the achieved rate tells whether it kept up.
+const FINE_WAIT: Duration = Duration::from_millis(1);
 
 /// Points in a run where the caller is called back (from the coordinating thread), so it
 /// can sample the server exactly there.
@@ -82,6 +93,11 @@ pub struct Report {
     pub rejected: u64,
     /// Connections that failed any other way: refused, reset, wrong reply, timeout.
     pub errors: u64,
+    /// Clients still waiting when the run ended, never answered: connected (or still
+    /// connecting) but no reply in the window and the drain after it, and no error
+    /// either. A server that takes one client at a time, or a listen backlog of 5, leaves
+    /// the rest here.
+    pub unanswered: u64,
     /// The first of those failures, for a diagnostic line.
     pub first_error: Option<String>,
     /// Lines answered inside the measured window (churn: cycles; idle: pings answered).
@@ -89,7 +105,24 @@ pub struct Report {
     /// Length of the measured window (idle: how long the ping round took).
     pub window: Duration,
     /// Round-trip latency: per request (pipelined: per batch), per churn cycle, per ping.
+    /// Open loop: from when each request was due, whether or not it could be sent then.
     pub latency: Summary,
+    /// Open loop only: latency from when each request actually went out, the figure a
+    /// closed-loop tool reports, which leaves out the waiting a stall imposed.
+    pub uncorrected: Option<Summary>,
+    /// Open loop only: the rate asked for, requests per second ([`Plan::rate`]).
+    pub offered_rate: Option<f64>,
+    /// Open loop only: how late the generator itself sent requests that found their
+    /// client idle when they fell due. A busy machine delays the generator's own
+    /// thread, and that delay is inside the latency timed from the due time; a server
+    /// that holds a client back is not in this figure (those sends wait on a reply).
+    pub send_lateness: Option<Summary>,
+    /// Open loop only: the longest the generator's loop was held up beyond what it
+    /// asked to wait, within the window: its thread descheduled, or busy handling a
+    /// burst. Every request due meanwhile is charged that wait, whether its client was
+    /// idle or waiting on a reply, so a pause near the p99 makes the p99 the
+    /// generator's as much as the server's.
+    pub generator_pause: Option<Duration>,
     /// CPU time this process (the generator) used during the window, when available.
     pub generator_cpu: Option<CpuTime>,
 }
@@ -132,8 +165,11 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
         let (note_tx, note_rx) = mpsc::channel();
         let mut cmds = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
+        let mut offset = 0;
         for w in 0..threads {
             let share = plan.clients / threads + usize::from(w < plan.clients % threads);
+            let first = offset;
+            offset += share;
             let heavy = match plan.workload {
                 Workload::Heavy { heavy } => heavy / threads + usize::from(w < heavy % threads),
                 _ => 0,
@@ -144,7 +180,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             let handle = thread::Builder::new()
                 .name(format!("loadgen-{w}"))
                 .spawn_scoped(scope, move || {
-                    worker_main(plan, bufs, (share, heavy), cmd_rx, note_tx)
+                    worker_main(plan, bufs, (share, heavy, first), cmd_rx, note_tx)
                 })
                 .map_err(|e| Error::io("spawning a generator thread", e))?;
             cmds.push(cmd_tx);
@@ -169,10 +205,15 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
             served: total.served,
             rejected: total.rejected,
             errors: total.errors,
+            unanswered: total.unanswered,
             first_error: total.first_error,
             messages: total.messages,
             window,
             latency: total.latency.summary(),
+            uncorrected: plan.rate.map(|_| total.uncorrected.summary()),
+            send_lateness: plan.rate.map(|_| total.lateness.summary()),
+            generator_pause: plan.rate.map(|_| total.pause),
+            offered_rate: plan.rate,
             generator_cpu,
         })
     })
@@ -180,8 +221,13 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> Result<Report, Error> {
 
 /// Coordinator → worker.
 enum Cmd {
-    /// Start traffic now; count what completes in `[t0, t1)`, stop sending at `t1`.
-    Go { t0: Instant, t1: Instant },
+    /// Start traffic now (open loop: on the schedule that begins at `start`, the same
+    /// instant for every thread); count what completes in `[t0, t1)`, stop sending at `t1`.
+    Go {
+        start: Instant,
+        t0: Instant,
+        t1: Instant,
+    },
     /// Idle: ping every open connection once.
     Ping,
 }
@@ -225,9 +271,10 @@ fn coordinate(
             Ok((window, cpu))
         }
         _ => {
-            let t0 = Instant::now() + plan.warmup;
+            let start = Instant::now();
+            let t0 = start + plan.warmup;
             let t1 = t0 + plan.duration;
-            send_all(&|| Cmd::Go { t0, t1 });
+            send_all(&|| Cmd::Go { start, t0, t1 });
             thread::sleep(t0.saturating_duration_since(Instant::now()));
             let cpu0 = procstat::sample_self().ok();
             mark(Mark::MeasureStart);
@@ -344,8 +391,11 @@ struct Conn {
     line: Vec<u8>,
     /// Bytes go to `line` instead of being checked against the expected reply.
     collecting: bool,
-    /// Start of the current exchange (churn: of the whole cycle).
+    /// Start of the current exchange (churn: of the whole cycle); in open loop, when the
+    /// request was due, which a stall may have made earlier than `sent`.
     started: Instant,
+    /// When the current request actually went out.
+    sent: Instant,
     deadline: Instant,
     served: bool,
 }
@@ -367,22 +417,33 @@ enum Progress {
 #[derive(Default)]
 struct Tally {
     latency: Latency,
+    /// Open loop: latency from the actual send.
+    uncorrected: Latency,
+    /// Open loop: the generator's own lateness on sends to idle clients.
+    lateness: Latency,
+    /// Open loop: the longest hold-up of the generator's loop in the window.
+    pause: Duration,
     messages: u64,
     served: usize,
     connected: u64,
     rejected: u64,
     errors: u64,
+    unanswered: u64,
     first_error: Option<String>,
 }
 
 impl Tally {
     fn merge(&mut self, other: Tally) {
         self.latency.merge(&other.latency);
+        self.uncorrected.merge(&other.uncorrected);
+        self.lateness.merge(&other.lateness);
+        self.pause = self.pause.max(other.pause);
         self.messages += other.messages;
         self.served += other.served;
         self.connected += other.connected;
         self.rejected += other.rejected;
         self.errors += other.errors;
+        self.unanswered += other.unanswered;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -390,11 +451,12 @@ impl Tally {
 }
 
 /// The thread body: set up, report, follow the coordinator's commands, return the tally.
-/// `clients`: this worker's clients, and how many of them send the slow request.
+/// `clients`: this worker's clients, how many of them send the slow request, and the
+/// run-wide index of its first client (its place in the open-loop stagger).
 fn worker_main(
     plan: &Plan,
     bufs: &Bufs,
-    clients: (usize, usize),
+    clients: (usize, usize, usize),
     cmds: Receiver<Cmd>,
     notes: Sender<Note>,
 ) -> Tally {
@@ -441,6 +503,13 @@ struct Worker<'a> {
     reopen: Vec<usize>,
     /// Reused buffer of (token, readable, read side closed) from the last poll.
     ready: Vec<(Token, bool, bool)>,
+    /// Open loop: time between one client's requests (clients × 1 / rate).
+    interval: Option<Duration>,
+    /// Open loop: the run-wide index of this worker's first client.
+    first: usize,
+    /// Open loop: clients waiting for their next request to fall due, soonest first.
+    /// An entry is stale unless its client is still `Open` with that due time.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
     tally: Tally,
 }
 
@@ -448,7 +517,7 @@ impl<'a> Worker<'a> {
     fn new(
         plan: &'a Plan,
         bufs: &'a Bufs,
-        (clients, heavy): (usize, usize),
+        (clients, heavy, first): (usize, usize, usize),
     ) -> Result<Self, Error> {
         let poll = Poll::new().map_err(|e| Error::io("creating a poll", e))?;
         let now = Instant::now();
@@ -464,6 +533,7 @@ impl<'a> Worker<'a> {
                 line: Vec::new(),
                 collecting: false,
                 started: now,
+                sent: now,
                 deadline: now,
                 served: false,
             })
@@ -481,6 +551,11 @@ impl<'a> Worker<'a> {
             heavy,
             reopen: Vec::new(),
             ready: Vec::with_capacity(1024),
+            interval: plan
+                .rate
+                .map(|rate| Duration::from_secs_f64(plan.clients as f64 / rate)),
+            first,
+            timers: BinaryHeap::new(),
             tally: Tally::default(),
         })
     }
@@ -500,16 +575,23 @@ impl<'a> Worker<'a> {
             .recv_timeout(cmd_limit)
             .map_err(|_| Error::Worker("no start command from the coordinator".into()))?;
         match cmd {
-            Cmd::Go { t0, t1 } => {
+            Cmd::Go { start, t0, t1 } => {
                 self.window = Some((t0, t1));
                 self.sending = true;
                 let now = Instant::now();
+                // Open loop: client k of the run is first due k / rate after the start,
+                // so the requests of all clients together go out evenly spaced.
+                let gap = self.plan.rate.map(|rate| 1.0 / rate);
+                let churn = self.plan.workload == Workload::Churn;
                 for slot in 0..self.conns.len() {
-                    match self.conns[slot].step {
-                        Step::Open => self.start_exchange(slot, now),
-                        Step::Unopened if self.plan.workload == Workload::Churn => {
-                            self.open(slot, now)
+                    match (self.conns[slot].step, gap) {
+                        (Step::Open, Some(gap)) => {
+                            let k = (self.first + slot) as f64;
+                            let due = start + Duration::from_secs_f64(k * gap);
+                            self.schedule(slot, due, now);
                         }
+                        (Step::Open, None) => self.start_exchange(slot, now),
+                        (Step::Unopened, _) if churn => self.open(slot, now),
                         _ => {}
                     }
                 }
@@ -572,17 +654,41 @@ impl<'a> Worker<'a> {
         let hard_stop = stop + drain;
         let mut last_scan = Instant::now();
         loop {
-            let now = Instant::now();
+            let mut now = Instant::now();
+            let top = now;
             if self.sending && now >= stop {
                 self.sending = false;
+                self.timers.clear();
             }
             if !self.sending
                 && (now >= hard_stop || !self.conns.iter().any(|c| c.step.is_waiting()))
             {
                 return Ok(());
             }
+            if self.sending && self.fire_due(now) {
+                now = Instant::now();
+            }
             let until = if self.sending { stop } else { hard_stop };
-            self.poll_once(TICK.min(until.saturating_duration_since(now)))?;
+            let mut timeout = TICK.min(until.saturating_duration_since(now));
+            let mut fine = false;
+            if let Some(Reverse((due, _))) = self.timers.peek() {
+                let wait = due.saturating_duration_since(now);
+                if wait < FINE_WAIT {
+                    timeout = Duration::ZERO;
+                    fine = true;
+                } else {
+                    // Whole milliseconds, rounded down: the rest is waited out finely.
+                    let whole = Duration::from_millis(wait.as_millis() as u64);
+                    timeout = timeout.min(whole);
+                }
+            }
+            if self.poll_once(timeout)? == 0 && fine {
+                thread::yield_now();
+            }
+            if self.interval.is_some() && self.in_window(top) {
+                let held = top.elapsed().saturating_sub(timeout);
+                self.tally.pause = self.tally.pause.max(held);
+            }
             if last_scan.elapsed() >= TICK {
                 last_scan = Instant::now();
                 self.expire(last_scan);
@@ -590,10 +696,44 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn poll_once(&mut self, timeout: Duration) -> Result<(), Error> {
+    /// Open loop: starts the requests that have fallen due; whether any did.
+    fn fire_due(&mut self, now: Instant) -> bool {
+        let mut fired = false;
+        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
+            let conn = &self.conns[slot];
+            if conn.step == Step::Open && conn.stream.is_some() && conn.started == due {
+                if self.in_window(now) {
+                    self.tally.lateness.record(now - due);
+                }
+                self.start_exchange_due(slot, due, now);
+                fired = true;
+            }
+        }
+        fired
+    }
+
+    /// Open loop: the next request of `slot` is due at `due`: sent now if that has
+    /// passed (a stall put the client behind; it catches up back to back), else
+    /// when it comes.
+    fn schedule(&mut self, slot: usize, due: Instant, now: Instant) {
+        if due <= now {
+            return self.start_exchange_due(slot, due, now);
+        }
+        let conn = &mut self.conns[slot];
+        conn.step = Step::Open;
+        conn.started = due;
+        self.timers.push(Reverse((due, slot)));
+    }
+
+    /// Polls once and handles the events; returns how many there were.
+    fn poll_once(&mut self, timeout: Duration) -> Result<usize, Error> {
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
             Err(e) => return Err(Error::io("polling", e)),
         }
         let now = Instant::now();
@@ -610,13 +750,14 @@ impl<'a> Worker<'a> {
         for &(token, readable, closed) in &ready {
             self.on_event(token, readable, closed, now);
         }
+        let count = ready.len();
         self.ready = ready;
         if self.sending {
             for slot in std::mem::take(&mut self.reopen) {
                 self.open(slot, now);
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     fn on_event(&mut self, token: Token, readable: bool, closed: bool, now: Instant) {
@@ -703,12 +844,18 @@ impl<'a> Worker<'a> {
 
     /// Sends the request (batch) on an open connection.
     fn start_exchange(&mut self, slot: usize, now: Instant) {
+        self.start_exchange_due(slot, now, now);
+    }
+
+    /// Sends the request that was due at `due` (open loop; `now` in closed loop).
+    fn start_exchange_due(&mut self, slot: usize, due: Instant, now: Instant) {
         let conn = &mut self.conns[slot];
         conn.step = Step::Exchange;
         conn.out = Out::Request;
         conn.out_pos = 0;
         conn.in_pos = 0;
-        conn.started = now;
+        conn.started = due;
+        conn.sent = now;
         conn.deadline = now + self.plan.reply_timeout;
         if let Err(fail) = self.flush(slot) {
             self.fail(slot, fail, now);
@@ -781,12 +928,16 @@ impl<'a> Worker<'a> {
                 conn.served = true;
                 if counted {
                     self.tally.latency.record(now - conn.started);
+                    self.tally.uncorrected.record(now - conn.sent);
                     self.tally.messages += self.bufs.depth;
                 }
-                if self.sending {
-                    self.start_exchange(slot, now);
-                } else {
-                    conn.step = Step::Open;
+                match (self.sending, self.interval) {
+                    (true, Some(interval)) => {
+                        let due = conn.started + interval;
+                        self.schedule(slot, due, now);
+                    }
+                    (true, None) => self.start_exchange(slot, now),
+                    (false, _) => conn.step = Step::Open,
                 }
             }
             Step::Hi => {
@@ -895,7 +1046,11 @@ impl<'a> Worker<'a> {
     /// Closes what is still open (cleanly where nothing is outstanding) and tallies.
     fn finish(mut self) -> Tally {
         for slot in 0..self.conns.len() {
-            let busy = self.conns[slot].step.is_waiting();
+            let conn = &self.conns[slot];
+            let busy = conn.step.is_waiting();
+            if !conn.served && matches!(conn.step, Step::Connecting | Step::Exchange) {
+                self.tally.unanswered += 1;
+            }
             self.close(slot, busy);
         }
         self.tally.served = self.conns.iter().filter(|c| c.served).count();
@@ -922,23 +1077,23 @@ fn consume(conn: &mut Conn, chunk: &[u8], reply: &[u8]) -> Result<Progress, Fail
     match conn.step {
         Step::Exchange if !conn.collecting => {
             let want = &reply[conn.in_pos..];
-            // Requests never start with `E`, so an `E` where a reply should start is
-            // the server's `ERR ...` line.
-            if conn.in_pos == 0 && chunk[0] != want[0] && chunk[0] == b'E' {
+            // Where a reply should start, `ERR ` (or the start of it, cut short by the
+            // read) is the server's error line, unless the reply itself starts so.
+            let err_start = chunk.starts_with(ERR) || ERR.starts_with(chunk);
+            if conn.in_pos == 0 && err_start && !want.starts_with(&chunk[..chunk.len().min(4)]) {
                 conn.collecting = true;
                 return match collect(conn, chunk)? {
-                    Some(line) => Err(classify(&line)),
+                    Some(line) if line.starts_with(ERR) => Err(classify(&line)),
+                    Some(line) => Err(differs(reply, &line, 0)),
                     None => Ok(Progress::Partial),
                 };
             }
-            if chunk.len() > want.len() {
-                return Err(Fail::Error("server sent more than the reply".into()));
+            let common = chunk.len().min(want.len());
+            if chunk[..common] != want[..common] {
+                return Err(differs(reply, chunk, conn.in_pos));
             }
-            if chunk != &want[..chunk.len()] {
-                return Err(Fail::Error(format!(
-                    "reply differs from the expected bytes at offset {}",
-                    conn.in_pos
-                )));
+            if chunk.len() > want.len() {
+                return Err(differs(reply, chunk, conn.in_pos));
             }
             conn.in_pos += chunk.len();
             Ok(if conn.in_pos == reply.len() {
@@ -993,6 +1148,36 @@ fn collect(conn: &mut Conn, chunk: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
     }
 }
 
+/// The start of every error line the protocol has.
+const ERR: &[u8] = b"ERR ";
+
+/// A reply that is not the expected one, reported at its first differing byte:
+/// `got` arrived at offset `at` of the reply `want`.
+fn differs(want: &[u8], got: &[u8], at: usize) -> Fail {
+    let i = got
+        .iter()
+        .zip(&want[at.min(want.len())..])
+        .position(|(g, w)| g != w)
+        .unwrap_or(want.len().saturating_sub(at).min(got.len()));
+    let byte = at + i;
+    let show = |bytes: &[u8]| {
+        let end = bytes.len().min(16);
+        let text: String = bytes[..end].escape_ascii().to_string();
+        match end < bytes.len() {
+            true => format!("\"{text}\"..."),
+            false => format!("\"{text}\""),
+        }
+    };
+    let expected = match want.get(byte..) {
+        Some(rest) if !rest.is_empty() => show(rest),
+        _ => "the end of the reply".into(),
+    };
+    Fail::Error(format!(
+        "reply differs at byte {byte}: expected {expected}, got {}",
+        show(&got[i..])
+    ))
+}
+
 /// A line the server sent instead of a reply.
 fn classify(line: &[u8]) -> Fail {
     if line.starts_with(b"ERR busy") {
@@ -1019,4 +1204,79 @@ fn salvage(conn: &mut Conn, scratch: &mut [u8], why: String) -> Fail {
         return classify(&conn.line);
     }
     Fail::Error(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting() -> Conn {
+        let now = Instant::now();
+        Conn {
+            stream: None,
+            token: Token(0),
+            generation: 0,
+            step: Step::Exchange,
+            out: Out::Request,
+            out_pos: 0,
+            in_pos: 0,
+            line: Vec::new(),
+            collecting: false,
+            started: now,
+            sent: now,
+            deadline: now,
+            served: false,
+        }
+    }
+
+    fn error_of(result: Result<Progress, Fail>) -> String {
+        match result {
+            Err(Fail::Error(why)) => why,
+            Err(Fail::Rejected) => "rejected".into(),
+            Ok(_) => "no error".into(),
+        }
+    }
+
+    /// A reply that goes wrong in its second read is reported at the byte where it
+    /// differs, with what was expected and what came, not where the read began.
+    #[test]
+    fn a_differing_reply_is_reported_at_its_first_differing_byte() {
+        let want: Vec<u8> = [vec![b'a'; 1030], b"\n".to_vec()].concat();
+        let mut conn = waiting();
+        assert!(matches!(
+            consume(&mut conn, &want[..1024], &want),
+            Ok(Progress::Partial)
+        ));
+        let why = error_of(consume(&mut conn, b"aaaX\n", &want));
+        assert_eq!(
+            why,
+            r#"reply differs at byte 1027: expected "aaa\n", got "X\n""#
+        );
+        // More bytes than the reply: reported where the reply should have ended.
+        let why = error_of(consume(&mut waiting(), b"abc\nzz", b"abc\n"));
+        assert_eq!(
+            why,
+            r#"reply differs at byte 4: expected the end of the reply, got "zz""#
+        );
+    }
+
+    /// A reply that starts with `E` is a wrong reply, not an error line; `ERR busy`
+    /// is a refusal, even when it arrives one byte at a time.
+    #[test]
+    fn a_reply_starting_with_e_is_not_an_err_line() {
+        let why = error_of(consume(&mut waiting(), b"Echo: abc\n", b"abc\n"));
+        assert_eq!(
+            why,
+            r#"reply differs at byte 0: expected "abc\n", got "Echo: abc\n""#
+        );
+        let mut conn = waiting();
+        for piece in [&b"E"[..], b"R", b"R busy\n"] {
+            match consume(&mut conn, piece, b"abc\n") {
+                Ok(Progress::Partial) => {}
+                Err(Fail::Rejected) => return,
+                _ => panic!("ERR busy, sent in pieces, is a refusal"),
+            }
+        }
+        panic!("ERR busy was never recognised");
+    }
 }

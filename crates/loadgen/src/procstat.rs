@@ -127,6 +127,61 @@ fn parse_system(text: &str) -> Result<SystemSample, String> {
     })
 }
 
+/// The kernel's own memory that connections cost and a process's RSS does not show,
+/// machine-wide: each thread's kernel stack, and the unreclaimable slab where socket
+/// structures live plus the pages TCP holds in socket buffers. Machine-wide because
+/// Linux does not break these down per process: a difference over a moment in which
+/// only a server's connections changed is what they cost (both ends of a loopback
+/// connection, the generator's included, for the sockets).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelMemory {
+    /// `KernelStack` in `/proc/meminfo`, bytes.
+    pub stacks: u64,
+    /// `SUnreclaim` in `/proc/meminfo` plus TCP's `mem` pages in `/proc/net/sockstat`,
+    /// bytes.
+    pub sockets: u64,
+}
+
+/// Samples the kernel-side memory ([`KernelMemory`]); Linux only.
+pub fn sample_kernel() -> Result<KernelMemory, Error> {
+    if !SUPPORTED {
+        return Err(Error::Unsupported);
+    }
+    let meminfo = read_file("/proc/meminfo")?;
+    let sockstat = read_file("/proc/net/sockstat")?;
+    parse_kernel(&meminfo, &sockstat).map_err(|reason| Error::Proc {
+        path: "/proc/meminfo".into(),
+        reason,
+    })
+}
+
+/// Reads `KernelStack:` and `SUnreclaim:` (kB) and `TCP: ... mem N` (pages).
+fn parse_kernel(meminfo: &str, sockstat: &str) -> Result<KernelMemory, String> {
+    let kb = |key: &str| -> Result<u64, String> {
+        let line = meminfo
+            .lines()
+            .find(|l| l.starts_with(key))
+            .ok_or(format!("no {key} line"))?;
+        let n = line.split_whitespace().nth(1).ok_or("no value")?;
+        n.parse::<u64>()
+            .map(|k| k * 1024)
+            .map_err(|e| e.to_string())
+    };
+    let tcp_pages = sockstat
+        .lines()
+        .find(|l| l.starts_with("TCP:"))
+        .and_then(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            let at = fields.iter().position(|&f| f == "mem")?;
+            fields.get(at + 1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    Ok(KernelMemory {
+        stacks: kb("KernelStack:")?,
+        sockets: kb("SUnreclaim:")? + tcp_pages * 4096,
+    })
+}
+
 /// Samples one process.
 pub fn sample_process(pid: u32) -> Result<ProcSample, Error> {
     if !SUPPORTED {
@@ -318,6 +373,18 @@ fn parse_status(text: &str) -> Result<Status, String> {
 
 #[cfg(test)]
 mod tests {
+    /// Kernel stacks and socket memory are read from meminfo (kB) and sockstat (pages).
+    #[test]
+    fn kernel_memory_is_parsed() {
+        let meminfo =
+            "MemTotal: 100 kB\nSUnreclaim:        48012 kB\nKernelStack:        1904 kB\n";
+        let sockstat = "sockets: used 14\nTCP: inuse 1 orphan 0 tw 773 alloc 1 mem 3\n";
+        let k = parse_kernel(meminfo, sockstat).unwrap();
+        assert_eq!(k.stacks, 1904 * 1024);
+        assert_eq!(k.sockets, 48012 * 1024 + 3 * 4096);
+        assert!(parse_kernel("MemTotal: 1 kB\n", sockstat).is_err());
+    }
+
     use super::*;
 
     /// A stat line whose command name contains spaces and a ')' still parses by position.

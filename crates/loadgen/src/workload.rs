@@ -120,6 +120,14 @@ pub struct Plan {
     /// switchboard server does). The framing-less baseline never does; for it the client
     /// closes as soon as `bye` comes back.
     pub server_closes: bool,
+    /// Open loop (ping-pong only): this many requests per second in total, each client
+    /// on a fixed schedule of its own, the clients' schedules staggered evenly so that
+    /// requests go out `1 / rate` apart rather than in bursts. Latency is then timed
+    /// from when each request was *due*, so a server that stalls is charged for every
+    /// request the stall held back (coordinated omission, as wrk2 corrects it); the
+    /// time from the actual send is kept beside it. `None`: closed loop, each client
+    /// sends as soon as its previous reply is in.
+    pub rate: Option<f64>,
 }
 
 impl Plan {
@@ -140,6 +148,7 @@ impl Plan {
             reply_timeout: Duration::from_secs(5),
             max_connecting: 64,
             server_closes: true,
+            rate: None,
         }
     }
 
@@ -172,6 +181,14 @@ impl Plan {
         }
         if self.connect_timeout.is_zero() || self.reply_timeout.is_zero() {
             return bad("timeouts must be longer than zero");
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return bad("the rate must be a positive number of requests per second");
+            }
+            if self.workload != Workload::PingPong {
+                return bad("an open-loop rate applies to ping-pong only");
+            }
         }
         if !matches!(self.workload, Workload::Idle { .. }) && self.duration.is_zero() {
             return bad("duration must be longer than zero");
@@ -212,5 +229,19 @@ mod tests {
             let p = Plan::new(addr, Workload::Heavy { heavy }, clients);
             assert_eq!(p.validate().is_ok(), ok, "heavy {heavy} of {clients}");
         }
+        // An open-loop rate is a positive number, for ping-pong.
+        let mut p = Plan::new(addr, Workload::PingPong, 2);
+        for (rate, ok) in [
+            (1000.0, true),
+            (0.0, false),
+            (f64::NAN, false),
+            (-1.0, false),
+        ] {
+            p.rate = Some(rate);
+            assert_eq!(p.validate().is_ok(), ok, "rate {rate}");
+        }
+        p.rate = Some(1000.0);
+        p.workload = Workload::Churn;
+        assert!(p.validate().is_err(), "open loop is ping-pong only");
     }
 }

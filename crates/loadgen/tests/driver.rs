@@ -145,6 +145,37 @@ fn pingpong_against_the_baseline() {
     );
 }
 
+/// Open loop sends on its schedule, not as fast as the server answers: over a 0.5 s
+/// window at 2,000 requests/s spread over 6 clients on 2 threads, about 1,000 are
+/// answered (closed loop against the same server answers tens of thousands), every
+/// client is served, and the latency from the due time is never below the latency
+/// from the send.
+#[test]
+fn open_loop_keeps_to_its_schedule() {
+    let mut plan = quick(start_baseline(), Workload::PingPong, 6);
+    plan.duration = Duration::from_millis(500);
+    plan.threads = 2;
+    plan.rate = Some(2000.0);
+    let (r, _) = go(plan);
+    assert_eq!((r.served, r.errors), (6, 0), "{:?}", r.first_error);
+    // A request due in the warm-up and answered in the window counts: allow a few.
+    assert!(
+        (800..=1010).contains(&r.messages),
+        "{} answered at 2,000/s over 0.5 s",
+        r.messages
+    );
+    assert_eq!(r.offered_rate, Some(2000.0));
+    let unc = r
+        .uncorrected
+        .expect("open loop keeps the uncorrected figures");
+    assert!(
+        unc.p50 <= r.latency.p50 && unc.max <= r.latency.max,
+        "{unc:?} {:?}",
+        r.latency
+    );
+    assert!(r.send_lateness.is_some());
+}
+
 /// Clients split over several threads are all served.
 #[test]
 fn several_generator_threads() {

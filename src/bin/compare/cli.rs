@@ -33,24 +33,63 @@ pub struct Cli {
     pub strategies: Vec<String>,
 
     /// Your own server as another row: a shell command with `{port}` where the port goes,
-    /// optionally prefixed by `NAME=` (letters, digits, `-`, `_`). Repeatable.
+    /// optionally prefixed by `NAME=` (letters, digits, `-`, `_`). Repeatable. It must
+    /// listen on `--host` at that port within 10 s and speak switchboard's line protocol
+    /// for `--mode` (echo by default): every line ending in `\n` answered by exactly one
+    /// line (echo: the same bytes back); churn also sends `Hi` (any one-line answer) and
+    /// `bye` (answered `bye`, then the server closes). A line starting `ERR busy` turns a
+    /// client away; any other reply that differs is an error, reported at the first
+    /// differing byte. If it fails to start, its row is marked failed and the others run.
     #[arg(long, value_name = "[NAME=]CMD", value_parser = parse_external)]
     pub external: Vec<External>,
 
     /// A server that is already running, as another row: driven, but with no CPU or
-    /// memory figures. Repeatable.
-    #[arg(long, value_name = "ADDR")]
-    pub attach: Vec<std::net::SocketAddr>,
+    /// memory figures. `NAME=ADDR` names the row (default `attachN`); an IPv6 address is
+    /// written `[::1]:5000`. Repeatable.
+    #[arg(long, value_name = "[NAME=]ADDR", value_parser = parse_attach)]
+    pub attach: Vec<Attach>,
 
-    /// Workloads to run: pingpong, pipelined, churn, idle, and heavy (calc mode; a few
-    /// clients send a slow line, and the others' latency is what is measured).
+    /// The loopback address every server is started on and driven at: `127.0.0.1`, or
+    /// `::1` for IPv6 (an `--external` server must then listen on `::1`).
+    #[arg(long, default_value = "127.0.0.1", value_parser = host)]
+    pub host: String,
+
+    /// Workloads to run: pingpong, pipelined, churn, idle, heavy (calc mode; a few
+    /// clients send a slow line, and the others' latency is what is measured), and
+    /// sweep (each model's closed-loop maximum, then open-loop steps of offered load up
+    /// to past it: where its latency turns up).
     #[arg(
         short,
         long,
         value_delimiter = ',',
-        default_value = "pingpong,pipelined,churn,idle"
+        default_value = "pingpong,pipelined,churn,idle,sweep"
     )]
     pub workloads: Vec<WorkloadName>,
+
+    /// Sweep: clients for the closed-loop maximum and every open-loop step.
+    #[arg(long, default_value_t = 10, value_parser = positive)]
+    pub sweep_clients: usize,
+
+    /// Sweep: open-loop steps, evenly spaced from 10% to 120% of the closed-loop maximum
+    /// [default: 10 with -w sweep; 5 in the default run, to keep it short].
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub sweep_steps: Option<usize>,
+
+    /// Sweep: measured window of each step, in seconds (CPU figures need 0.5 s).
+    #[arg(long, default_value = "0.5", value_parser = nonzero_seconds)]
+    pub sweep_duration: Duration,
+
+    /// Sweep: the p99 latency a step must stay under to count toward the knee
+    /// (`1ms`, `500us`, `0.002` seconds).
+    #[arg(long, default_value = "1ms", value_parser = latency)]
+    pub slo: Duration,
+
+    /// Open loop: ping-pong at R requests per second in total, each client on a fixed
+    /// schedule (staggered, so they never fire together), latency timed from when each
+    /// request was due; the uncorrected figure (from the actual send) is shown beside it.
+    /// Without it ping-pong is closed-loop: each client sends when its reply is in.
+    #[arg(long, value_name = "R", value_parser = rate)]
+    pub rate: Option<f64>,
 
     /// Client counts for ping-pong (one row per count).
     #[arg(short, long, value_delimiter = ',', default_value = "1,10,100", value_parser = positive)]
@@ -74,8 +113,9 @@ pub struct Cli {
     #[arg(long, default_value_t = 10, value_parser = positive)]
     pub churn_clients: usize,
 
-    /// Connections opened and held by idle (one row per count).
-    #[arg(long, value_delimiter = ',', default_value = "1000", value_parser = positive)]
+    /// Connections opened and held by idle (one row per count). With two or more
+    /// counts, memory per connection is also fitted as the slope of RSS against them.
+    #[arg(long, value_delimiter = ',', default_value = "250,500,1000", value_parser = positive)]
     pub idle: Vec<usize>,
 
     /// How long idle connections are held silent before each is pinged, in seconds.
@@ -134,6 +174,26 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
 
+    /// Write the report as one self-contained HTML page, charts first (inline SVG; it
+    /// opens offline) [default: target/compare/report.html beside the build, else
+    /// compare-report.html here].
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Regression gate: set each ratio to the baseline beside the one stored in
+    /// OLD.json (an earlier `compare --json` of the same rows).
+    #[arg(long, value_name = "OLD.json")]
+    pub against: Option<PathBuf>,
+
+    /// With --against: exit 3 when any model's CPU per message or p99 ratio to the
+    /// baseline is more than PCT percent worse than the stored one.
+    #[arg(long, value_name = "PCT", requires = "against", value_parser = percent)]
+    pub fail_over: Option<f64>,
+
+    /// Write no HTML page.
+    #[arg(long, conflicts_with = "html")]
+    pub no_html: bool,
+
     /// No progress line.
     #[arg(short, long)]
     pub quiet: bool,
@@ -150,6 +210,10 @@ pub struct Cli {
         conflicts_with = "serve_baseline"
     )]
     pub serve_baseline_threads: Option<std::net::SocketAddr>,
+
+    /// Whether the workloads were left at their default (the default run).
+    #[arg(skip)]
+    pub default_run: bool,
 }
 
 const EXAMPLES: &str = "\
@@ -159,7 +223,26 @@ Examples:
   compare -w pipelined --depth 32 --size 16384
   compare -s baseline,server3,server4 -w idle --idle 10000
   compare --external 'py=python3 server.py {port}' -s baseline
-  compare --json out.json --csv out.csv --svg out.svg";
+  compare --json out.json --csv out.csv --svg out.svg
+  compare -w pingpong --repeat 5 --against main.json --fail-over 15   a CI gate (exit 3)";
+
+impl Cli {
+    /// Parses the command line, noting whether the workloads were left at their default.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.default_run =
+            matches.value_source("workloads") == Some(clap::parser::ValueSource::DefaultValue);
+        cli
+    }
+
+    /// Open-loop steps per sweep: as asked, else 10, or 5 in the default run.
+    pub fn sweep_steps(&self) -> usize {
+        self.sweep_steps
+            .unwrap_or(if self.default_run { 5 } else { 10 })
+    }
+}
 
 /// A user-supplied server: `NAME=CMD` or `CMD`, where CMD contains `{port}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +251,15 @@ pub struct External {
     pub name: Option<String>,
     /// The shell command, `{port}` not yet replaced.
     pub command: String,
+}
+
+/// A running server to drive: `NAME=ADDR` or `ADDR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attach {
+    /// The row's label.
+    pub name: Option<String>,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
 }
 
 /// The yardsticks compare serves itself.
@@ -193,8 +285,10 @@ static DEFAULT_STRATEGIES: LazyLock<String> = LazyLock::new(|| {
         .join(",")
 });
 
-fn parse_external(text: &str) -> Result<External, String> {
-    let (name, command) = match text.split_once('=') {
+/// Splits an optional `NAME=` label (letters, digits, `-`, `_`) off `text`, refusing
+/// the names of built-in rows.
+fn row_name(text: &str) -> Result<(Option<String>, &str), String> {
+    let (name, rest) = match text.split_once('=') {
         Some((name, rest))
             if !name.is_empty()
                 && name
@@ -210,6 +304,19 @@ fn parse_external(text: &str) -> Result<External, String> {
             "{taken} is the name of a built-in row; pick another"
         ));
     }
+    Ok((name, rest))
+}
+
+fn parse_attach(text: &str) -> Result<Attach, String> {
+    let (name, addr) = row_name(text)?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an address like 127.0.0.1:5000 or [::1]:5000"))?;
+    Ok(Attach { name, addr })
+}
+
+fn parse_external(text: &str) -> Result<External, String> {
+    let (name, command) = row_name(text)?;
     if !command.contains("{port}") {
         return Err("the command must contain {port}, where the port number goes".into());
     }
@@ -217,6 +324,51 @@ fn parse_external(text: &str) -> Result<External, String> {
         name,
         command: command.to_string(),
     })
+}
+
+/// A host the servers can be started on: one that resolves (`127.0.0.1`, `::1`,
+/// `localhost`).
+fn host(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_start_matches('[').trim_end_matches(']');
+    switchboard::net::resolve(text, 0).map_err(|e| e.to_string())?;
+    Ok(text.to_string())
+}
+
+/// A latency: `1ms`, `500us` (or `µs`), `2s`, or plain seconds.
+fn latency(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix("us").or(text.strip_suffix("µs")) {
+        (n, 1e-6)
+    } else {
+        (text.strip_suffix('s').unwrap_or(text), 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v * scale <= 3600.0 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
+        _ => Err(format!(
+            "{text:?} is not a latency like 1ms, 500us or 0.002"
+        )),
+    }
+}
+
+/// A percentage: a number of 0 or more (`10`, `2.5`).
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err("must be a percentage, 0 or more".into()),
+    }
+}
+
+/// Requests per second: a positive, finite number (`20000`, `2.5e4`).
+fn rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(_) => Err("must be a positive number of requests per second".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn positive(text: &str) -> Result<usize, String> {
@@ -259,7 +411,7 @@ mod tests {
         let runnable = MODELS.iter().filter(|m| m.strategy.check().is_ok());
         let models: Vec<&str> = runnable.map(|m| m.name).collect();
         assert_eq!(cli.strategies[1..], models);
-        assert_eq!(cli.workloads.len(), 4);
+        assert_eq!(cli.workloads.len(), 5);
         assert_eq!(cli.clients, vec![1, 10, 100]);
         assert_eq!(cli.duration, Duration::from_secs(1));
     }
@@ -274,6 +426,24 @@ mod tests {
         assert!(Cli::try_parse_from(["compare", "-s", "server9"]).is_err());
         assert!(Cli::try_parse_from(["compare", "-m", "chat"]).is_err());
         assert!(Cli::try_parse_from(["compare", "-d", "-1"]).is_err());
+        for (slo, us) in [
+            ("1ms", 1000),
+            ("500us", 500),
+            ("250µs", 250),
+            ("0.002", 2000),
+        ] {
+            let cli = Cli::try_parse_from(["compare", "--slo", slo]).unwrap();
+            assert_eq!(cli.slo, Duration::from_micros(us), "{slo}");
+        }
+        assert!(Cli::try_parse_from(["compare", "--slo", "0ms"]).is_err());
+        let cli = Cli::try_parse_from(["compare", "--rate", "2.5e4"]).unwrap();
+        assert_eq!(cli.rate, Some(25_000.0));
+        for bad in ["0", "-5", "inf", "fast"] {
+            assert!(
+                Cli::try_parse_from(["compare", "--rate", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     /// `--external` needs `{port}` and takes an optional `NAME=` label.
@@ -292,5 +462,16 @@ mod tests {
             parse_external("baseline=python3 s.py {port}").is_err(),
             "an external row must not pass for the yardstick"
         );
+    }
+
+    /// `--attach` takes an optional `NAME=` label, and IPv6 addresses.
+    #[test]
+    fn attached_servers() {
+        let named = parse_attach("py=[::1]:5000").unwrap();
+        assert_eq!(named.name.as_deref(), Some("py"));
+        assert_eq!(named.addr, "[::1]:5000".parse().unwrap());
+        assert_eq!(parse_attach("127.0.0.1:80").unwrap().name, None);
+        assert!(parse_attach("server4=127.0.0.1:80").is_err());
+        assert!(parse_attach("py=localhost").is_err());
     }
 }

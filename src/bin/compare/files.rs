@@ -5,8 +5,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::charts;
+use crate::manifest::Manifest;
+use crate::memory::MemoryFit;
 use crate::model::{Row, Settings, WorkloadName};
 use crate::stats::Ratios;
+use crate::sweep::Sweep;
 
 /// Writes every row as CSV, with a header line.
 pub fn write_csv(path: &Path, rows: &[Row]) -> Result<(), String> {
@@ -27,6 +31,14 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> Result<(), String> {
             .map(|f| match &row[f] {
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::String(s) => csv_quote(s),
+                // A row's flags: one cell, the reasons separated by `; `.
+                serde_json::Value::Array(items) => {
+                    let texts: Vec<String> = items
+                        .iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect();
+                    csv_quote(&texts.join("; "))
+                }
                 other => other.to_string(),
             })
             .collect();
@@ -47,125 +59,61 @@ fn csv_quote(s: &str) -> String {
 /// Writes the settings and every row as pretty-printed JSON.
 pub fn write_json(
     path: &Path,
+    manifest: &Manifest,
     settings: &Settings,
     rows: &[Row],
     ratios: &[Ratios],
+    memory: &[MemoryFit],
+    sweeps: &[Sweep],
 ) -> Result<(), String> {
     #[derive(Serialize)]
     struct Doc<'a> {
+        manifest: &'a Manifest,
         settings: &'a Settings,
         rows: &'a [Row],
         ratios: &'a [Ratios],
+        memory: &'a [MemoryFit],
+        sweeps: &'a [Sweep],
     }
     let doc = Doc {
+        manifest,
         settings,
         rows,
         ratios,
+        memory,
+        sweeps,
     };
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Draws throughput and p99 latency against ping-pong clients, a line per strategy.
-pub fn write_svg(path: &Path, rows: &[Row]) -> Result<(), String> {
-    use plotters::prelude::*;
+/// Whether `write_svg` charts this row: a ping-pong row that measured something.
+pub fn charted(row: &Row) -> bool {
+    row.workload == WorkloadName::PingPong && row.messages > 0
+}
 
-    let ping: Vec<&Row> = rows
-        .iter()
-        .filter(|r| r.workload == WorkloadName::PingPong && r.messages > 0)
-        .collect();
-    let mut names: Vec<&str> = Vec::new();
-    for r in &ping {
-        if !names.contains(&r.strategy.as_str()) {
-            names.push(&r.strategy);
-        }
+/// Draws throughput and p99 latency against ping-pong clients, a line per strategy,
+/// as one SVG of two charts side by side.
+pub fn write_svg(path: &Path, settings: &Settings, rows: &[Row]) -> Result<(), String> {
+    let ping: Vec<&Row> = rows.iter().filter(|r| charted(r)).collect();
+    if ping.is_empty() {
+        return Err("no ping-pong rows to chart".into());
     }
-    let series = |metric: fn(&Row) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
-        names
-            .iter()
-            .map(|name| {
-                let mut points: Vec<(f64, f64)> = ping
-                    .iter()
-                    .filter(|r| r.strategy == *name)
-                    .map(|r| (r.clients as f64, metric(r)))
-                    .collect();
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                (name.to_string(), points)
-            })
-            .collect()
+    let [throughput, latency] = charts::pingpong(settings, &ping);
+    let (a, b) = (throughput.svg(640, 480)?, latency.svg(640, 480)?);
+    // Two SVG documents side by side in one: each keeps its own coordinates.
+    let inner = |svg: &str, x: u32| {
+        let body = svg.split_once('>').map_or(svg, |(_, rest)| rest);
+        let body = body.trim_end().trim_end_matches("</svg>");
+        format!("<svg x=\"{x}\" y=\"0\" width=\"640\" height=\"480\">{body}</svg>")
     };
-    let throughput = series(|r| r.msgs_per_s);
-    let latency = series(|r| r.p99_us / 1000.0);
-    let max_clients = ping.iter().map(|r| r.clients).max().unwrap_or(1) as f64;
-
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(path, (1200, 480)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let (left, right) = root.split_horizontally(600);
-        let panels = [
-            (&left, "Throughput (messages/s)", &throughput, false),
-            (&right, "p99 latency (ms)", &latency, true),
-        ];
-        for (area, title, data, log_y) in panels {
-            let y_max = data
-                .iter()
-                .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
-                .fold(0.0f64, f64::max)
-                .max(1e-3)
-                * 1.15;
-            let y_min = data
-                .iter()
-                .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
-                .fold(f64::INFINITY, f64::min)
-                .clamp(1e-3, y_max / 2.0)
-                * 0.8;
-            let x_range = (0.8f64..max_clients * 1.25).log_scale();
-            let mut builder = ChartBuilder::on(area);
-            builder
-                .caption(title, ("sans-serif", 20))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(70);
-            // The two panels differ only in the y axis type, which plotters encodes in
-            // the chart's type: the same drawing code, instantiated twice.
-            macro_rules! lines {
-                ($chart:expr) => {{
-                    let mut chart = $chart;
-                    chart
-                        .configure_mesh()
-                        .x_desc("ping-pong clients")
-                        .y_desc(title)
-                        .draw()?;
-                    for (i, (name, points)) in data.iter().enumerate() {
-                        let color = Palette99::pick(i).to_rgba();
-                        chart
-                            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-                            .label(name.as_str())
-                            .legend(move |(x, y)| {
-                                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                            });
-                        chart.draw_series(
-                            points.iter().map(|&p| Circle::new(p, 3, color.filled())),
-                        )?;
-                    }
-                    chart
-                        .configure_series_labels()
-                        .position(SeriesLabelPosition::UpperLeft)
-                        .background_style(WHITE.mix(0.85))
-                        .border_style(BLACK)
-                        .draw()?;
-                }};
-            }
-            if log_y {
-                lines!(builder.build_cartesian_2d(x_range, (y_min..y_max).log_scale())?);
-            } else {
-                lines!(builder.build_cartesian_2d(x_range, 0f64..y_max)?);
-            }
-        }
-        root.present()?;
-        Ok(())
-    };
-    draw().map_err(|e| format!("cannot draw {}: {e}", path.display()))
+    let text = format!(
+        "<svg width=\"1280\" height=\"480\" viewBox=\"0 0 1280 480\" \
+         xmlns=\"http://www.w3.org/2000/svg\">\n{}\n{}\n</svg>\n",
+        inner(&a, 0),
+        inner(&b, 640)
+    );
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -179,5 +127,21 @@ mod tests {
         assert_eq!(csv_quote("plain"), "plain");
         assert_eq!(csv_quote("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_quote("x\"y,"), "\"x\"\"y,\"");
+    }
+
+    /// A row's flags, a list, are one CSV cell, quoted when they need it.
+    #[test]
+    fn csv_flags_are_one_cell() {
+        let mut row = crate::model::test_row("server4", 10, 2.0);
+        row.flags = vec!["rate not achieved".into(), "other, busy".into()];
+        let path = std::env::temp_dir().join(format!("compare-csv-{}.csv", std::process::id()));
+        write_csv(&path, &[row]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.ends_with(",\"rate not achieved; other, busy\""),
+            "{line}"
+        );
     }
 }

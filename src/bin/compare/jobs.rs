@@ -27,6 +27,10 @@ pub struct Job<'a> {
     pub workload: Workload,
     /// Clients (churn: connect loops; idle: connections held).
     pub clients: usize,
+    /// Open loop: requests per second in total (ping-pong with `--rate`).
+    pub rate: Option<f64>,
+    /// The measured window.
+    pub window: std::time::Duration,
 }
 
 /// `cargo run --bin compare` builds compare alone, so the servers beside it
@@ -123,10 +127,10 @@ pub fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
             },
         });
     }
-    for (i, &addr) in cli.attach.iter().enumerate() {
+    for (i, attach) in cli.attach.iter().enumerate() {
         targets.push(Target {
-            name: format!("attach{}", i + 1),
-            kind: Kind::Attached { addr },
+            name: (attach.name.clone()).unwrap_or_else(|| format!("attach{}", i + 1)),
+            kind: Kind::Attached { addr: attach.addr },
         });
     }
     Ok(targets)
@@ -142,6 +146,8 @@ pub fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
                 target,
                 workload,
                 clients,
+                rate: cli.rate.filter(|_| workload == Workload::PingPong),
+                window: cli.duration,
             })
         };
         if wants(WorkloadName::PingPong) {
@@ -226,6 +232,8 @@ mod tests {
             target,
             workload: Workload::PingPong,
             clients,
+            rate: None,
+            window: std::time::Duration::from_secs(1),
         };
         // As `jobs` builds them: grouped by strategy.
         let jobs = [

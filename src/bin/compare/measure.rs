@@ -12,8 +12,6 @@ use crate::jobs::Job;
 use crate::model::{LoadMode, Row};
 use crate::servers::{self, Kind};
 
-/// Servers listen on loopback only: the comparison is of the servers, not the network.
-const HOST: &str = "127.0.0.1";
 /// Fewest surviving idle connections for which memory per connection is shown.
 const MIN_HELD: usize = 10;
 /// Shortest window whose CPU figures are shown.
@@ -40,7 +38,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         true => LoadMode(&mode::calc::ENTRY),
         false => cli.mode,
     };
-    let mut server = servers::start(&target.kind, HOST, mode, max_clients)?;
+    let mut server = servers::start(&target.kind, &cli.host, mode, max_clients)?;
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.
@@ -59,19 +57,27 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         };
     }
     plan.warmup = cli.warmup;
-    plan.duration = cli.duration;
+    plan.duration = job.window;
     plan.threads = cli.gen_threads;
     plan.reply_timeout = cli.reply_timeout;
+    if job.workload == Workload::PingPong {
+        plan.rate = job.rate;
+    }
     // The baseline does not frame lines, so it cannot close after `bye`.
     plan.server_closes = !baseline;
 
     let before = server.sample();
+    let kernel_before = procstat::sample_kernel().ok();
+    let mut kernel_held = None;
     let (mut start, mut end): (Option<ProcSample>, Option<ProcSample>) = (None, None);
     let (mut sys_start, mut sys_end) = (None, None);
     let report = loadgen::run(&plan, &mut |mark| match mark {
         Mark::MeasureStart | Mark::Held => {
             sys_start = procstat::sample_system().ok();
             start = server.sample();
+            if mark == Mark::Held {
+                kernel_held = procstat::sample_kernel().ok();
+            }
         }
         Mark::MeasureEnd | Mark::Pinged => {
             end = server.sample();
@@ -108,6 +114,18 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         }
         _ => None,
     };
+    let idle_held = matches!(job.workload, Workload::Idle { .. }) && report.served >= MIN_HELD;
+    let held_rss = match (&start, &end) {
+        (Some(s), Some(e)) if idle_held => Some(s.rss.max(e.rss)),
+        _ => None,
+    };
+    let kernel = |part: fn(&procstat::KernelMemory) -> u64| match (&kernel_before, &kernel_held) {
+        (Some(b), Some(h)) if idle_held => {
+            let grown = part(h).saturating_sub(part(b));
+            Some(grown as f64 / report.served as f64)
+        }
+        _ => None,
+    };
     // Whatever else kept the CPUs busy in the window: other processes (a build, a
     // neighbour on a shared machine) or CPU stolen by the hypervisor.
     let other = match (sys_start, sys_end, cpu, report.generator_cpu) {
@@ -128,6 +146,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         served: report.served,
         rejected: report.rejected,
         errors: report.errors,
+        unanswered: report.unanswered,
         first_error,
         messages: report.messages,
         window_s: report.window.as_secs_f64(),
@@ -136,17 +155,28 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         p99_us: lat(report.latency.p99),
         p999_us: lat(report.latency.p999),
         max_us: lat(report.latency.max),
+        offered_per_s: report.offered_rate,
+        achieved_per_s: report.offered_rate.map(|_| report.rate()),
+        p50_uncorrected_us: report.uncorrected.map(|s| lat(s.p50)),
+        p99_uncorrected_us: report.uncorrected.map(|s| lat(s.p99)),
+        p999_uncorrected_us: report.uncorrected.map(|s| lat(s.p999)),
+        gen_late_p99_us: report.send_lateness.map(|s| lat(s.p99)),
+        gen_pause_max_us: report.generator_pause.map(lat),
         cpu_user_us_per_msg: cpu.and_then(|c| per_msg(c.user)),
         cpu_sys_us_per_msg: cpu.and_then(|c| per_msg(c.system)),
         server_threads: threads,
         server_peak_bytes: end.map(|e| e.peak_rss),
         mem_per_conn_bytes: mem_per_conn,
+        held_rss_bytes: held_rss,
+        kernel_stack_per_conn_bytes: kernel(|k| k.stacks),
+        kernel_sockets_per_conn_bytes: kernel(|k| k.sockets),
         server_load: cpu.and_then(|c| load(c.total())),
         gen_load: report.generator_cpu.and_then(|c| load(c.total())),
         other_load: other,
         repeats: 1,
         gen_cpu_us_per_msg: report.generator_cpu.and_then(|c| per_msg(c.total())),
+        flags: Vec::new(),
     };
     drop(server);
-    Ok(row)
+    Ok(crate::flags::flagged(row))
 }

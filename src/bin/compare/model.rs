@@ -27,6 +27,9 @@ pub struct Row {
     pub rejected: u64,
     /// Other failures: refused, reset, wrong reply, timeout.
     pub errors: u64,
+    /// Clients connected (or still connecting) that got no reply at all in the window
+    /// and its drain, and no error: left waiting, as in a listen backlog.
+    pub unanswered: u64,
     /// The first such failure.
     pub first_error: Option<String>,
     /// Lines answered in the window (churn: cycles; idle: pings answered).
@@ -43,6 +46,23 @@ pub struct Row {
     pub p999_us: f64,
     /// Maximum.
     pub max_us: f64,
+    /// Open loop: the requests per second asked for (`--rate`); null in closed loop.
+    pub offered_per_s: Option<f64>,
+    /// Open loop: the requests per second answered in the window.
+    pub achieved_per_s: Option<f64>,
+    /// Open loop: the median from each request's actual send, not from when it was due
+    /// (`p50_us` etc. are from when it was due).
+    pub p50_uncorrected_us: Option<f64>,
+    /// Open loop: p99 from the actual send.
+    pub p99_uncorrected_us: Option<f64>,
+    /// Open loop: p99.9 from the actual send.
+    pub p999_uncorrected_us: Option<f64>,
+    /// Open loop: p99 of how late the generator itself sent to idle clients
+    /// (its own delays, which the corrected figures include).
+    pub gen_late_p99_us: Option<f64>,
+    /// Open loop: the longest the generator's loop was held up in the window
+    /// (descheduled, or handling a burst); requests due meanwhile were charged it.
+    pub gen_pause_max_us: Option<f64>,
     /// Server user CPU per message, in microseconds.
     pub cpu_user_us_per_msg: Option<f64>,
     /// Server system CPU per message, in microseconds.
@@ -53,6 +73,16 @@ pub struct Row {
     pub server_peak_bytes: Option<u64>,
     /// Idle: growth of the server's resident memory per connection held, in bytes.
     pub mem_per_conn_bytes: Option<f64>,
+    /// Idle: the server's resident memory while holding the connections, in bytes
+    /// (what the memory fit is taken over).
+    pub held_rss_bytes: Option<u64>,
+    /// Idle, Linux: growth of the kernel's thread stacks per connection held
+    /// (machine-wide `KernelStack`; a thread per client shows here), in bytes.
+    pub kernel_stack_per_conn_bytes: Option<f64>,
+    /// Idle, Linux: growth of the kernel's socket memory per connection held
+    /// (machine-wide unreclaimable slab plus TCP buffer pages; both ends of each
+    /// loopback connection, the generator's included), in bytes.
+    pub kernel_sockets_per_conn_bytes: Option<f64>,
     /// Share of one core the server used in the window (2.0 = two full cores).
     pub server_load: Option<f64>,
     /// Share of one core the load generator used in the window.
@@ -64,6 +94,9 @@ pub struct Row {
     /// How many times the row was measured (`--repeat`); these figures are the run with
     /// the lowest `other_load`.
     pub repeats: usize,
+    /// Why this row's figures are not to be quoted as they stand (empty: nothing
+    /// found). Listed under the table; a flagged row is left out of the summary.
+    pub flags: Vec<String>,
 }
 
 impl Row {
@@ -75,6 +108,25 @@ impl Row {
     /// The workload as the table names it.
     pub fn label(&self) -> String {
         label(self.workload, self.depth)
+    }
+
+    /// A row that could not be measured at all (its server did not start): the reason
+    /// stands in for the figures.
+    pub fn failed(strategy: &str, workload: loadgen::Workload, clients: usize, why: String) -> Row {
+        Row {
+            strategy: strategy.into(),
+            workload: workload.into(),
+            depth: workload.depth(),
+            clients,
+            first_error: Some(why.clone()),
+            flags: vec![format!("failed: {why}")],
+            ..Row::default()
+        }
+    }
+
+    /// Whether the row is open-loop (`--rate`).
+    pub fn open_loop(&self) -> bool {
+        self.offered_per_s.is_some()
     }
 
     /// Whether `other` ran the same workload at the same load.
@@ -104,7 +156,17 @@ pub struct Settings {
     pub cpus: usize,
     /// Whether server statistics could be read (Linux).
     pub process_stats: bool,
+    /// `release` or `debug`: how compare, and the servers beside it, were built. A
+    /// debug build is many times slower and its figures say little.
+    pub build: &'static str,
 }
+
+/// How this compare was built: `debug` or `release`.
+pub const BUILD: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
 
 /// A workload by name: what `--workloads` takes and the files write. The shapes
 /// themselves, with their parameters, are [`loadgen::Workload`].
@@ -122,6 +184,7 @@ pub enum WorkloadName {
     Churn,
     Heavy,
     Idle,
+    Sweep,
 }
 
 impl WorkloadName {
@@ -133,6 +196,7 @@ impl WorkloadName {
             WorkloadName::Churn => "churn",
             WorkloadName::Heavy => "heavy",
             WorkloadName::Idle => "idle",
+            WorkloadName::Sweep => "sweep",
         }
     }
 }
@@ -209,6 +273,7 @@ pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {
         workload: WorkloadName::PingPong,
         depth: 1,
         clients,
+        connected: clients as u64,
         served: clients,
         messages: 1000,
         window_s: 1.0,

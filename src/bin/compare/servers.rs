@@ -97,7 +97,8 @@ pub fn start(
             } else {
                 ("--serve-baseline", "baseline")
             };
-            cmd.arg(flag).arg(format!("{host}:0"));
+            let ip = switchboard::net::resolve(host, 0).map_err(|e| e.to_string())?[0].ip();
+            cmd.arg(flag).arg(SocketAddr::new(ip, 0).to_string());
             start_announcing(cmd, name)
         }
         Kind::Builtin { exe, args } => {

@@ -6,9 +6,12 @@ use crate::model::{Row, WorkloadName};
 use crate::stats::Ratios;
 use crate::units::{bytes, micros, si, wrap};
 
-/// A few sentences saying what the numbers show.
-pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
+/// A few sentences saying what the numbers show. Flagged rows are not quoted: their
+/// figures are doubtful, and the report lists them with the reason.
+pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
     let mut said = Vec::new();
+    let kept: Vec<Row> = all.iter().filter(|r| r.flags.is_empty()).cloned().collect();
+    let rows = &kept[..];
     let has_baseline = rows.iter().any(|r| r.strategy == "baseline");
 
     // Ping-pong at the highest load every strategy ran.
@@ -158,7 +161,18 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
         .iter()
         .filter(|r| r.messages > 0 && r.gen_cpu_us_per_msg.is_some() && r.cpu_per_msg().is_some())
         .collect();
-    if !measured.is_empty() {
+    // On a disturbed run, which side filled its core first is anyone's guess.
+    let disturbed: Vec<String> = all
+        .iter()
+        .filter(|r| r.other_load.unwrap_or(0.0) > crate::flags::OTHER_BUSY)
+        .map(|r| format!("{} {} {}", r.strategy, r.label(), r.clients))
+        .collect();
+    if !disturbed.is_empty() {
+        said.push(format!(
+            "Other processes used more than 20% of a core during {}: on a disturbed run this report gives no verdict on whether the server or the load generator set the limits. Re-run on a quiet machine for one.",
+            disturbed.join(", ")
+        ));
+    } else if !measured.is_empty() {
         let cheaper = measured
             .iter()
             .filter(|r| r.gen_cpu_us_per_msg < r.cpu_per_msg())
@@ -181,17 +195,6 @@ pub fn summary(rows: &[Row], ratios: &[Ratios]) -> String {
             said.push(format!(
                 "In {} the generator ran at 90% or more of a core and cost as much per message as the server: those rows show the machine's limit with one core per side, not the server's alone.",
                 tied.join(", ")
-            ));
-        }
-        let disturbed: Vec<String> = rows
-            .iter()
-            .filter(|r| r.other_load.unwrap_or(0.0) > 0.2)
-            .map(|r| format!("{} {} {}", r.strategy, r.label(), r.clients))
-            .collect();
-        if !disturbed.is_empty() {
-            said.push(format!(
-                "Other processes used more than 20% of a core during {}: re-run those for clean figures.",
-                disturbed.join(", ")
             ));
         }
     } else if !rows.is_empty() && !rows.iter().any(|r| r.gen_load.is_some()) {
@@ -243,5 +246,26 @@ mod tests {
         let text = summary(&[row("baseline", 10, 2.0), one], &[]);
         assert!(text.contains("server1 served 1 of 10"), "{text}");
         assert!(text.contains("servers, not the generator"), "{text}");
+    }
+
+    /// A flagged row is not quoted, and on a disturbed run there is no verdict on
+    /// which side set the limits.
+    #[test]
+    fn flagged_rows_are_not_quoted_and_disturbed_runs_get_no_verdict() {
+        let mut shaky = row("server3", 10, 9.0);
+        shaky.msgs_per_s = 4321.0;
+        shaky.other_load = Some(0.5);
+        shaky = crate::flags::flagged(shaky);
+        let rows = [row("baseline", 10, 2.0), row("server4", 10, 2.0), shaky];
+        let text = summary(&rows, &[]);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains("server4 1.0x"), "{text}");
+        assert!(
+            !text.contains("4.32k"),
+            "a flagged figure is quoted: {text}"
+        );
+        assert!(text.contains("no verdict"), "{text}");
+        assert!(!text.contains("servers, not the generator"), "{text}");
+        assert!(!text.contains("spent less CPU per message"), "{text}");
     }
 }

@@ -1,0 +1,318 @@
+//! `--html FILE`: one self-contained page to look at. Every chart is inline SVG drawn
+//! by `plotters`; there is no script, font or stylesheet to fetch, so the page opens
+//! offline. Charts first, then the table, the prose summary and the run's manifest.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::charts::{self, Axis, Chart, Series};
+use crate::manifest::Manifest;
+use crate::memory::MemoryFit;
+use crate::model::{Row, Settings, WorkloadName};
+use crate::sweep::Sweep;
+
+/// Everything the page shows.
+pub struct Page<'a> {
+    /// What the run was.
+    pub manifest: &'a Manifest,
+    /// Its settings.
+    pub settings: &'a Settings,
+    /// The table's rows.
+    pub rows: &'a [Row],
+    /// Memory fits per model.
+    pub memory: &'a [MemoryFit],
+    /// Sweeps per model.
+    pub sweeps: &'a [Sweep],
+    /// The text report (table, ratios, notes, summary), as printed.
+    pub report: &'a str,
+}
+
+/// Writes the page to `path` (through a temporary file, so a reader never sees half).
+pub fn write_html(path: &Path, page: &Page) -> Result<(), String> {
+    let text = render(page)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let partial = path.with_extension(format!("html.{}.tmp", std::process::id()));
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The page as HTML.
+pub fn render(page: &Page) -> Result<String, String> {
+    let mut figures: Vec<(String, String)> = Vec::new();
+    let mut add = |chart: Option<Chart>, missing: &str| -> Result<(), String> {
+        match chart {
+            Some(c) => {
+                let title = c.title.clone();
+                figures.push((title, c.svg(720, 460)?));
+            }
+            None => figures.push((missing.to_string(), String::new())),
+        }
+        Ok(())
+    };
+    add(
+        latency_curves(page),
+        "Latency against offered load: no sweep in this run (-w sweep)",
+    )?;
+    add(
+        throughput(page),
+        "Throughput: no ping-pong rows in this run (-w pingpong)",
+    )?;
+    add(
+        cpu_split(page),
+        "CPU per message: no CPU figures in this run (Linux, windows of 0.5 s or more)",
+    )?;
+    add(
+        memory_lines(page),
+        "Memory against connections held: no idle rows at two or more counts (--idle 500,1000,2000)",
+    )?;
+    add(
+        heavy(page),
+        "Heavy workload: no heavy rows in this run (-w heavy)",
+    )?;
+
+    let mut out = String::new();
+    out.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>switchboard compare</title>\n<style>\n\
+         body { font-family: sans-serif; margin: 24px; color: #111; background: #fff; }\n\
+         h1 { font-size: 26px; margin: 0 0 4px; }\n\
+         .sub { color: #444; margin: 0 0 18px; }\n\
+         .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(600px, 1fr)); gap: 16px; }\n\
+         figure { margin: 0; border: 1px solid #ddd; padding: 4px; }\n\
+         figure svg { width: 100%; height: auto; display: block; }\n\
+         figure.missing { padding: 16px; color: #555; }\n\
+         pre { font-size: 12px; overflow-x: auto; background: #f7f7f7; padding: 12px; }\n\
+         table.manifest td { padding: 2px 12px 2px 0; vertical-align: top; }\n\
+         </style>\n</head>\n<body>\n",
+    );
+    let _ = writeln!(
+        out,
+        "<h1>switchboard: concurrency models compared</h1>\n<p class=\"sub\">{}</p>",
+        escape(&charts::caption(page.settings))
+    );
+    if page.settings.build == "debug" {
+        out.push_str(
+            "<p style=\"color:#b00;font-weight:bold\">A debug build: these figures are many \
+             times slower than release and say little about the models.</p>\n",
+        );
+    }
+    out.push_str("<div class=\"charts\">\n");
+    for (title, svg) in &figures {
+        if svg.is_empty() {
+            let _ = writeln!(out, "<figure class=\"missing\">{}</figure>", escape(title));
+        } else {
+            let _ = writeln!(
+                out,
+                "<figure aria-label=\"{}\">{}</figure>",
+                escape(title),
+                svg_body(svg)
+            );
+        }
+    }
+    out.push_str("</div>\n<h2>The table, and what it shows</h2>\n<pre>");
+    out.push_str(&escape(page.report));
+    out.push_str("</pre>\n<h2>Run manifest</h2>\n<table class=\"manifest\">\n");
+    let m = page.manifest;
+    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "n/a".into());
+    for (k, v) in [
+        ("date", m.date.clone()),
+        ("git commit", or(&m.git_commit)),
+        ("kernel", or(&m.kernel)),
+        ("CPU", or(&m.cpu_model)),
+        ("cores", m.cores.to_string()),
+        ("pinning", m.pinning.clone()),
+        ("switchboard", format!("{} ({} build)", m.version, m.build)),
+        ("command", m.command.clone()),
+    ] {
+        let _ = writeln!(out, "<tr><td>{k}</td><td>{}</td></tr>", escape(&v));
+    }
+    out.push_str("</table>\n</body>\n</html>\n");
+    Ok(out)
+}
+
+/// An SVG document without its XML prologue, to sit inside the page.
+fn svg_body(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(at) => &svg[at..],
+        None => svg,
+    }
+}
+
+/// Text made safe for HTML.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn series(name: &str, colour: usize, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        name: name.into(),
+        colour,
+        points,
+        fitted: false,
+        marks: Vec::new(),
+    }
+}
+
+/// The models of the run in order, for one colour per model on every chart.
+fn colour_of(page: &Page, name: &str) -> usize {
+    let names = charts::names(
+        page.rows
+            .iter()
+            .chain(page.sweeps.iter().map(|s| &s.closed_loop)),
+    );
+    names.iter().position(|n| n == name).unwrap_or(0)
+}
+
+/// p99 against offered load, a line per model, its knee ringed.
+fn latency_curves(page: &Page) -> Option<Chart> {
+    let lines: Vec<Series> = page
+        .sweeps
+        .iter()
+        .filter(|s| !s.steps.is_empty())
+        .map(|s| {
+            let points = s
+                .steps
+                .iter()
+                .filter(|r| r.messages > 0)
+                .filter_map(|r| Some((r.offered_per_s?, r.p99_us)))
+                .collect();
+            let mut line = series(&s.strategy, colour_of(page, &s.strategy), points);
+            line.marks = s.knee.iter().map(|k| (k.offered_per_s, k.p99_us)).collect();
+            line
+        })
+        .collect();
+    (!lines.is_empty()).then(|| Chart {
+        title: "p99 latency against offered load (ringed: the knee)".into(),
+        caption: format!(
+            "{}; open loop at {} clients, timed from when each request was due",
+            charts::caption(page.settings),
+            page.sweeps[0].clients
+        ),
+        x: ("offered load, requests per second".into(), Axis::Rate),
+        y: ("p99 latency".into(), Axis::LogMicros),
+        series: lines,
+        bars: None,
+    })
+}
+
+/// Ping-pong throughput against clients, a line per model.
+fn throughput(page: &Page) -> Option<Chart> {
+    let ping: Vec<&Row> = page
+        .rows
+        .iter()
+        .filter(|r| crate::files::charted(r))
+        .collect();
+    if ping.is_empty() {
+        return None;
+    }
+    let [mut chart, _] = charts::pingpong(page.settings, &ping);
+    for s in &mut chart.series {
+        s.colour = colour_of(page, &s.name);
+    }
+    chart.title = "Throughput per model and client count (ping-pong)".into();
+    Some(chart)
+}
+
+/// Server CPU per message, user and system, per model: ping-pong at the highest
+/// client count every model ran.
+fn cpu_split(page: &Page) -> Option<Chart> {
+    let ping: Vec<&Row> = page
+        .rows
+        .iter()
+        .filter(|r| r.workload == WorkloadName::PingPong && r.cpu_per_msg().is_some())
+        .collect();
+    let top = ping.iter().map(|r| r.clients).max()?;
+    let at: Vec<&Row> = ping.into_iter().filter(|r| r.clients == top).collect();
+    let bars = at
+        .iter()
+        .map(|r| {
+            (
+                r.strategy.clone(),
+                [
+                    r.cpu_user_us_per_msg.unwrap_or(0.0),
+                    r.cpu_sys_us_per_msg.unwrap_or(0.0),
+                ],
+            )
+        })
+        .collect();
+    Some(charts::stacked_bars(
+        format!("Server CPU per message, user and system ({top} ping-pong clients)"),
+        charts::caption(page.settings),
+        "µs of server CPU per message".into(),
+        ["user", "system"],
+        bars,
+    ))
+}
+
+/// RSS against idle connections held, points and fitted lines, per model.
+fn memory_lines(page: &Page) -> Option<Chart> {
+    if page.memory.is_empty() {
+        return None;
+    }
+    let mut lines = Vec::new();
+    for f in page.memory {
+        let colour = colour_of(page, &f.strategy);
+        let mib = |b: f64| b / (1024.0 * 1024.0);
+        let points: Vec<(f64, f64)> = f.points.iter().map(|&(x, y)| (x, mib(y))).collect();
+        let top = points.iter().map(|p| p.0).fold(0.0, f64::max);
+        lines.push(series(&f.strategy, colour, points));
+        let mut fitted = series(
+            &f.strategy,
+            colour,
+            vec![
+                (0.0, mib(f.fixed_bytes)),
+                (top, mib(f.fixed_bytes + f.per_conn_bytes * top)),
+            ],
+        );
+        fitted.fitted = true;
+        lines.push(fitted);
+    }
+    Some(Chart {
+        title: "Memory against idle connections held (dashed: least-squares fit)".into(),
+        caption: charts::caption(page.settings),
+        x: ("idle connections held".into(), Axis::Count),
+        y: ("server RSS, MiB".into(), Axis::Linear),
+        series: lines,
+        bars: None,
+    })
+}
+
+/// The heavy workload's cheap-client p99, per model, at its highest client count.
+fn heavy(page: &Page) -> Option<Chart> {
+    let heavy: Vec<&Row> = page
+        .rows
+        .iter()
+        .filter(|r| r.workload == WorkloadName::Heavy && r.messages > 0)
+        .collect();
+    let top = heavy.iter().map(|r| r.clients).max()?;
+    let bars = heavy
+        .iter()
+        .filter(|r| r.clients == top)
+        .map(|r| (r.strategy.clone(), [r.p99_us / 1000.0, 0.0]))
+        .collect();
+    Some(charts::stacked_bars(
+        format!("Heavy workload: p99 of the cheap clients ({top} calc clients)"),
+        charts::caption(page.settings),
+        "p99 latency of the cheap clients, ms".into(),
+        ["p99", ""],
+        bars,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text from a server's error or a command line cannot break the page.
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("<b>&\"x\""), "&lt;b&gt;&amp;&quot;x&quot;");
+    }
+}
