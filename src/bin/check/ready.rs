@@ -56,7 +56,7 @@ pub fn loopback_listener(port: u16, pgid: u32) -> Ready {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::net::TcpListener;

@@ -144,7 +144,9 @@ impl ServerProcess {
     }
 
     /// Whether any process of the server's group is still running (Linux: every
-    /// process of the group; elsewhere: the one started).
+    /// process of the group; elsewhere: the one started). Signals are
+    /// Unix's, and so is the one check that waits on them.
+    #[cfg(unix)]
     pub fn running(&mut self) -> bool {
         let started = self.exit_status().is_none();
         group_running(self.pid).unwrap_or(started)
@@ -243,6 +245,7 @@ fn shell(line: &str) -> Command {
 }
 
 /// Whether a live (not zombie) process is in group `pgid`; `None` without `/proc`.
+#[cfg(unix)]
 fn group_running(pgid: u32) -> Option<bool> {
     let pids = loadgen::procstat::group_pids(pgid).ok()?;
     Some(!pids.is_empty())

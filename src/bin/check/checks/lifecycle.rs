@@ -1,7 +1,9 @@
 //! The server as a process (SPEC sections 3 and 8): idle means idle once clients have
 //! left, SIGTERM and SIGINT end it promptly, and clients leaving rudely never end it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use super::{Ctx, REPLY};
 use crate::outcome::{fail, Verdict};
@@ -11,6 +13,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(1);
 /// More CPU than this share of the window, with no client connected, is a spin.
 const SPIN_SHARE: f64 = 0.10;
 /// How long a signalled server may take to be gone.
+#[cfg(unix)]
 const SIGNAL_LIMIT: Duration = Duration::from_secs(2);
 
 /// Clients leave every way a client can (bye, a plain close, a close mid-line, a
