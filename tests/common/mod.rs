@@ -174,6 +174,16 @@ pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
             break status;
         }
         if Instant::now() >= deadline {
+            // SIGTERM first: `check` and `compare` then stop the servers
+            // they started (in process groups of their own, which a SIGKILL
+            // of theirs would leave running after the test).
+            #[cfg(unix)]
+            {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                let _ = wait_exit(&mut child, Instant::now() + SHUTDOWN_LIMIT * 2);
+            }
             let _ = child.kill();
             let _ = child.wait();
             panic!("{name} {args:?} still running after {limit:?}");
