@@ -216,6 +216,9 @@ pub(super) fn serve_client(client: Client, server: &Server) {
     let mut out = Vec::new();
     let mut last_heard = Instant::now();
     loop {
+        // Echo's whole lines are their own answer: `buf[..echoed]` goes back
+        // as it is, before `out`.
+        let mut echoed = 0;
         let flow = if session.has_backlog() {
             session.resume(&mut out) // replies piled up; answer the rest first
         } else {
@@ -228,16 +231,7 @@ pub(super) fn serve_client(client: Client, server: &Server) {
                     if idle_timeout.is_some() {
                         last_heard = Instant::now();
                     }
-                    // Echo's whole lines are their own answer: written
-                    // straight from the read buffer (`out` is empty here).
-                    let echoed = session.passes_through(&buf[..n]);
-                    if echoed > 0 {
-                        if let Err(e) = writer.write(&buf[..echoed]) {
-                            tracing::debug!(?peer, "write failed: {e}");
-                            server.clients().leave(id);
-                            break;
-                        }
-                    }
+                    echoed = session.passes_through(&buf[..n]);
                     let flow = session.on_bytes(&buf[echoed..n], &mut out);
                     if n == buf.len() && n < MAX_READ {
                         buf.resize(2 * n, 0);
@@ -266,14 +260,16 @@ pub(super) fn serve_client(client: Client, server: &Server) {
             // `bye` may reconnect at once and must find the seat free.
             server.clients().leave(id);
         }
-        if !out.is_empty() {
-            if let Err(e) = writer.write(&out) {
-                tracing::debug!(?peer, "write failed: {e}");
-                server.clients().leave(id);
-                break;
-            }
-            out.clear();
+        let replies = [&buf[..echoed], &out[..]];
+        let written = (replies.into_iter())
+            .filter(|r| !r.is_empty())
+            .try_for_each(|r| writer.write(r));
+        if let Err(e) = written {
+            tracing::debug!(?peer, "write failed: {e}");
+            server.clients().leave(id);
+            break;
         }
+        out.clear();
         if flow == Flow::Close {
             break;
         }
