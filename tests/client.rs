@@ -224,3 +224,25 @@ fn non_utf8_input_is_sent_as_it_is() {
     assert_eq!(lines, ["a", "b\u{fffd}\u{fffd}", "c", "bye"], "{stderr}");
     server.close_stdin();
 }
+
+/// A server line longer than the client's 64 KiB piece is printed in pieces,
+/// and a character that a piece's end cuts in two is printed whole, not as
+/// two replacement characters.
+#[test]
+fn a_long_line_is_printed_whole_across_pieces() {
+    let mut server = Server::start("server4", &["--max-line", "200000"]);
+    let mut client = ClientProcess::start(&server, &["--no-hello"]);
+    // "x" first, so a piece of 65,536 bytes ends inside an "é".
+    let line = format!("x{}", "é".repeat(40_000));
+    client.type_line(&line);
+    client.type_line("bye");
+    let (status, lines, stderr) = client.finish();
+    assert!(status.success(), "status {status}, stderr {stderr}");
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0] == line,
+        "the long line came back changed ({} bytes)",
+        lines[0].len()
+    );
+    server.close_stdin();
+}

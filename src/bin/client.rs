@@ -149,8 +149,12 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
     // Whether this piece begins a line (a long line comes in pieces).
     let mut starts_line = true;
     let terminal = io::stdout().is_terminal();
+    // The start of a character that a piece's end cut in two: it waits at
+    // the front of `line` for the rest, so both halves print as one.
+    let mut cut = Vec::new();
     loop {
         line.clear();
+        line.append(&mut cut);
         match (&mut lines).take(LINE_PIECE).read_until(b'\n', &mut line) {
             Ok(0) => {
                 let _ = tx.send(Event::Closed {
@@ -160,6 +164,9 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
             }
             Ok(_) => {
                 let ended = line.last() == Some(&b'\n');
+                if !ended {
+                    cut = line.split_off(line.len() - unfinished_char(&line));
+                }
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end_matches(['\n', '\r']);
                 if starts_line && text.starts_with("ERR ") {
@@ -183,6 +190,20 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
                 return;
             }
         }
+    }
+}
+
+/// How many bytes at the end of `bytes` begin a UTF-8 character whose
+/// other bytes have not come yet (0 if none).
+fn unfinished_char(bytes: &[u8]) -> usize {
+    // The last byte that starts a character (not a continuation byte).
+    let is_start = |&i: &usize| bytes[i] & 0xC0 != 0x80;
+    let last_start = (bytes.len().saturating_sub(3)..bytes.len())
+        .rev()
+        .find(is_start);
+    match last_start.map(|i| (i, std::str::from_utf8(&bytes[i..]))) {
+        Some((i, Err(e))) if e.error_len().is_none() => bytes.len() - i,
+        _ => 0,
     }
 }
 
