@@ -43,8 +43,9 @@ pub(super) enum Next {
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading requests and answering them.
-    Open,
+    /// Reading requests and answering them; the client last sent something
+    /// at `last_heard` (for `--idle-timeout`).
+    Open { last_heard: Instant },
     /// Everything is said (`bye`, an `ERR` line, end of input): closed once
     /// `out` is flushed, or at `by` if the client never takes it.
     Closing { by: Instant },
@@ -124,7 +125,6 @@ pub(super) struct Conn {
     /// together make one edge, and no later edge announces the FIN, so a
     /// short read must not be taken as drained: read on until `Ok(0)`.
     peer_closed: bool,
-    last_heard: Instant,
 }
 
 impl Conn {
@@ -135,10 +135,9 @@ impl Conn {
             session: Some(session),
             out: Vec::new(),
             written: 0,
-            phase: Phase::Open,
+            phase: Phase::Open { last_heard: now },
             read_paused: false,
             peer_closed: false,
-            last_heard: now,
         }
     }
 
@@ -149,13 +148,13 @@ impl Conn {
     /// Whether everything is said and the connection only waits to be
     /// flushed and closed.
     pub(super) fn is_closing(&self) -> bool {
-        self.phase != Phase::Open
+        !matches!(self.phase, Phase::Open { .. })
     }
 
     /// When a closing connection is closed even if its client never reads.
     pub(super) fn closing_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Open => None,
+            Phase::Open { .. } => None,
             Phase::Closing { by } => Some(by),
         }
     }
@@ -164,9 +163,10 @@ impl Conn {
     /// is open — and not waiting for us: a session away at a worker is
     /// answering what the client said.
     pub(super) fn is_idle(&self, now: Instant, limit: Duration) -> bool {
-        self.phase == Phase::Open
-            && self.session.is_some()
-            && now.duration_since(self.last_heard) >= limit
+        let Phase::Open { last_heard } = self.phase else {
+            return false;
+        };
+        self.session.is_some() && now.duration_since(last_heard) >= limit
     }
 
     /// The poller saw the peer's FIN or an error.
@@ -229,7 +229,7 @@ impl Conn {
                 false => match self.stream.read(&mut shared.scratch) {
                     Ok(0) => Input::Eof,
                     Ok(n) => {
-                        self.last_heard = now;
+                        self.heard(now);
                         Input::Bytes(n)
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
@@ -318,7 +318,7 @@ impl Conn {
     pub(super) fn take_back(&mut self, done: Done, now: Instant) {
         self.session = Some(done.session);
         // The client's silence while its lines were being answered was ours.
-        self.last_heard = now;
+        self.heard(now);
         if self.is_closing() {
             return;
         }
@@ -332,8 +332,15 @@ impl Conn {
         }
     }
 
+    /// The client was heard from (or is to be treated so) at `now`.
+    fn heard(&mut self, now: Instant) {
+        if let Phase::Open { last_heard } = &mut self.phase {
+            *last_heard = now;
+        }
+    }
+
     fn start_closing(&mut self, now: Instant) {
-        if self.phase == Phase::Open {
+        if let Phase::Open { .. } = self.phase {
             self.phase = Phase::Closing {
                 by: now + CLOSE_GRACE,
             };
