@@ -749,3 +749,26 @@ fn progress_is_plain_lines_when_not_a_terminal() {
     );
     assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
 }
+
+/// `baseline-async` is tokio's own echo example as a row: every client served, on
+/// the runtime threads `--workers` asks for (3 here, beside the main thread).
+#[test]
+fn the_async_baseline_is_a_row_beside_the_async_model() {
+    let mut args = vec!["-s", "baseline,baseline-async,async", "-w", "pingpong"];
+    args.extend(["-c", "3", "--workers", "3", "-q"]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let bare = rows_of(&text, "baseline-async");
+    assert_eq!(bare.len(), 1, "{text}");
+    let cols: Vec<&str> = bare[0].split_whitespace().collect();
+    assert_eq!(
+        &cols[2..5],
+        ["3", "3", "0"],
+        "clients, served, rejected: {text}"
+    );
+    if cfg!(target_os = "linux") {
+        assert_eq!(cols[12], "4", "threads: {text}");
+    }
+}

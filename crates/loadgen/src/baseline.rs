@@ -22,6 +22,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::Error;
 
+pub mod tasks;
 pub mod threads;
 
 const LISTENER: Token = Token(0);

@@ -18,16 +18,19 @@ use crate::model::{LoadMode, WorkloadName};
 /// drives the same workloads at each, and the server's CPU time, threads and memory are
 /// read from the operating system's accounting of that process (Linux; `n/a` elsewhere).
 /// The row `baseline` is a minimal single-threaded mio echo loop without line framing:
-/// the yardstick for every ratio. `baseline-threads` (not run unless asked for) is the
-/// minimal thread-per-client echo server: what that model costs before any server code.
+/// the yardstick for every ratio. `baseline-threads` and `baseline-async` (not run unless
+/// asked for) are the minimal thread-per-client echo server and tokio's own echo example
+/// (a task per connection, `--workers` runtime threads): what those models cost before
+/// any server code.
 ///
 /// Build the servers first: `cargo build --release --bins`.
 #[derive(Debug, Parser)]
 #[command(name = "compare", version, after_help = EXAMPLES)]
 pub struct Cli {
     /// Strategies to run, one group of rows each in the order given: `baseline`, every
-    /// model of `server --model list`, the coursework's `server1`..`server4`, and
-    /// `baseline-threads`. By default the baseline and every model that can run here.
+    /// model of `server --model list`, the coursework's `server1`..`server4`,
+    /// `baseline-threads` and `baseline-async`. By default the baseline and every model
+    /// that can run here.
     #[arg(short, long, value_delimiter = ',', default_value = DEFAULT_STRATEGIES.as_str(),
           value_parser = PossibleValuesParser::new(built_in()))]
     pub strategies: Vec<String>,
@@ -211,6 +214,15 @@ pub struct Cli {
     )]
     pub serve_baseline_threads: Option<std::net::SocketAddr>,
 
+    /// Internal: serve the async (tokio) baseline on ADDR, with `--workers` threads.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "ADDR",
+        conflicts_with_all = ["serve_baseline", "serve_baseline_threads"]
+    )]
+    pub serve_baseline_async: Option<std::net::SocketAddr>,
+
     /// Whether the workloads were left at their default (the default run).
     #[arg(skip)]
     pub default_run: bool,
@@ -263,7 +275,7 @@ pub struct Attach {
 }
 
 /// The yardsticks compare serves itself.
-pub const BASELINES: [&str; 2] = ["baseline", "baseline-threads"];
+pub const BASELINES: [&str; 3] = ["baseline", "baseline-threads", "baseline-async"];
 /// The coursework's binaries, each one model with its mode fixed.
 pub const COURSEWORK: [&str; 4] = ["server1", "server2", "server3", "server4"];
 

@@ -8,7 +8,7 @@ use loadgen::Workload;
 
 use crate::cli::Cli;
 use crate::model::WorkloadName;
-use crate::servers::{self, Kind};
+use crate::servers::{self, Kind, Yardstick};
 use switchboard::strategy;
 
 /// One server to measure.
@@ -89,8 +89,9 @@ pub fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
             continue;
         }
         let kind = match name.as_str() {
-            "baseline" => Kind::Baseline { threads: false },
-            "baseline-threads" => Kind::Baseline { threads: true },
+            "baseline" => Kind::Baseline(Yardstick::Loop),
+            "baseline-threads" => Kind::Baseline(Yardstick::Threads),
+            "baseline-async" => Kind::Baseline(Yardstick::Tasks),
             _ => {
                 // A model runs as `server --model NAME`; a coursework name is its binary.
                 let (binary, mut args) = match strategy::find(name) {
@@ -225,7 +226,7 @@ mod tests {
     fn schedule_keeps_each_load_together() {
         let target = |name: &str| Target {
             name: name.into(),
-            kind: Kind::Baseline { threads: false },
+            kind: Kind::Baseline(Yardstick::Loop),
         };
         let (base, server) = (target("baseline"), target("server4"));
         let job = |target, clients| Job {

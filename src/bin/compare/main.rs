@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
+use loadgen::baseline::tasks::TasksBaseline;
 use loadgen::baseline::threads::ThreadsBaseline;
 use loadgen::baseline::Baseline;
 use loadgen::procstat;
@@ -61,6 +62,12 @@ fn main() -> ExitCode {
         return serve_baseline(
             ThreadsBaseline::bind(addr).and_then(|s| Ok((s.local_addr()?, s))),
             ThreadsBaseline::run,
+        );
+    }
+    if let Some(addr) = cli.serve_baseline_async {
+        return serve_baseline(
+            TasksBaseline::bind(addr, cli.workers).and_then(|s| Ok((s.local_addr()?, s))),
+            TasksBaseline::run,
         );
     }
     match run(&cli) {

@@ -43,7 +43,7 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
         true => LoadMode(&mode::calc::ENTRY),
         false => cli.mode,
     };
-    let mut server = servers::start(&target.kind, &cli.host, mode, max_clients)?;
+    let mut server = servers::start(&target.kind, &cli.host, mode, max_clients, cli.workers)?;
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.

@@ -27,15 +27,33 @@ const STDERR_LINES: usize = 5;
 /// Process groups of the servers alive right now, for the Ctrl-C handler.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
+/// The built-in yardsticks: each a model's smallest correct echo server, no framing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Yardstick {
+    /// `baseline`: one mio event loop (`--serve-baseline`).
+    Loop,
+    /// `baseline-threads`: a blocking thread per client (`--serve-baseline-threads`).
+    Threads,
+    /// `baseline-async`: tokio's echo example, a task per client (`--serve-baseline-async`).
+    Tasks,
+}
+
+impl Yardstick {
+    /// The row's name and the flag that serves it.
+    fn name_and_flag(self) -> (&'static str, &'static str) {
+        match self {
+            Yardstick::Loop => ("baseline", "--serve-baseline"),
+            Yardstick::Threads => ("baseline-threads", "--serve-baseline-threads"),
+            Yardstick::Tasks => ("baseline-async", "--serve-baseline-async"),
+        }
+    }
+}
+
 /// What to start for one row.
 #[derive(Clone, Debug)]
 pub enum Kind {
-    /// `compare --serve-baseline` (the event loop) or `--serve-baseline-threads`
-    /// (thread-per-client): the built-in yardsticks.
-    Baseline {
-        /// The thread-per-client one.
-        threads: bool,
-    },
+    /// One of the built-in yardsticks, which compare serves itself.
+    Baseline(Yardstick),
     /// A switchboard binary: `server --model NAME`, or `server1`..`server4`.
     Builtin {
         /// Path of the binary.
@@ -86,19 +104,19 @@ pub fn start(
     host: &str,
     mode: LoadMode,
     max_clients: usize,
+    workers: Option<usize>,
 ) -> Result<Server, String> {
     match kind {
-        Kind::Baseline { threads } => {
+        Kind::Baseline(yardstick) => {
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find the compare executable: {e}"))?;
             let mut cmd = Command::new(exe);
-            let (flag, name) = if *threads {
-                ("--serve-baseline-threads", "baseline-threads")
-            } else {
-                ("--serve-baseline", "baseline")
-            };
+            let (name, flag) = yardstick.name_and_flag();
             let ip = switchboard::net::resolve(host, 0).map_err(|e| e.to_string())?[0].ip();
             cmd.arg(flag).arg(SocketAddr::new(ip, 0).to_string());
+            if let (Yardstick::Tasks, Some(n)) = (yardstick, workers) {
+                cmd.arg("--workers").arg(n.to_string());
+            }
             start_announcing(cmd, name)
         }
         Kind::Builtin { exe, args } => {

@@ -76,6 +76,11 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
                     "Thread-per-client by itself (baseline-threads, no server code) cost {bare:.2}x the event loop's CPU per message; server2 cost {ours:.2}x: the difference is what server2 adds to its model."
                 ));
             }
+            if let (Some(bare), Some(ours)) = (model("baseline-async"), model("async")) {
+                said.push(format!(
+                    "tokio by itself (baseline-async: its echo example, no server code) cost {bare:.2}x the event loop's CPU per message; the async model cost {ours:.2}x: the difference is what switchboard adds to the runtime."
+                ));
+            }
         }
         for r in at.iter().filter(|r| r.rejected > 0 && r.served <= 1) {
             said.push(format!(
