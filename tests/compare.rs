@@ -84,6 +84,20 @@ fn rows_of<'a>(text: &'a str, strategy: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The columns of `strategy`'s only row, asserting it had `clients` clients, served
+/// them all and turned none away.
+fn one_row_serving_all<'a>(text: &'a str, strategy: &str, clients: &str) -> Vec<&'a str> {
+    let rows = rows_of(text, strategy);
+    assert_eq!(rows.len(), 1, "{text}");
+    let cols: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(
+        &cols[2..5],
+        [clients, clients, "0"],
+        "clients, served, rejected: {text}"
+    );
+    cols
+}
+
 /// `--help` documents the workloads and output files and exits 0.
 #[test]
 fn help_exits_zero() {
@@ -196,14 +210,7 @@ fn external_server_is_a_row() {
     let out = compare(&args, Duration::from_secs(30));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let mine = rows_of(&text, "mine");
-    assert_eq!(mine.len(), 1, "{text}");
-    let cols: Vec<&str> = mine[0].split_whitespace().collect();
-    assert_eq!(
-        &cols[2..5],
-        ["3", "3", "0"],
-        "clients, served, rejected: {text}"
-    );
+    one_row_serving_all(&text, "mine", "3");
 }
 
 /// With `--repeat`, ratios are the median of rounds (with their range), in the table and
@@ -218,14 +225,7 @@ fn repeated_rounds_and_the_threads_baseline() {
     let out = compare(&args, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let bare = rows_of(&text, "baseline-threads");
-    assert_eq!(bare.len(), 1, "{text}");
-    let cols: Vec<&str> = bare[0].split_whitespace().collect();
-    assert_eq!(
-        &cols[2..5],
-        ["3", "3", "0"],
-        "clients, served, rejected: {text}"
-    );
+    one_row_serving_all(&text, "baseline-threads", "3");
     assert!(
         text.contains("median (lowest-highest) of 2 rounds"),
         "{text}"
@@ -760,14 +760,7 @@ fn the_async_baseline_is_a_row_beside_the_async_model() {
     let out = compare(&args, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let bare = rows_of(&text, "baseline-async");
-    assert_eq!(bare.len(), 1, "{text}");
-    let cols: Vec<&str> = bare[0].split_whitespace().collect();
-    assert_eq!(
-        &cols[2..5],
-        ["3", "3", "0"],
-        "clients, served, rejected: {text}"
-    );
+    let cols = one_row_serving_all(&text, "baseline-async", "3");
     if cfg!(target_os = "linux") {
         assert_eq!(cols[12], "4", "threads: {text}");
     }
