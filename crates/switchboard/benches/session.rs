@@ -54,7 +54,7 @@ fn main() {
     println!("{:<34} {:>10}", "case", "ns/line");
     for (name, mode, input, lines, through) in cases {
         let server = Server::with_mode(Arc::clone(mode));
-        let mut session = Session::new(ClientId(1), &server);
+        let mut session = Session::new(ClientId(1));
         let mut out = Vec::with_capacity(input.len());
         let mut best = f64::MAX;
         let mut answered = 0;
@@ -65,10 +65,10 @@ fn main() {
                     out.clear();
                     let input = black_box(&input[..]);
                     let echoed = match through {
-                        true => session.passes_through(input),
+                        true => session.passes_through(&server, input),
                         false => 0,
                     };
-                    black_box(session.on_bytes(&input[echoed..], &mut out));
+                    black_box(session.on_bytes(&server, &input[echoed..], &mut out));
                     answered = echoed + out.len();
                 }
                 reads += 64;

@@ -33,7 +33,11 @@ pub enum Halt {
 }
 
 /// Splits a byte stream into `\n`-terminated lines of bounded length.
-#[derive(Debug)]
+///
+/// The bound is the caller's to give at each call (the server's
+/// `--max-line`): the codec keeps only what the client sent, so that ten
+/// thousand idle connections do not each store the same number.
+#[derive(Debug, Default)]
 pub struct LineCodec {
     /// Input not yet handed out: the start of a line whose `\n` has not
     /// arrived, or — after a pause — whole lines waiting their turn.
@@ -42,18 +46,12 @@ pub struct LineCodec {
     /// resume moves only this offset, so lines that wait many turns are not
     /// copied again at each one.
     backlog: Option<usize>,
-    max_line: usize,
 }
 
 impl LineCodec {
-    /// A codec accepting lines of at most `max_line` bytes, not counting the
-    /// `\n` or `\r\n` that ends them.
-    pub fn new(max_line: usize) -> Self {
-        LineCodec {
-            pending: Vec::new(),
-            backlog: None,
-            max_line,
-        }
+    /// A codec holding nothing yet.
+    pub fn new() -> Self {
+        LineCodec::default()
     }
 
     /// Whether a pause left complete lines waiting for [`LineCodec::resume`].
@@ -62,41 +60,47 @@ impl LineCodec {
     }
 
     /// Feeds `input` through: calls `on_line` with each complete line (without
-    /// its `\n`; a `\r` before it is left for the caller) until it halts, and
+    /// its `\n`; a `\r` before it is left for the caller, and not counted
+    /// toward `max_line`) until it halts, and
     /// keeps what is left as [`Halt`] says. Lines a pause left waiting come
     /// first, then `input`'s; the caller normally [resumes](Self::resume)
     /// them before it reads more, so the backlog stays one read's worth.
-    pub fn decode<F>(&mut self, input: &[u8], mut on_line: F) -> Result<(), LineTooLong>
+    pub fn decode<F>(
+        &mut self,
+        input: &[u8],
+        max_line: usize,
+        mut on_line: F,
+    ) -> Result<(), LineTooLong>
     where
         F: FnMut(&[u8]) -> ControlFlow<Halt>,
     {
         if let Some(from) = self.backlog.take() {
-            return self.decode_backlog(from, input, &mut on_line);
+            return self.decode_backlog(from, input, max_line, &mut on_line);
         }
         let mut input = input;
         if !self.pending.is_empty() {
             // Finish the line an earlier read began; only it is copied.
             let Some(len) = memchr(b'\n', input) else {
-                self.check_partial(self.pending.len() + input.len())?;
+                check_partial(self.pending.len() + input.len(), max_line)?;
                 self.pending.extend_from_slice(input);
                 return Ok(());
             };
             self.pending.extend_from_slice(&input[..len]);
             input = &input[len + 1..];
             let line = std::mem::take(&mut self.pending);
-            self.check(&line)?;
+            check(&line, max_line)?;
             let flow = on_line(&line);
             if line.capacity() <= KEEP_TAIL_CAPACITY {
                 self.pending = line; // reuse the allocation for the next tail
                 self.pending.clear();
             }
             if let ControlFlow::Break(halt) = flow {
-                return self.keep(input, Some(halt));
+                return self.keep(input, max_line, Some(halt));
             }
         }
         // The fast path: lines are slices of `input`, nothing is copied.
-        let (used, halt) = self.split(input, &mut on_line)?;
-        self.keep(&input[used..], halt)
+        let (used, halt) = split(input, max_line, &mut on_line)?;
+        self.keep(&input[used..], max_line, halt)
     }
 
     /// Hands out the lines a pause left waiting in `pending[from..]`, then
@@ -105,6 +109,7 @@ impl LineCodec {
         &mut self,
         from: usize,
         input: &[u8],
+        max_line: usize,
         on_line: &mut F,
     ) -> Result<(), LineTooLong>
     where
@@ -112,7 +117,7 @@ impl LineCodec {
     {
         let mut waiting = std::mem::take(&mut self.pending);
         waiting.extend_from_slice(input);
-        let (used, halt) = self.split(&waiting[from..], on_line)?;
+        let (used, halt) = split(&waiting[from..], max_line, on_line)?;
         let from = from + used;
         if halt == Some(Halt::Pause) && from < waiting.len() {
             self.backlog = Some(from);
@@ -126,21 +131,26 @@ impl LineCodec {
         waiting.drain(..from);
         waiting.shrink_to(KEEP_TAIL_CAPACITY);
         self.pending = waiting;
-        self.check_partial(self.pending.len())
+        check_partial(self.pending.len(), max_line)
     }
 
     /// With nothing held from earlier input, the length of the longest
     /// start of `input` made of complete lines (`\n` included) that are
     /// within the limit and that `take` accepts; the codec is left as it
     /// was, so those bytes are simply not fed to it. 0 if anything is held.
-    pub fn whole_lines(&self, input: &[u8], mut take: impl FnMut(&[u8]) -> bool) -> usize {
+    pub fn whole_lines(
+        &self,
+        input: &[u8],
+        max_line: usize,
+        mut take: impl FnMut(&[u8]) -> bool,
+    ) -> usize {
         if !self.pending.is_empty() || self.backlog.is_some() {
             return 0;
         }
         let mut used = 0;
         for end in memchr_iter(b'\n', input) {
             let line = &input[used..end];
-            if self.check(line).is_err() || !take(line) {
+            if check(line, max_line).is_err() || !take(line) {
                 break;
             }
             used = end + 1;
@@ -149,56 +159,41 @@ impl LineCodec {
     }
 
     /// Carries on after a [`Halt::Pause`], with the lines left waiting.
-    pub fn resume<F>(&mut self, on_line: F) -> Result<(), LineTooLong>
+    pub fn resume<F>(&mut self, max_line: usize, on_line: F) -> Result<(), LineTooLong>
     where
         F: FnMut(&[u8]) -> ControlFlow<Halt>,
     {
-        self.decode(&[], on_line)
+        self.decode(&[], max_line, on_line)
     }
 
     /// The peer finished sending: hands over a last line that had no `\n`.
     /// Call after the backlog is resumed.
-    pub fn finish<F>(&mut self, on_line: F) -> Result<(), LineTooLong>
+    pub fn finish<F>(&mut self, max_line: usize, on_line: F) -> Result<(), LineTooLong>
     where
         F: FnOnce(&[u8]) -> ControlFlow<Halt>,
     {
         let line = std::mem::take(&mut self.pending);
         if !line.is_empty() {
-            self.check(&line)?;
+            check(&line, max_line)?;
             let _ = on_line(&line);
         }
         Ok(())
     }
 
-    /// Hands out the complete lines of `bytes`; returns how many bytes were
-    /// used and whether the callback halted.
-    fn split<F>(&self, bytes: &[u8], on_line: &mut F) -> Result<(usize, Option<Halt>), LineTooLong>
-    where
-        F: FnMut(&[u8]) -> ControlFlow<Halt>,
-    {
-        let mut used = 0;
-        // One search over the whole input, not one per line: short lines
-        // would pay the vectorised search's setup once each.
-        for end in memchr_iter(b'\n', bytes) {
-            let line = &bytes[used..end];
-            self.check(line)?;
-            used = end + 1;
-            if let ControlFlow::Break(halt) = on_line(line) {
-                return Ok((used, Some(halt)));
-            }
-        }
-        Ok((used, None))
-    }
-
     /// Keeps `rest` of the input for later, as `halt` says: all of it after a
     /// pause, nothing once the connection is closing, and otherwise the
     /// start of a line (if not already over the limit).
-    fn keep(&mut self, rest: &[u8], halt: Option<Halt>) -> Result<(), LineTooLong> {
+    fn keep(
+        &mut self,
+        rest: &[u8],
+        max_line: usize,
+        halt: Option<Halt>,
+    ) -> Result<(), LineTooLong> {
         if rest.is_empty() || halt == Some(Halt::Close) {
             return Ok(());
         }
         if halt.is_none() {
-            self.check_partial(rest.len())?;
+            check_partial(rest.len(), max_line)?;
         }
         if halt == Some(Halt::Pause) {
             self.backlog = Some(self.pending.len());
@@ -206,27 +201,51 @@ impl LineCodec {
         self.pending.extend_from_slice(rest);
         Ok(())
     }
+}
 
-    /// Never buffer more than one line's worth, whatever the peer sends
-    /// (`+ 1`: a `\r` may still be followed by its `\n`).
-    fn check_partial(&self, len: usize) -> Result<(), LineTooLong> {
-        if len > self.max_line + 1 {
-            Err(LineTooLong)
-        } else {
-            Ok(())
+/// Hands out the complete lines of `bytes`; returns how many bytes were
+/// used and whether the callback halted.
+fn split<F>(
+    bytes: &[u8],
+    max_line: usize,
+    on_line: &mut F,
+) -> Result<(usize, Option<Halt>), LineTooLong>
+where
+    F: FnMut(&[u8]) -> ControlFlow<Halt>,
+{
+    let mut used = 0;
+    // One search over the whole input, not one per line: short lines
+    // would pay the vectorised search's setup once each.
+    for end in memchr_iter(b'\n', bytes) {
+        let line = &bytes[used..end];
+        check(line, max_line)?;
+        used = end + 1;
+        if let ControlFlow::Break(halt) = on_line(line) {
+            return Ok((used, Some(halt)));
         }
     }
+    Ok((used, None))
+}
 
-    fn check(&self, line: &[u8]) -> Result<(), LineTooLong> {
-        let len = match line.last() {
-            Some(b'\r') => line.len() - 1,
-            _ => line.len(),
-        };
-        if len > self.max_line {
-            Err(LineTooLong)
-        } else {
-            Ok(())
-        }
+/// Never buffer more than one line's worth, whatever the peer sends
+/// (`+ 1`: a `\r` may still be followed by its `\n`).
+fn check_partial(len: usize, max_line: usize) -> Result<(), LineTooLong> {
+    if len > max_line + 1 {
+        Err(LineTooLong)
+    } else {
+        Ok(())
+    }
+}
+
+fn check(line: &[u8], max_line: usize) -> Result<(), LineTooLong> {
+    let len = match line.last() {
+        Some(b'\r') => line.len() - 1,
+        _ => line.len(),
+    };
+    if len > max_line {
+        Err(LineTooLong)
+    } else {
+        Ok(())
     }
 }
 
@@ -234,9 +253,9 @@ impl LineCodec {
 mod tests {
     use super::*;
 
-    fn lines(codec: &mut LineCodec, input: &[u8]) -> Result<Vec<Vec<u8>>, LineTooLong> {
+    fn lines(codec: &mut LineCodec, max: usize, input: &[u8]) -> Result<Vec<Vec<u8>>, LineTooLong> {
         let mut out = Vec::new();
-        codec.decode(input, |line| {
+        codec.decode(input, max, |line| {
             out.push(line.to_vec());
             ControlFlow::Continue(())
         })?;
@@ -246,8 +265,8 @@ mod tests {
     /// Many lines in one read come out one by one, and an empty line is a line.
     #[test]
     fn many_lines_in_one_read() {
-        let mut codec = LineCodec::new(100);
-        let got = lines(&mut codec, b"a\n\nbc\r\n").unwrap();
+        let (mut codec, max) = (LineCodec::new(), 100);
+        let got = lines(&mut codec, max, b"a\n\nbc\r\n").unwrap();
         assert_eq!(got, vec![b"a".to_vec(), b"".to_vec(), b"bc\r".to_vec()]);
         assert_eq!(codec.pending.len(), 0);
     }
@@ -255,12 +274,12 @@ mod tests {
     /// A line split over many reads comes out once, whole, when its `\n` arrives.
     #[test]
     fn line_split_across_reads() {
-        let mut codec = LineCodec::new(100);
+        let (mut codec, max) = (LineCodec::new(), 100);
         for byte in b"hello wor" {
-            assert!(lines(&mut codec, &[*byte]).unwrap().is_empty());
+            assert!(lines(&mut codec, max, &[*byte]).unwrap().is_empty());
         }
         assert_eq!(
-            lines(&mut codec, b"ld\nnext").unwrap(),
+            lines(&mut codec, max, b"ld\nnext").unwrap(),
             vec![b"hello world".to_vec()]
         );
         assert_eq!(codec.pending.len(), 4);
@@ -269,10 +288,10 @@ mod tests {
     /// A multi-byte UTF-8 character cut between two reads is rejoined intact.
     #[test]
     fn multibyte_character_split_across_reads() {
-        let mut codec = LineCodec::new(100);
+        let (mut codec, max) = (LineCodec::new(), 100);
         let text = "né\n".as_bytes();
-        assert!(lines(&mut codec, &text[..2]).unwrap().is_empty());
-        let got = lines(&mut codec, &text[2..]).unwrap();
+        assert!(lines(&mut codec, max, &text[..2]).unwrap().is_empty());
+        let got = lines(&mut codec, max, &text[2..]).unwrap();
         assert_eq!(std::str::from_utf8(&got[0]).unwrap(), "né");
     }
 
@@ -281,31 +300,31 @@ mod tests {
     fn limit_is_exact_and_excludes_line_ending() {
         let at = [b'x'; 8];
         for ending in [&b"\n"[..], b"\r\n"] {
-            let mut codec = LineCodec::new(8);
+            let (mut codec, max) = (LineCodec::new(), 8);
             let input = [&at[..], ending].concat();
-            assert_eq!(lines(&mut codec, &input).unwrap().len(), 1);
+            assert_eq!(lines(&mut codec, max, &input).unwrap().len(), 1);
         }
-        let mut codec = LineCodec::new(8);
-        assert_eq!(lines(&mut codec, b"123456789\n"), Err(LineTooLong));
+        let (mut codec, max) = (LineCodec::new(), 8);
+        assert_eq!(lines(&mut codec, max, b"123456789\n"), Err(LineTooLong));
     }
 
     /// An overlong line is refused before its end arrives, so memory stays bounded.
     #[test]
     fn overlong_partial_line_fails_early() {
-        let mut codec = LineCodec::new(8);
-        assert!(lines(&mut codec, b"12345678\r").unwrap().is_empty());
-        assert_eq!(lines(&mut codec, b"9"), Err(LineTooLong));
-        let mut codec = LineCodec::new(8);
-        assert_eq!(lines(&mut codec, &[b'x'; 1000]), Err(LineTooLong));
+        let (mut codec, max) = (LineCodec::new(), 8);
+        assert!(lines(&mut codec, max, b"12345678\r").unwrap().is_empty());
+        assert_eq!(lines(&mut codec, max, b"9"), Err(LineTooLong));
+        let (mut codec, max) = (LineCodec::new(), 8);
+        assert_eq!(lines(&mut codec, max, &[b'x'; 1000]), Err(LineTooLong));
     }
 
     /// `Break` stops decoding at once: later lines are not delivered.
     #[test]
     fn break_stops_decoding() {
-        let mut codec = LineCodec::new(100);
+        let (mut codec, max) = (LineCodec::new(), 100);
         let mut seen = 0;
         codec
-            .decode(b"a\nb\nc\n", |_| {
+            .decode(b"a\nb\nc\n", max, |_| {
                 seen += 1;
                 ControlFlow::Break(Halt::Close)
             })
@@ -316,11 +335,11 @@ mod tests {
     /// At end of stream a last line without `\n` is still delivered.
     #[test]
     fn finish_delivers_unterminated_line() {
-        let mut codec = LineCodec::new(100);
-        assert!(lines(&mut codec, b"2+3").unwrap().is_empty());
+        let (mut codec, max) = (LineCodec::new(), 100);
+        assert!(lines(&mut codec, max, b"2+3").unwrap().is_empty());
         let mut last = None;
         codec
-            .finish(|line| {
+            .finish(max, |line| {
                 last = Some(line.to_vec());
                 ControlFlow::Continue(())
             })
@@ -331,9 +350,9 @@ mod tests {
     /// A long line's buffer is released afterwards; a short one's is reused.
     #[test]
     fn long_line_buffer_is_released() {
-        let mut codec = LineCodec::new(100_000);
-        lines(&mut codec, &[b'x'; 50_000]).unwrap();
-        lines(&mut codec, b"\n").unwrap();
+        let (mut codec, max) = (LineCodec::new(), 100_000);
+        lines(&mut codec, max, &[b'x'; 50_000]).unwrap();
+        lines(&mut codec, max, b"\n").unwrap();
         assert_eq!(codec.pending.capacity(), 0);
     }
 
@@ -341,10 +360,10 @@ mod tests {
     /// nothing is lost or reordered.
     #[test]
     fn pause_keeps_lines_for_resume() {
-        let mut codec = LineCodec::new(100);
+        let (mut codec, max) = (LineCodec::new(), 100);
         let mut seen = Vec::new();
         codec
-            .decode(b"a\nb\nc\npart", |line| {
+            .decode(b"a\nb\nc\npart", max, |line| {
                 seen.push(line.to_vec());
                 ControlFlow::Break(Halt::Pause)
             })
@@ -353,13 +372,16 @@ mod tests {
         assert!(codec.has_backlog());
         while codec.has_backlog() {
             codec
-                .resume(|line| {
+                .resume(max, |line| {
                     seen.push(line.to_vec());
                     ControlFlow::Break(Halt::Pause)
                 })
                 .unwrap();
         }
-        assert_eq!(lines(&mut codec, b"ial\n").unwrap(), [b"partial".to_vec()]);
+        assert_eq!(
+            lines(&mut codec, max, b"ial\n").unwrap(),
+            [b"partial".to_vec()]
+        );
         assert_eq!(seen, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
     }
 
@@ -368,16 +390,16 @@ mod tests {
     /// finishes comes out whole.
     #[test]
     fn input_during_backlog_queues_behind_it() {
-        let mut codec = LineCodec::new(100);
+        let (mut codec, max) = (LineCodec::new(), 100);
         let mut seen = Vec::new();
         let mut one = |line: &[u8]| {
             seen.push(line.to_vec());
             ControlFlow::Break(Halt::Pause)
         };
-        codec.decode(b"a\nb\nc", &mut one).unwrap();
-        codec.decode(b"d\ne\n", &mut one).unwrap();
+        codec.decode(b"a\nb\nc", max, &mut one).unwrap();
+        codec.decode(b"d\ne\n", max, &mut one).unwrap();
         while codec.has_backlog() {
-            codec.resume(&mut one).unwrap();
+            codec.resume(max, &mut one).unwrap();
         }
         assert_eq!(seen, [&b"a"[..], b"b", b"cd", b"e"]);
         assert!(codec.pending.is_empty());

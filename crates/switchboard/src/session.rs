@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clients::Clients;
@@ -88,7 +87,9 @@ pub enum Flow {
     Close,
 }
 
-/// One client's protocol state.
+/// One client's protocol state: only what this client has said, so that an
+/// idle connection costs little. What every client shares — the mode, the
+/// registry, the limits — is the server's, handed in at each call.
 pub struct Session {
     codec: LineCodec,
     lines: LineHandler,
@@ -98,26 +99,33 @@ pub struct Session {
 /// codec can lend out slices of its input while this part is borrowed).
 struct LineHandler {
     id: ClientId,
-    mode: Arc<dyn Mode>,
-    clients: Arc<Clients>,
-    raw: bool,
-    /// The mode answers each line with itself (see [`Session::passes_through`]).
-    echoes: bool,
     first_line: bool,
 }
 
+/// What one call needs of the server, read once per call rather than per line.
+struct Context<'a> {
+    mode: &'a dyn Mode,
+    clients: &'a Clients,
+    raw: bool,
+}
+
+impl<'a> Context<'a> {
+    fn of(server: &'a Server) -> Self {
+        Context {
+            mode: &*server.mode,
+            clients: server.clients(),
+            raw: server.mode.is_raw(),
+        }
+    }
+}
+
 impl Session {
-    /// A new session for client `id` of `server`: lines are answered by
-    /// its mode and held to its `--max-line`.
-    pub fn new(id: ClientId, server: &Server) -> Self {
+    /// A new session for client `id`.
+    pub fn new(id: ClientId) -> Self {
         Session {
-            codec: LineCodec::new(server.limits.max_line),
+            codec: LineCodec::new(),
             lines: LineHandler {
                 id,
-                raw: server.mode.is_raw(),
-                echoes: server.mode.echoes_lines(),
-                mode: Arc::clone(&server.mode),
-                clients: Arc::clone(server.clients()),
                 first_line: true,
             },
         }
@@ -128,18 +136,20 @@ impl Session {
         self.lines.id
     }
 
-    /// Handles bytes received from the client, appending replies to `out`.
+    /// Handles bytes received from the client, appending replies to `out`:
+    /// lines are answered by `server`'s mode and held to its `--max-line`.
     ///
     /// Once `out` holds [`OUTPUT_LIMIT`] bytes, or text lines have taken
     /// [`TURN_BUDGET`], the rest of the input waits: send `out`, then call
     /// [`Session::resume`] while [`Session::has_backlog`], before reading
     /// from the client again.
-    pub fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+    pub fn on_bytes(&mut self, server: &Server, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        let context = Context::of(server);
         let mut flow = Flow::Continue;
         // When this call began answering text lines (read at its first).
         let mut began = None;
-        let framed = self.codec.decode(input, |line| {
-            let step = self.lines.handle(line, true, out, &mut began);
+        let framed = self.codec.decode(input, server.limits.max_line, |line| {
+            let step = self.lines.handle(&context, line, true, out, &mut began);
             if step == ControlFlow::Break(Halt::Close) {
                 flow = Flow::Close;
             }
@@ -153,11 +163,14 @@ impl Session {
     /// none of them `bye` or `exit`, with nothing held from earlier input.
     /// The caller sends `input[..n]` back as it is, without copying it, and
     /// hands only `input[n..]` to [`Session::on_bytes`]. 0 in other modes.
-    pub fn passes_through(&mut self, input: &[u8]) -> usize {
-        if !self.lines.echoes {
+    pub fn passes_through(&mut self, server: &Server, input: &[u8]) -> usize {
+        if !server.mode.echoes_lines() {
             return 0;
         }
-        let n = self.codec.whole_lines(input, |line| !is_goodbye(line));
+        let max_line = server.limits.max_line;
+        let n = self
+            .codec
+            .whole_lines(input, max_line, |line| !is_goodbye(line));
         if n > 0 {
             self.lines.first_line = false;
         }
@@ -170,16 +183,17 @@ impl Session {
     }
 
     /// Answers input that waited for replies to be sent.
-    pub fn resume(&mut self, out: &mut Vec<u8>) -> Flow {
-        self.on_bytes(&[], out)
+    pub fn resume(&mut self, server: &Server, out: &mut Vec<u8>) -> Flow {
+        self.on_bytes(server, &[], out)
     }
 
     /// The client stopped sending (half-close or EOF): answers a last line
     /// that had no `\n`, and the connection is then closed.
-    pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
-        let framed = self
-            .codec
-            .finish(|line| self.lines.handle(line, false, out, &mut None));
+    pub fn on_eof(&mut self, server: &Server, out: &mut Vec<u8>) -> Flow {
+        let context = Context::of(server);
+        let framed = self.codec.finish(server.limits.max_line, |line| {
+            self.lines.handle(&context, line, false, out, &mut None)
+        });
         Self::refuse_if_too_long(framed, out, Flow::Close)
     }
 
@@ -200,6 +214,7 @@ impl LineHandler {
     /// first), for [`TURN_BUDGET`].
     fn handle(
         &mut self,
+        context: &Context<'_>,
         line: &[u8],
         ended: bool,
         out: &mut Vec<u8>,
@@ -213,16 +228,16 @@ impl LineHandler {
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         let from = Speaker {
             id: self.id,
-            clients: &self.clients,
+            clients: context.clients,
         };
-        if self.raw {
-            self.mode.on_raw_line(from, line, ended, out);
+        if context.raw {
+            context.mode.on_raw_line(from, line, ended, out);
         } else if let Ok(text) = std::str::from_utf8(text) {
             let began = *began.get_or_insert_with(Instant::now);
             if first_line && text.trim_ascii().eq_ignore_ascii_case("hi") {
                 out.extend_from_slice(b"Hello\n");
             } else {
-                self.mode.on_line(from, text, out);
+                context.mode.on_line(from, text, out);
             }
             if began.elapsed() >= TURN_BUDGET {
                 return ControlFlow::Break(Halt::Pause);
@@ -251,13 +266,35 @@ mod tests {
     use super::*;
     use crate::mode::{Echo, Reverse};
 
-    fn session(mode: impl Mode + 'static, max_line: usize) -> Session {
-        let mut server = Server::new(mode);
-        server.limits.max_line = max_line;
-        Session::new(ClientId(1), &server)
+    /// A session with the server it belongs to.
+    struct Served {
+        server: Server,
+        session: Session,
     }
 
-    fn feed(s: &mut Session, input: &[u8]) -> (String, Flow) {
+    impl Served {
+        fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+            self.session.on_bytes(&self.server, input, out)
+        }
+        fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
+            self.session.on_eof(&self.server, out)
+        }
+        fn resume(&mut self, out: &mut Vec<u8>) -> Flow {
+            self.session.resume(&self.server, out)
+        }
+        fn has_backlog(&self) -> bool {
+            self.session.has_backlog()
+        }
+    }
+
+    fn session(mode: impl Mode + 'static, max_line: usize) -> Served {
+        let mut server = Server::new(mode);
+        server.limits.max_line = max_line;
+        let session = Session::new(ClientId(1));
+        Served { server, session }
+    }
+
+    fn feed(s: &mut Served, input: &[u8]) -> (String, Flow) {
         let mut out = Vec::new();
         let flow = s.on_bytes(input, &mut out);
         (String::from_utf8_lossy(&out).into_owned(), flow)

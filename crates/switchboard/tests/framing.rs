@@ -14,7 +14,7 @@ fn replies(mode: &str, input: &[u8], cuts: &[usize], through: bool) -> Vec<u8> {
     let entry = switchboard::mode::find(mode).expect("a listed mode");
     let mut server = Server::with_mode((entry.build)());
     server.limits.max_line = 64;
-    let mut session = Session::new(ClientId(1), &server);
+    let mut session = Session::new(ClientId(1));
     let mut out = Vec::new();
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     cuts.sort_unstable();
@@ -22,21 +22,21 @@ fn replies(mode: &str, input: &[u8], cuts: &[usize], through: bool) -> Vec<u8> {
     for end in cuts.into_iter().chain([input.len()]) {
         let piece = &input[start..end.max(start)];
         let echoed = match through {
-            true => session.passes_through(piece),
+            true => session.passes_through(&server, piece),
             false => 0,
         };
         out.extend_from_slice(&piece[..echoed]);
-        if session.on_bytes(&piece[echoed..], &mut out) == Flow::Close {
+        if session.on_bytes(&server, &piece[echoed..], &mut out) == Flow::Close {
             return out;
         }
         while session.has_backlog() {
-            if session.resume(&mut out) == Flow::Close {
+            if session.resume(&server, &mut out) == Flow::Close {
                 return out;
             }
         }
         start = end.max(start);
     }
-    session.on_eof(&mut out);
+    session.on_eof(&server, &mut out);
     out
 }
 

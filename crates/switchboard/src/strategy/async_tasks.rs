@@ -141,7 +141,7 @@ async fn serve_client(
     server: Server,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut session = Session::new(id, &server);
+    let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
     let mut buf = vec![0; 4096];
     let mut out = Vec::new();
@@ -151,7 +151,7 @@ async fn serve_client(
             // Its turn is spent (replies piled up, or the session's time
             // budget ran out): the other tasks go first, then the rest.
             tokio::task::yield_now().await;
-            session.resume(&mut out)
+            session.resume(&server, &mut out)
         } else {
             let idle_at = idle_timeout.map(|limit| last_heard + limit);
             let read = tokio::select! {
@@ -172,12 +172,12 @@ async fn serve_client(
             };
             match read {
                 Err(msg) => tell(msg, &mut out),
-                Ok(Ok(0)) => session.on_eof(&mut out),
+                Ok(Ok(0)) => session.on_eof(&server, &mut out),
                 Ok(Ok(n)) => {
                     if idle_timeout.is_some() {
                         last_heard = tokio::time::Instant::now();
                     }
-                    session.on_bytes(&buf[..n], &mut out)
+                    session.on_bytes(&server, &buf[..n], &mut out)
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(client = %id, "read failed: {e}");

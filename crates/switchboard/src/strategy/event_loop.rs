@@ -169,7 +169,7 @@ impl Loop {
         let workers = match answer {
             Answer::Here => None,
             Answer::OnWorkers => Some(
-                Workers::start(server.workers, Arc::clone(&waker))
+                Workers::start(&server, Arc::clone(&waker))
                     .map_err(Error::io("starting the worker threads"))?,
             ),
         };
@@ -300,7 +300,7 @@ impl Loop {
             tracing::warn!(%peer, "cannot register connection: {e}");
             return self.server.clients().leave(id);
         }
-        let session = Session::new(id, &self.server);
+        let session = Session::new(id);
         self.conns
             .insert(token, Box::new(Conn::new(stream, session, self.now)));
     }
@@ -324,7 +324,7 @@ impl Loop {
             Some(News::Back(done)) => conn.take_back(done, self.now),
             None => {}
         }
-        match conn.advance(token, readable, &mut self.shared, self.now) {
+        match conn.advance(token, readable, &self.server, &mut self.shared, self.now) {
             Ok(Next::Wait) => {}
             Ok(Next::Again) => self.again.push(token),
             Ok(Next::Done) | Err(_) => return self.close(token),

@@ -202,7 +202,7 @@ pub(super) fn serve_client(client: Client, server: &Server) {
     let Client { id, writer } = client;
     let mut stream = writer.reader();
     let peer = stream.peer_addr().ok();
-    let mut session = Session::new(id, server);
+    let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
     // The read gives up this often, so the idle timeout can be checked.
     let wake_every = match (idle_timeout, CHECK_CLOSED_EVERY) {
@@ -220,19 +220,19 @@ pub(super) fn serve_client(client: Client, server: &Server) {
         // as it is, before `out`.
         let mut echoed = 0;
         let flow = if session.has_backlog() {
-            session.resume(&mut out) // replies piled up; answer the rest first
+            session.resume(server, &mut out) // replies piled up; answer the rest first
         } else {
             match stream.read(&mut buf) {
                 // Input that arrives after the console closed this client (our
                 // own shutdown's end of file included) goes unanswered.
                 Ok(_) if writer.is_closing() => Flow::Close,
-                Ok(0) => session.on_eof(&mut out),
+                Ok(0) => session.on_eof(server, &mut out),
                 Ok(n) => {
                     if idle_timeout.is_some() {
                         last_heard = Instant::now();
                     }
-                    echoed = session.passes_through(&buf[..n]);
-                    let flow = session.on_bytes(&buf[echoed..n], &mut out);
+                    echoed = session.passes_through(server, &buf[..n]);
+                    let flow = session.on_bytes(server, &buf[echoed..n], &mut out);
                     if n == buf.len() && n < MAX_READ {
                         buf.resize(2 * n, 0);
                     }

@@ -11,14 +11,12 @@ use mio::{Registry, Token};
 
 use super::workers::{Done, Errand, Work, Workers};
 use crate::clients::Outbound;
+use crate::server::Server;
 use crate::session::{ClientId, Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
-/// A connection's own output buffer larger than this is released once
-/// flushed, so one burst does not pin memory for the rest of its life.
-const KEEP_OUTPUT_CAPACITY: usize = 16 * 1024;
 /// A read that did not fill the buffer emptied the socket: epoll and kqueue
 /// report every later arrival as a new event, so the extra `read` that would
 /// only say `WouldBlock` can be skipped — one system call less per message.
@@ -43,12 +41,22 @@ pub(super) enum Next {
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading requests and answering them; the client last sent something
-    /// at `last_heard` (for `--idle-timeout`).
-    Open { last_heard: Instant },
+    /// Reading requests and answering them; `since` is when the client last
+    /// sent something (for `--idle-timeout`).
+    Open,
     /// Everything is said (`bye`, an `ERR` line, end of input): closed once
-    /// `out` is flushed, or at `by` if the client never takes it.
-    Closing { by: Instant },
+    /// `out` is flushed, or [`CLOSE_GRACE`] after `since`, when closing began,
+    /// if the client never takes it.
+    Closing,
+}
+
+/// Where the connection's session is.
+enum SessionAt {
+    /// Here, on the loop's thread.
+    Here(Session),
+    /// At a worker (`event-loop-workers`), answering what was read: nothing
+    /// more is read from this client until it is back.
+    Worker(ClientId),
 }
 
 /// What a loop lends every connection it serves: the read buffer, the warm
@@ -85,40 +93,40 @@ enum Input {
 pub(super) struct WarmBuffer(Vec<u8>);
 
 impl WarmBuffer {
-    /// Lends the buffer to `out` if `out` has nothing waiting; true if lent.
-    fn lend(&mut self, out: &mut Vec<u8>) -> bool {
-        let lend = out.is_empty();
-        if lend {
-            std::mem::swap(&mut self.0, out);
-        }
-        lend
+    /// The buffer, for a connection with nothing of its own waiting.
+    fn lend(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
     }
 
-    /// Takes the buffer back once `out` is flushed. A connection left with
-    /// a large buffer of its own (its client was slow) releases it.
-    fn take_back(&mut self, out: &mut Vec<u8>, lent: bool) {
-        if !out.is_empty() {
-            return; // still sending: the connection keeps what it holds
-        }
-        if lent {
-            std::mem::swap(&mut self.0, out);
-        }
-        if out.capacity() > KEEP_OUTPUT_CAPACITY {
-            *out = Vec::new();
+    /// A buffer whose replies have all gone out: the one lent comes back;
+    /// a connection's own (its client was behind) is freed, as the loop
+    /// already has one.
+    fn take_back(&mut self, buffer: Vec<u8>) {
+        if self.0.capacity() == 0 {
+            self.0 = buffer;
         }
     }
 }
 
+/// Every field counts: ten thousand idle clients hold ten thousand of these
+/// (88 bytes each on x86-64; the registry's seat and the table's slot come
+/// on top). So the client's id lives in its session, one time serves both
+/// phases, and a buffer of replies is a connection's own only while its
+/// client is behind.
 pub(super) struct Conn {
     stream: TcpStream,
-    id: ClientId,
-    /// `None` while a worker has it (`event-loop-workers`): nothing more is
-    /// read from this client until it is back.
-    session: Option<Session>,
-    /// Replies not yet taken by the socket; `out[written..]` is still to go.
-    out: Vec<u8>,
-    written: usize,
+    session: SessionAt,
+    /// Replies the socket has not taken yet; `None` when there are none, as
+    /// new replies are written into the loop's warm buffer and go out at once.
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes for every idle connection, not a Vec's 24; the box exists only while replies wait"
+    )]
+    unsent: Option<Box<Vec<u8>>>,
     phase: Phase,
+    /// When the phase began: the client was last heard from (open), or the
+    /// closing began (closing).
+    since: Instant,
     /// Reading stopped because too much output is waiting (backpressure).
     read_paused: bool,
     /// The peer's FIN (or reset) was reported. Data and FIN that arrive
@@ -131,31 +139,33 @@ impl Conn {
     pub(super) fn new(stream: TcpStream, session: Session, now: Instant) -> Self {
         Conn {
             stream,
-            id: session.id(),
-            session: Some(session),
-            out: Vec::new(),
-            written: 0,
-            phase: Phase::Open { last_heard: now },
+            session: SessionAt::Here(session),
+            unsent: None,
+            phase: Phase::Open,
+            since: now,
             read_paused: false,
             peer_closed: false,
         }
     }
 
     pub(super) fn id(&self) -> ClientId {
-        self.id
+        match &self.session {
+            SessionAt::Here(session) => session.id(),
+            SessionAt::Worker(id) => *id,
+        }
     }
 
     /// Whether everything is said and the connection only waits to be
     /// flushed and closed.
     pub(super) fn is_closing(&self) -> bool {
-        !matches!(self.phase, Phase::Open { .. })
+        self.phase == Phase::Closing
     }
 
     /// When a closing connection is closed even if its client never reads.
     pub(super) fn closing_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Open { .. } => None,
-            Phase::Closing { by } => Some(by),
+            Phase::Open => None,
+            Phase::Closing => Some(self.since + CLOSE_GRACE),
         }
     }
 
@@ -163,10 +173,8 @@ impl Conn {
     /// is open — and not waiting for us: a session away at a worker is
     /// answering what the client said.
     pub(super) fn is_idle(&self, now: Instant, limit: Duration) -> bool {
-        let Phase::Open { last_heard } = self.phase else {
-            return false;
-        };
-        self.session.is_some() && now.duration_since(last_heard) >= limit
+        let here = matches!(self.session, SessionAt::Here(_));
+        self.phase == Phase::Open && here && now.duration_since(self.since) >= limit
     }
 
     /// The poller saw the peer's FIN or an error.
@@ -175,56 +183,76 @@ impl Conn {
     }
 
     /// Writes what it can, reads what it can (unless replies are piling up),
-    /// and writes the new replies — from the warm buffer when this
+    /// and writes the new replies — into the warm buffer when this
     /// connection has nothing of its own waiting.
     pub(super) fn advance(
         &mut self,
         token: Token,
         readable: bool,
+        server: &Server,
         shared: &mut Shared,
         now: Instant,
     ) -> io::Result<Next> {
-        self.flush()?;
-        let lent = shared.warm.lend(&mut self.out);
-        let next = self.read_and_reply(token, readable, shared, now);
-        shared.warm.take_back(&mut self.out, lent);
+        let mut out = match self.unsent.take() {
+            Some(own) => *own,
+            None => shared.warm.lend(),
+        };
+        let next = self.serve(&mut out, token, readable, server, shared, now);
+        if out.is_empty() {
+            shared.warm.take_back(out);
+        } else {
+            self.unsent = Some(Box::new(out));
+        }
         next
     }
 
-    fn read_and_reply(
+    fn serve(
         &mut self,
+        out: &mut Vec<u8>,
         token: Token,
         readable: bool,
+        server: &Server,
         shared: &mut Shared,
         now: Instant,
     ) -> io::Result<Next> {
+        self.write(out)?;
         let mut next = Next::Wait;
         if readable || self.read_paused {
-            next = self.read(token, shared, now);
-            self.flush()?;
-            if self.read_paused && self.unsent() < OUTPUT_LIMIT {
+            next = self.read(out, token, server, shared, now);
+            self.write(out)?;
+            if self.read_paused && out.len() < OUTPUT_LIMIT {
                 // The client took its replies: go on with what it sent
                 // meanwhile, for which no new edge will come.
                 next = Next::Again;
             }
         }
-        if self.is_closing() && self.unsent() == 0 {
+        if self.is_closing() && out.is_empty() {
             next = Next::Done;
         }
         Ok(next)
     }
 
-    fn read(&mut self, token: Token, shared: &mut Shared, now: Instant) -> Next {
+    fn read(
+        &mut self,
+        out: &mut Vec<u8>,
+        token: Token,
+        server: &Server,
+        shared: &mut Shared,
+        now: Instant,
+    ) -> Next {
         self.read_paused = false;
         for _ in 0..READ_BUDGET {
-            if self.is_closing() || self.session.is_none() {
-                return Next::Wait; // ending, or its session is at a worker
+            let SessionAt::Here(session) = &self.session else {
+                return Next::Wait; // its session is at a worker
+            };
+            if self.is_closing() {
+                return Next::Wait;
             }
-            if self.unsent() >= OUTPUT_LIMIT {
+            if out.len() >= OUTPUT_LIMIT {
                 self.read_paused = true;
                 return Next::Wait;
             }
-            let input = match self.session.as_ref().is_some_and(Session::has_backlog) {
+            let input = match session.has_backlog() {
                 true => Input::Resume,
                 false => match self.stream.read(&mut shared.scratch) {
                     Ok(0) => Input::Eof,
@@ -235,9 +263,8 @@ impl Conn {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        tracing::debug!(client = %self.id, "read failed: {e}");
-                        self.out.clear();
-                        self.written = 0;
+                        tracing::debug!(client = %self.id(), "read failed: {e}");
+                        out.clear();
                         self.start_closing(now);
                         continue;
                     }
@@ -247,7 +274,7 @@ impl Conn {
                 self.send_to_worker(token, input, &shared.scratch, workers, now);
                 return Next::Wait;
             }
-            let Some(session) = self.session.as_mut() else {
+            let SessionAt::Here(session) = &mut self.session else {
                 return Next::Wait;
             };
             let flow = match input {
@@ -256,23 +283,24 @@ impl Conn {
                     // Echo's whole lines are their own answer: with nothing
                     // waiting before them, they go back straight from the
                     // read buffer, and only what the socket refuses is kept.
-                    let echoed = match self.out.len() == self.written {
-                        true => session.passes_through(input),
+                    let echoed = match out.is_empty() {
+                        true => session.passes_through(server, input),
                         false => 0,
                     };
                     if echoed > 0 {
                         // An error leaves everything for `flush`, which reports it.
                         let sent = self.stream.write(&input[..echoed]).unwrap_or(0);
-                        self.out.extend_from_slice(&input[sent..echoed]);
+                        out.extend_from_slice(&input[sent..echoed]);
                     }
-                    session.on_bytes(&input[echoed..], &mut self.out)
+                    session.on_bytes(server, &input[echoed..], out)
                 }
-                Input::Eof => session.on_eof(&mut self.out),
-                Input::Resume => session.resume(&mut self.out),
+                Input::Eof => session.on_eof(server, out),
+                Input::Resume => session.resume(server, out),
             };
+            let backlog = session.has_backlog();
             if flow == Flow::Close {
                 self.start_closing(now);
-            } else if self.session.as_ref().is_some_and(Session::has_backlog) {
+            } else if backlog {
                 // Its turn is spent (replies piled up, or the session's time
                 // budget ran out): the other clients go first.
                 return Next::Again;
@@ -295,7 +323,9 @@ impl Conn {
         workers: &Workers,
         now: Instant,
     ) {
-        let Some(session) = self.session.take() else {
+        let id = self.id();
+        let SessionAt::Here(session) = std::mem::replace(&mut self.session, SessionAt::Worker(id))
+        else {
             return;
         };
         let work = match input {
@@ -308,7 +338,7 @@ impl Conn {
             session,
             work,
         }) {
-            tracing::warn!(client = %self.id, "no worker to answer; closing");
+            tracing::warn!(client = %id, "no worker to answer; closing");
             self.start_closing(now);
         }
     }
@@ -316,16 +346,16 @@ impl Conn {
     /// The session is back from a worker with its replies. If a goodbye
     /// came meanwhile (`/kick`, idle), they go unanswered.
     pub(super) fn take_back(&mut self, done: Done, now: Instant) {
-        self.session = Some(done.session);
+        self.session = SessionAt::Here(done.session);
         // The client's silence while its lines were being answered was ours.
         self.heard(now);
         if self.is_closing() {
             return;
         }
-        if self.out.is_empty() {
-            self.out = done.replies;
-        } else {
-            self.out.extend_from_slice(&done.replies);
+        match &mut self.unsent {
+            Some(own) => own.extend_from_slice(&done.replies),
+            None if done.replies.is_empty() => {}
+            None => self.unsent = Some(Box::new(done.replies)),
         }
         if done.flow == Flow::Close {
             self.start_closing(now);
@@ -334,52 +364,58 @@ impl Conn {
 
     /// The client was heard from (or is to be treated so) at `now`.
     fn heard(&mut self, now: Instant) {
-        if let Phase::Open { last_heard } = &mut self.phase {
-            *last_heard = now;
+        if self.phase == Phase::Open {
+            self.since = now;
         }
     }
 
     fn start_closing(&mut self, now: Instant) {
-        if let Phase::Open { .. } = self.phase {
-            self.phase = Phase::Closing {
-                by: now + CLOSE_GRACE,
-            };
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing;
+            self.since = now;
         }
-    }
-
-    fn unsent(&self) -> usize {
-        self.out.len() - self.written
     }
 
     /// Whether replies are waiting for the socket to take them.
     pub(super) fn has_unsent(&self) -> bool {
-        self.unsent() > 0
+        self.unsent.is_some()
     }
 
-    /// Writes as much of `out` as the socket takes now.
+    /// Writes as much of the replies waiting as the socket takes now (at
+    /// shutdown: the goodbye).
     pub(super) fn flush(&mut self) -> io::Result<()> {
-        while self.written < self.out.len() {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    // Forget what was sent, so `out` holds only what is still
-                    // to go: a client that reads, but never quite catches up,
-                    // must not make the buffer grow without end.
-                    self.out.drain(..self.written);
-                    self.written = 0;
-                    return Ok(());
-                }
+        let Some(mut own) = self.unsent.take() else {
+            return Ok(());
+        };
+        let written = self.write(&mut own);
+        if !own.is_empty() {
+            self.unsent = Some(own);
+        }
+        written
+    }
+
+    /// Writes as much of `out` as the socket takes now, and drains that
+    /// from it: a client that reads, but never quite catches up, must not
+    /// make the buffer grow without end.
+    fn write(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut written = 0;
+        let result = loop {
+            if written == out.len() {
+                break Ok(());
+            }
+            match self.stream.write(&out[written..]) {
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    tracing::debug!(client = %self.id, "write failed: {e}");
-                    return Err(e);
+                    tracing::debug!(client = %self.id(), "write failed: {e}");
+                    break Err(e);
                 }
             }
-        }
-        self.written = 0;
-        self.out.clear();
-        Ok(())
+        };
+        out.drain(..written);
+        result
     }
 
     /// Queues a message from outside the session: an operator's line (not
@@ -388,13 +424,14 @@ impl Conn {
         if self.is_closing() {
             return;
         }
+        let out = self.unsent.get_or_insert_with(Box::default);
         match msg {
             Outbound::Line(text) => {
-                self.out.extend_from_slice(text.as_bytes());
-                self.out.push(b'\n');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
             }
             Outbound::Close(why) => {
-                self.out.extend_from_slice(why.line().as_bytes());
+                out.extend_from_slice(why.line().as_bytes());
                 self.start_closing(now);
             }
         }
@@ -414,7 +451,6 @@ mod tests {
 
     use super::*;
     use crate::mode::Echo;
-    use crate::server::Server;
 
     /// A client that sends far ahead and reads steadily, but slower than it
     /// sends, never makes the connection hold more than about the output limit.
@@ -427,7 +463,7 @@ mod tests {
         client.set_nonblocking(true).unwrap();
         let mut server = Server::new(Echo);
         server.limits.max_line = 100_000;
-        let session = Session::new(ClientId(1), &server);
+        let session = Session::new(ClientId(1));
         let mut conn = Conn::new(TcpStream::from_std(server_side), session, Instant::now());
         let mut shared = Shared {
             scratch: vec![0; 64 * 1024],
@@ -441,9 +477,9 @@ mod tests {
             for _ in 0..4 {
                 let _ = client.write(&line); // as much as the socket takes
             }
-            conn.advance(Token(2), true, &mut shared, Instant::now())
+            conn.advance(Token(2), true, &server, &mut shared, Instant::now())
                 .unwrap();
-            most = most.max(conn.out.len());
+            most = most.max(conn.unsent.as_ref().map_or(0, |own| own.len()));
             let mut taken = 0;
             while taken < 6_000 {
                 match client.read(&mut sink) {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mio::{Token, Waker};
 
+use crate::server::Server;
 use crate::session::{Flow, Session};
 
 /// What a session is asked to do with its errand.
@@ -48,19 +49,21 @@ pub(super) struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` threads that wake the loop through `waker` after each
-    /// errand. They end when the pool is dropped.
-    pub(super) fn start(count: usize, waker: Arc<Waker>) -> io::Result<Workers> {
+    /// Starts `server.workers` threads that answer for `server` and wake the
+    /// loop through `waker` after each errand. They end when the pool is
+    /// dropped.
+    pub(super) fn start(server: &Server, waker: Arc<Waker>) -> io::Result<Workers> {
         let (errands, waiting) = mpsc::channel::<Errand>();
         let (answered, done) = mpsc::channel();
         let waiting = Arc::new(Mutex::new(waiting));
-        for n in 1..=count.max(1) {
+        for n in 1..=server.workers.max(1) {
             let (waiting, answered, waker) = (waiting.clone(), answered.clone(), waker.clone());
+            let server = server.clone();
             std::thread::Builder::new()
                 .name(format!("worker-{n}"))
                 .spawn(move || {
                     while let Some(errand) = next(&waiting) {
-                        if answered.send(run(errand)).is_err() {
+                        if answered.send(run(errand, &server)).is_err() {
                             break; // the loop has stopped
                         }
                         let _ = waker.wake();
@@ -87,7 +90,7 @@ fn next(waiting: &Mutex<Receiver<Errand>>) -> Option<Errand> {
 }
 
 /// Does the errand: the session, framing and mode included, runs here.
-fn run(errand: Errand) -> Done {
+fn run(errand: Errand, server: &Server) -> Done {
     let Errand {
         token,
         mut session,
@@ -95,9 +98,9 @@ fn run(errand: Errand) -> Done {
     } = errand;
     let mut replies = Vec::new();
     let flow = match work {
-        Work::Bytes(bytes) => session.on_bytes(&bytes, &mut replies),
-        Work::Eof => session.on_eof(&mut replies),
-        Work::Resume => session.resume(&mut replies),
+        Work::Bytes(bytes) => session.on_bytes(server, &bytes, &mut replies),
+        Work::Eof => session.on_eof(server, &mut replies),
+        Work::Resume => session.resume(server, &mut replies),
     };
     Done {
         token,

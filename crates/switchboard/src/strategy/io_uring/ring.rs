@@ -334,7 +334,7 @@ impl Loop {
         let _ = stream.set_nodelay(true);
         let conn = Conn {
             stream,
-            session: Session::new(id, &self.server),
+            session: Session::new(id),
             recv_buf: KernelBuf::new(RECV_BUFFER),
             receiving: false,
             out: Vec::new(),
@@ -356,11 +356,11 @@ impl Loop {
         conn.receiving = false;
         if conn.phase == Phase::Open {
             let flow = match result {
-                0 => conn.session.on_eof(&mut conn.out),
+                0 => conn.session.on_eof(&self.server, &mut conn.out),
                 n if n > 0 => {
                     conn.last_heard = now;
                     let bytes = conn.recv_buf.filled(n as usize);
-                    conn.session.on_bytes(bytes, &mut conn.out)
+                    conn.session.on_bytes(&self.server, bytes, &mut conn.out)
                 }
                 _ => {
                     conn.out.clear();
@@ -404,7 +404,7 @@ impl Loop {
             return;
         };
         if conn.phase == Phase::Open && conn.session.has_backlog() && conn.unsent() < OUTPUT_LIMIT {
-            if conn.session.resume(&mut conn.out) == Flow::Close {
+            if conn.session.resume(&self.server, &mut conn.out) == Flow::Close {
                 conn.start_closing(now);
                 self.closing.push_back(id);
             } else if conn.session.has_backlog() && conn.unsent() < OUTPUT_LIMIT {
