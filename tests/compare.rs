@@ -621,6 +621,32 @@ fn sweep_steps_the_offered_rate_and_finds_the_knee() {
     }
 }
 
+/// A model that serves fewer clients at once than the sweep has is not swept: the
+/// offered load would fall on the one it serves while the others wait unanswered.
+/// The reason is said, and no step is run.
+#[test]
+fn a_model_that_cannot_serve_every_client_is_not_swept() {
+    let json = scratch("unswept.json");
+    let j = json.to_string_lossy().into_owned();
+    let mut args = vec!["-s", "single-client", "-w", "sweep", "--sweep-clients", "3"];
+    args.extend(["--sweep-steps", "2", "--sweep-duration", "0.2", "-q"]);
+    args.extend(["--no-html", "--json", &j]);
+    args.extend(TINY);
+    let out = compare(&args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("single-client: no sweep: it served 1 of its 3 clients at once"),
+        "{}",
+        stdout(&out)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let sweep = &doc["sweeps"][0];
+    assert_eq!(sweep["steps"].as_array().map(Vec::len), Some(0), "{sweep}");
+    assert!(sweep["knee"].is_null(), "{sweep}");
+}
+
 /// `--html FILE` writes one self-contained page: the charts as inline SVG, the table,
 /// summary and manifest below them, and nothing fetched from the network.
 #[test]

@@ -65,7 +65,7 @@ pub struct Cli {
         short,
         long,
         value_delimiter = ',',
-        default_value = "pingpong,pipelined,churn,idle,sweep"
+        default_value = "pingpong,pipelined,churn,heavy,idle,sweep"
     )]
     pub workloads: Vec<WorkloadName>,
 
@@ -95,12 +95,12 @@ pub struct Cli {
     pub rate: Option<f64>,
 
     /// Client counts for ping-pong (one row per count).
-    #[arg(short, long, value_delimiter = ',', default_value = "1,10,100", value_parser = positive)]
+    #[arg(short, long, value_delimiter = ',', default_value = "10,100", value_parser = positive)]
     pub clients: Vec<usize>,
 
     /// Heavy: how many of the clients send the slow calc line (the rest send cheap
     /// ones and are the ones timed). Heavy rows are run for each `--clients` count above
-    /// this.
+    /// this (in the default run, the first).
     #[arg(long, default_value_t = 2, value_parser = positive)]
     pub heavy_clients: usize,
 
@@ -118,10 +118,11 @@ pub struct Cli {
 
     /// Connections opened and held by idle (one row per count). With two or more
     /// counts, memory per connection is also fitted as the slope of RSS against them.
-    #[arg(long, value_delimiter = ',', default_value = "250,500,1000", value_parser = positive)]
+    #[arg(long, value_delimiter = ',', default_value = "500,2000", value_parser = positive)]
     pub idle: Vec<usize>,
 
-    /// How long idle connections are held silent before each is pinged, in seconds.
+    /// How long idle connections are held silent before each is pinged, in seconds
+    /// (0.3 in the default run).
     #[arg(long, default_value = "0.5", value_parser = seconds)]
     pub hold: Duration,
 
@@ -129,11 +130,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 64)]
     pub size: usize,
 
-    /// Measured window per row, in seconds.
+    /// Measured window per row, in seconds (0.5 in the default run).
     #[arg(short, long, default_value = "1", value_parser = nonzero_seconds)]
     pub duration: Duration,
 
-    /// Traffic before each measured window, in seconds (not counted).
+    /// Traffic before each measured window, in seconds, not counted (0.1 in the
+    /// default run).
     #[arg(long, default_value = "0.2", value_parser = seconds)]
     pub warmup: Duration,
 
@@ -230,7 +232,7 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  compare                                   every strategy, every workload, about 35 s
+  compare                                   every strategy, every workload, about a minute
   compare -w pingpong -c 50,500 -d 3        ping-pong only, two loads, 3 s windows
   compare -w pipelined --depth 32 --size 16384
   compare -s baseline,server3,server4 -w idle --idle 10000
@@ -241,12 +243,31 @@ Examples:
 impl Cli {
     /// Parses the command line, noting whether the workloads were left at their default.
     pub fn parse_args() -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
-        let matches = Cli::command().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        cli.default_run =
-            matches.value_source("workloads") == Some(clap::parser::ValueSource::DefaultValue);
-        cli
+        use clap::CommandFactory;
+        Cli::resolve(&Cli::command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The options as given, and — when no workload was named, so every one runs —
+    /// the default run's shorter windows for the options left at their default: a
+    /// tour of every model and workload that takes about a minute on two cores.
+    fn resolve(matches: &clap::ArgMatches) -> Result<Cli, clap::Error> {
+        use clap::FromArgMatches;
+        let mut cli = Cli::from_arg_matches(matches)?;
+        let defaulted =
+            |id| matches.value_source(id) == Some(clap::parser::ValueSource::DefaultValue);
+        cli.default_run = defaulted("workloads");
+        if cli.default_run {
+            if defaulted("duration") {
+                cli.duration = Duration::from_millis(500);
+            }
+            if defaulted("warmup") {
+                cli.warmup = Duration::from_millis(100);
+            }
+            if defaulted("hold") {
+                cli.hold = Duration::from_millis(300);
+            }
+        }
+        Ok(cli)
     }
 
     /// Open-loop steps per sweep: as asked, else 10, or 5 in the default run.
@@ -423,9 +444,32 @@ mod tests {
         let runnable = MODELS.iter().filter(|m| m.strategy.check().is_ok());
         let models: Vec<&str> = runnable.map(|m| m.name).collect();
         assert_eq!(cli.strategies[1..], models);
-        assert_eq!(cli.workloads.len(), 5);
-        assert_eq!(cli.clients, vec![1, 10, 100]);
+        assert_eq!(cli.workloads.len(), 6);
+        assert_eq!(cli.clients, vec![10, 100]);
         assert_eq!(cli.duration, Duration::from_secs(1));
+    }
+
+    /// With no workload named, every one runs, in shorter windows — unless the
+    /// window was asked for; naming a workload keeps the full-length defaults.
+    #[test]
+    fn the_default_run_is_shorter() {
+        use clap::CommandFactory;
+        let resolve = |args: &[&str]| {
+            let matches = Cli::command().try_get_matches_from(args).unwrap();
+            Cli::resolve(&matches).unwrap()
+        };
+        let tour = resolve(&["compare"]);
+        assert!(tour.default_run);
+        assert_eq!(tour.duration, Duration::from_millis(500));
+        assert_eq!(tour.warmup, Duration::from_millis(100));
+        assert_eq!(tour.hold, Duration::from_millis(300));
+        assert_eq!(tour.sweep_steps(), 5);
+        let asked = resolve(&["compare", "-d", "2"]);
+        assert_eq!(asked.duration, Duration::from_secs(2));
+        let named = resolve(&["compare", "-w", "pingpong,sweep"]);
+        assert!(!named.default_run);
+        assert_eq!(named.duration, Duration::from_secs(1));
+        assert_eq!(named.sweep_steps(), 10);
     }
 
     /// Comma lists and fractional seconds parse; zero clients and unknown names do not.

@@ -166,7 +166,10 @@ pub fn jobs<'a>(cli: &Cli, targets: &'a [Target]) -> Vec<Job<'a>> {
         }
         if wants(WorkloadName::Heavy) {
             let heavy = cli.heavy_clients;
-            for &c in cli.clients.iter().filter(|&&c| c > heavy) {
+            let counts = cli.clients.iter().filter(|&&c| c > heavy);
+            // The default run shows what slow lines do at one load; more is asked for.
+            let shown = if cli.default_run { 1 } else { usize::MAX };
+            for &c in counts.take(shown) {
                 add(Workload::Heavy { heavy }, c);
             }
         }

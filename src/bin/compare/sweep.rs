@@ -72,6 +72,17 @@ pub fn sweep(
             return result;
         }
     };
+    if closed.served < closed.clients {
+        // single-client, or a thread pool with fewer workers than clients: the
+        // offered load would fall on the few it serves while the rest wait.
+        result.failed = Some(format!(
+            "it served {} of its {} clients at once, so it breaks before any load is offered",
+            closed.served, closed.clients
+        ));
+        result.closed_loop = closed;
+        *step += steps;
+        return result;
+    }
     let max = closed.msgs_per_s;
     result.closed_loop_max_per_s = max;
     result.closed_loop = closed;
