@@ -285,21 +285,37 @@ fn memory_lines(page: &Page) -> Option<Chart> {
 }
 
 /// The heavy workload's cheap-client p99, per model, at its highest client count.
+/// The baseline echoes the slow lines rather than computing them: it is the floor,
+/// and named so. A model that served no cheap client has no bar, and is named under
+/// the title instead.
 fn heavy(page: &Page) -> Option<Chart> {
-    let heavy: Vec<&Row> = page
-        .rows
-        .iter()
-        .filter(|r| r.workload == WorkloadName::Heavy && r.messages > 0)
+    let heavy: Vec<&Row> = (page.rows.iter())
+        .filter(|r| r.workload == WorkloadName::Heavy)
         .collect();
-    let top = heavy.iter().map(|r| r.clients).max()?;
-    let bars = heavy
+    let top = heavy
         .iter()
-        .filter(|r| r.clients == top)
-        .map(|r| (r.strategy.clone(), [r.p99_us / 1000.0, 0.0]))
+        .filter(|r| r.messages > 0)
+        .map(|r| r.clients)
+        .max()?;
+    let at_top = heavy.iter().filter(|r| r.clients == top);
+    let (served, unserved): (Vec<&&Row>, Vec<&&Row>) = at_top.partition(|r| r.messages > 0);
+    let bars = (served.iter())
+        .map(|r| {
+            let name = match r.strategy.as_str() {
+                "baseline" => "baseline (echoes, no calc)".to_owned(),
+                name => name.to_owned(),
+            };
+            (name, [r.p99_us / 1000.0, 0.0])
+        })
         .collect();
+    let mut caption = charts::caption(page.settings);
+    if !unserved.is_empty() {
+        let names: Vec<&str> = unserved.iter().map(|r| r.strategy.as_str()).collect();
+        caption += &format!("; no cheap client served: {}", names.join(", "));
+    }
     Some(charts::stacked_bars(
         format!("Heavy workload: p99 of the cheap clients ({top} calc clients)"),
-        charts::caption(page.settings),
+        caption,
         "p99 latency of the cheap clients, ms".into(),
         ["p99", ""],
         bars,
@@ -309,6 +325,56 @@ fn heavy(page: &Page) -> Option<Chart> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The heavy chart has a bar for each model that served a cheap client, at the
+    /// highest client count; the baseline's says it only echoes, and a model that
+    /// served no cheap client is named under the title rather than left out unsaid.
+    #[test]
+    fn heavy_chart_names_the_floor_and_the_unserved() {
+        let row = |strategy: &str, clients: usize, messages: u64, p99_us: f64| Row {
+            strategy: strategy.into(),
+            workload: WorkloadName::Heavy,
+            clients,
+            messages,
+            p99_us,
+            ..Row::default()
+        };
+        let rows = [
+            row("baseline", 10, 900, 100.0),
+            row("event-loop", 10, 400, 23_000.0),
+            row("single-client", 10, 0, 0.0),
+            row("event-loop", 4, 300, 9_000.0),
+        ];
+        let settings = Settings {
+            mode: crate::model::LoadMode(switchboard::mode::find("echo").unwrap()),
+            size: 64,
+            duration_s: 0.5,
+            warmup_s: 0.1,
+            gen_threads: 1,
+            repeat: 1,
+            cpus: 2,
+            process_stats: true,
+            build: "release",
+        };
+        let manifest = crate::manifest::collect("release");
+        let page = Page {
+            manifest: &manifest,
+            settings: &settings,
+            rows: &rows,
+            memory: &[],
+            sweeps: &[],
+            report: "",
+        };
+        let chart = heavy(&page).unwrap();
+        assert!(chart.title.contains("(10 calc clients)"), "{}", chart.title);
+        assert!(chart
+            .caption
+            .ends_with("; no cheap client served: single-client"));
+        let bars = chart.bars.unwrap().bars;
+        let names: Vec<&str> = bars.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["baseline (echoes, no calc)", "event-loop"]);
+        assert_eq!(bars[1].1[0], 23.0);
+    }
 
     /// Text from a server's error or a command line cannot break the page.
     #[test]
