@@ -118,7 +118,7 @@ pub struct Cli {
 
     /// Connections opened and held by idle (one row per count). With two or more
     /// counts, memory per connection is also fitted as the slope of RSS against them.
-    #[arg(long, value_delimiter = ',', default_value = "500,2000", value_parser = positive)]
+    #[arg(long, value_delimiter = ',', default_value = "1000,4000", value_parser = positive)]
     pub idle: Vec<usize>,
 
     /// How long idle connections are held silent before each is pinged, in seconds
