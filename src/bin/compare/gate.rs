@@ -51,7 +51,7 @@ pub fn load(path: &Path) -> Result<Value, String> {
     match doc.get("ratios") {
         Some(Value::Array(_)) => Ok(doc),
         _ => Err(format!(
-            "{} has no ratios (was it written by compare --json, with the baseline in the run?)",
+            "{} has no ratios (was it written by compare --json, with a baseline in the run?)",
             path.display()
         )),
     }
@@ -64,7 +64,10 @@ pub fn changes(now: &[Ratios], stored: &Value) -> Vec<Change> {
     let mut out = Vec::new();
     for r in now {
         let Some(o) = old.iter().find(|o| {
+            // A stored run from before ratios named their yardstick took the baseline's.
+            let against = o["against"].as_str().unwrap_or("baseline");
             o["strategy"] == r.strategy.as_str()
+                && against == r.against
                 && o["workload"] == r.workload.as_str()
                 && o["depth"].as_u64() == Some(r.depth as u64)
                 && o["clients"].as_u64() == Some(r.clients as u64)
@@ -105,7 +108,7 @@ pub fn change_lines(changes: &[Change], against: &Path) -> String {
         );
     }
     let mut out = format!(
-        "\nAgainst {} (ratio to the baseline now, then stored; + is worse):\n",
+        "\nAgainst {} (ratio to the same yardstick now, then stored; + is worse):\n",
         against.display()
     );
     let width = changes.iter().map(|c| c.row.len()).max().unwrap_or(0);
@@ -164,5 +167,20 @@ mod tests {
             text.contains("cpu/msg   1.50x  was   1.20x  +25%"),
             "{text}"
         );
+    }
+
+    /// A stored ratio to another yardstick is not set beside this run's: 1.2x the
+    /// bare thread-per-client echo says nothing about 1.2x the event-loop baseline.
+    #[test]
+    fn ratios_to_another_yardstick_are_not_compared() {
+        let now = ratios(&[
+            vec![row("baseline", 10, 2.0)],
+            vec![row("server2", 10, 3.0)],
+        ]);
+        let stored: Value = serde_json::json!({"ratios": [
+            {"strategy": "server2", "against": "baseline-threads", "workload": "pingpong",
+             "depth": 1, "clients": 10, "cpu_per_msg": {"median": 1.0}}
+        ]});
+        assert!(changes(&now, &stored).is_empty());
     }
 }

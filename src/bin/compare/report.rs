@@ -102,17 +102,22 @@ pub fn report(
     if !settings.process_stats {
         out.push_str("Server statistics come from /proc and are only available on Linux.\n");
     }
-    if !ratios.is_empty() {
+    if let Some(first) = ratios.first() {
+        let against = match first.against.as_str() {
+            "baseline" => "the baseline".to_owned(),
+            bare => bare.to_owned(),
+        };
         out.push_str(&if settings.repeat > 1 {
             format!(
-                "\nRelative to the baseline under the same load, median (lowest-highest) of \
-                 {} rounds, each strategy paired with the baseline run of its round:\n",
-                settings.repeat
+                "\nRelative to {against} under the same load, median (lowest-highest) of \
+                 {} rounds, each strategy paired with the {} run of its round:\n",
+                settings.repeat, first.against
             )
         } else {
-            "\nRelative to the baseline under the same load (one round each; for figures to \
-             quote, --repeat 5 gives medians with their spread):\n"
-                .to_string()
+            format!(
+                "\nRelative to {against} under the same load (one round each; for figures to \
+                 quote, --repeat 5 gives medians with their spread):\n"
+            )
         });
         out.push_str(&ratio_lines(ratios));
     }

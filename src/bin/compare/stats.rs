@@ -53,8 +53,11 @@ impl Spread {
 /// under the same load.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ratios {
-    /// The strategy compared with the baseline.
+    /// The strategy compared with the yardstick.
     pub strategy: String,
+    /// The yardstick: `baseline`, or (without it in the run) the first of
+    /// `baseline-threads` and `baseline-async` that was.
+    pub against: String,
     /// Its workload.
     pub workload: WorkloadName,
     /// Lines per write (pipelined), else 1.
@@ -72,12 +75,26 @@ pub struct Ratios {
     pub msgs_per_s: Option<Spread>,
 }
 
-/// Ratios of every strategy to the baseline under the same load, taken round by round:
+/// What the ratios are taken against: the baseline echo loop if it ran, else the
+/// first bare model that did (`-s baseline-threads,server2` divides by the bare
+/// thread-per-client echo, as `-s baseline,server4` by the loop).
+pub fn yardstick<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<&'a str> {
+    let names: Vec<&str> = rows.into_iter().map(|r| r.strategy.as_str()).collect();
+    let bare = ["baseline", "baseline-threads", "baseline-async"];
+    (names.iter().find(|&&n| n == bare[0]))
+        .or_else(|| names.iter().find(|n| bare[1..].contains(n)))
+        .copied()
+}
+
+/// Ratios of every strategy to the yardstick under the same load, taken round by round:
 /// `runs[i]` is every measurement of one row, in round order, so round k of a strategy
 /// is paired with round k of the baseline, measured moments apart. A disturbance then
 /// moves one round's ratio, not the median.
 pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
-    let is_baseline = |r: &&Vec<Row>| r.first().is_some_and(|r| r.strategy == "baseline");
+    let Some(against) = yardstick(runs.iter().filter_map(|r| r.first())) else {
+        return Vec::new();
+    };
+    let is_baseline = |r: &&Vec<Row>| r.first().is_some_and(|r| r.strategy == against);
     let mut out = Vec::new();
     for row_runs in runs.iter().filter(|r| !is_baseline(r)) {
         let Some(row) = row_runs.first() else {
@@ -108,6 +125,7 @@ pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
         };
         out.push(Ratios {
             strategy: row.strategy.clone(),
+            against: against.to_owned(),
             workload: row.workload,
             depth: row.depth,
             clients: row.clients,
@@ -180,6 +198,30 @@ mod tests {
         assert_eq!(found.len(), 1, "no baseline at 50 clients: {found:?}");
         let text = ratio_lines(&found);
         assert!(text.contains("cpu/msg 1.10x"), "{text}");
+    }
+
+    /// Without the baseline in the run, the bare thread-per-client echo is the
+    /// yardstick (server2 against its model's own floor), and says so; with it, the
+    /// baseline is, whatever order the strategies came in.
+    #[test]
+    fn ratios_against_a_bare_model_without_the_baseline() {
+        let runs = vec![
+            vec![row("server2", 10, 2.2)],
+            vec![row("baseline-threads", 10, 2.0)],
+        ];
+        let found = ratios(&runs);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].strategy.as_str(), found[0].against.as_str()),
+            ("server2", "baseline-threads")
+        );
+        assert!(ratio_lines(&found).contains("cpu/msg 1.10x"));
+        let mut runs = runs;
+        runs.push(vec![row("baseline", 10, 1.0)]);
+        let found = ratios(&runs);
+        assert!(found.iter().all(|r| r.against == "baseline"), "{found:?}");
+        assert_eq!(found.len(), 2);
+        assert!(ratios(&[vec![row("server2", 10, 2.0)]]).is_empty());
     }
 
     /// Over several rounds each strategy is paired with the baseline of its own round,

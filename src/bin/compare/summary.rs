@@ -12,7 +12,7 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
     let mut said = Vec::new();
     let kept: Vec<Row> = all.iter().filter(|r| r.flags.is_empty()).cloned().collect();
     let rows = &kept[..];
-    let has_baseline = rows.iter().any(|r| r.strategy == "baseline");
+    let yardstick = crate::stats::yardstick(rows);
 
     // Ping-pong at the highest load every strategy ran.
     let ping: Vec<&Row> = rows
@@ -21,15 +21,16 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
         .collect();
     if let Some(top) = ping.iter().map(|r| r.clients).max() {
         let at: Vec<&&Row> = ping.iter().filter(|r| r.clients == top).collect();
-        let reference = at.iter().find(|r| r.strategy == "baseline").or_else(|| {
-            at.iter()
-                .filter(|r| r.cpu_per_msg().is_some() && r.messages > 0)
-                .min_by(|a, b| {
-                    a.cpu_per_msg()
-                        .partial_cmp(&b.cpu_per_msg())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                })
-        });
+        let reference =
+            (at.iter().find(|r| Some(r.strategy.as_str()) == yardstick)).or_else(|| {
+                at.iter()
+                    .filter(|r| r.cpu_per_msg().is_some() && r.messages > 0)
+                    .min_by(|a, b| {
+                        a.cpu_per_msg()
+                            .partial_cmp(&b.cpu_per_msg())
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    })
+            });
         if let Some(reference) = reference.filter(|r| r.cpu_per_msg().is_some()) {
             let base_cpu = reference.cpu_per_msg().unwrap_or(1.0).max(1e-9);
             // Against the baseline, the paired ratios (the median over rounds).
@@ -61,7 +62,12 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
                 };
                 said.push(format!(
                     "At {top} ping-pong clients, measured against {} ({:.2} µs of server CPU per message, {} msg/s{run}), the CPU per message was{median}: {}.",
-                    if has_baseline { "the baseline echo loop" } else { "the cheapest server" },
+                    match reference.strategy.as_str() {
+                        "baseline" => "the baseline echo loop",
+                        "baseline-threads" => "baseline-threads, the bare thread-per-client echo",
+                        "baseline-async" => "baseline-async, tokio's own echo",
+                        _ => "the cheapest server",
+                    },
                     base_cpu,
                     si(reference.msgs_per_s),
                     parts.join(", ")
