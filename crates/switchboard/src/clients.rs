@@ -148,12 +148,14 @@ impl Clients {
     /// Sends `msg` to every connected client (`@all`, and the goodbye at
     /// shutdown).
     pub fn send_all(&self, msg: &Outbound) {
-        // A snapshot, so no outbox is called with the registry locked.
-        let outboxes: Vec<(ClientId, Arc<dyn Outbox>)> = {
+        // A snapshot, so no outbox is called with the registry locked; in the
+        // order the clients came, as `/list` shows them.
+        let mut outboxes: Vec<(ClientId, Arc<dyn Outbox>)> = {
             let state = self.state();
             let seats = state.seated.iter();
             seats.map(|(id, s)| (*id, Arc::clone(&s.outbox))).collect()
         };
+        outboxes.sort_unstable_by_key(|&(id, _)| id);
         for (id, outbox) in outboxes {
             outbox.send(id, msg.clone());
         }
