@@ -12,7 +12,7 @@
 //!   a short read, which on epoll and kqueue says the same — or we note the
 //!   connection in `again` and come back without waiting for a new edge.
 //! - *Never assume a write completes.* Replies the socket will not take yet
-//!   wait in the connection's `out` buffer. Each socket is registered for
+//!   wait in a buffer of the connection's own (`unsent`). Each socket is registered for
 //!   READABLE and WRITABLE once, at accept, as tokio and our load generator
 //!   do: with edges, a WRITABLE event comes only after a write found the
 //!   socket's buffer full, so a client that takes its replies at once never

@@ -45,8 +45,8 @@ enum Phase {
     /// sent something (for `--idle-timeout`).
     Open,
     /// Everything is said (`bye`, an `ERR` line, end of input): closed once
-    /// `out` is flushed, or [`CLOSE_GRACE`] after `since`, when closing began,
-    /// if the client never takes it.
+    /// the replies are all sent, or [`CLOSE_GRACE`] after `since`, when
+    /// closing began, if the client never takes them.
     Closing,
 }
 
