@@ -21,7 +21,7 @@ use crate::model::{LoadMode, WorkloadName};
 /// the yardstick for every ratio. `baseline-threads` and `baseline-async` (not run unless
 /// asked for) are the minimal thread-per-client echo server and tokio's own echo example
 /// (a task per connection, `--workers` runtime threads): what those models cost before
-/// any server code.
+/// any server code. In a run without `baseline`, the first of them is the yardstick.
 ///
 /// Build the servers first: `cargo build --release --bins`.
 #[derive(Debug, Parser)]
