@@ -400,6 +400,27 @@ struct Conn {
     served: bool,
 }
 
+impl Conn {
+    /// Client `slot`, not yet connected.
+    fn unopened(slot: usize, now: Instant) -> Conn {
+        Conn {
+            stream: None,
+            token: Token(slot),
+            generation: 0,
+            step: Step::Unopened,
+            out: Out::Request,
+            out_pos: 0,
+            in_pos: 0,
+            line: Vec::new(),
+            collecting: false,
+            started: now,
+            sent: now,
+            deadline: now,
+            served: false,
+        }
+    }
+}
+
 /// Why a connection ended early.
 enum Fail {
     /// `ERR busy ...`: the server turned the client away, as single-client servers must.
@@ -521,23 +542,7 @@ impl<'a> Worker<'a> {
     ) -> Result<Self, Error> {
         let poll = Poll::new().map_err(|e| Error::io("creating a poll", e))?;
         let now = Instant::now();
-        let conns = (0..clients)
-            .map(|slot| Conn {
-                stream: None,
-                token: Token(slot),
-                generation: 0,
-                step: Step::Unopened,
-                out: Out::Request,
-                out_pos: 0,
-                in_pos: 0,
-                line: Vec::new(),
-                collecting: false,
-                started: now,
-                sent: now,
-                deadline: now,
-                served: false,
-            })
-            .collect();
+        let conns = (0..clients).map(|slot| Conn::unopened(slot, now)).collect();
         Ok(Worker {
             plan,
             bufs,
@@ -1088,11 +1093,7 @@ fn consume(conn: &mut Conn, chunk: &[u8], reply: &[u8]) -> Result<Progress, Fail
                     None => Ok(Progress::Partial),
                 };
             }
-            let common = chunk.len().min(want.len());
-            if chunk[..common] != want[..common] {
-                return Err(differs(reply, chunk, conn.in_pos));
-            }
-            if chunk.len() > want.len() {
+            if !want.starts_with(chunk) {
                 return Err(differs(reply, chunk, conn.in_pos));
             }
             conn.in_pos += chunk.len();
@@ -1211,21 +1212,9 @@ mod tests {
     use super::*;
 
     fn waiting() -> Conn {
-        let now = Instant::now();
         Conn {
-            stream: None,
-            token: Token(0),
-            generation: 0,
             step: Step::Exchange,
-            out: Out::Request,
-            out_pos: 0,
-            in_pos: 0,
-            line: Vec::new(),
-            collecting: false,
-            started: now,
-            sent: now,
-            deadline: now,
-            served: false,
+            ..Conn::unopened(0, Instant::now())
         }
     }
 

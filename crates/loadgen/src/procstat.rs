@@ -203,24 +203,8 @@ pub fn sample_self() -> Result<ProcSample, Error> {
 /// Processes that exit between listing `/proc` and reading their files are skipped.
 /// Fails if no process of the group is found.
 pub fn sample_group(pgid: u32) -> Result<ProcSample, Error> {
-    if !SUPPORTED {
-        return Err(Error::Unsupported);
-    }
-    let entries = std::fs::read_dir("/proc").map_err(|e| Error::Proc {
-        path: "/proc".into(),
-        reason: e.to_string(),
-    })?;
     let mut total = ProcSample::default();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        // Cheap pre-check on the stat line alone before reading status.
-        match read_stat(&format!("/proc/{pid}/stat")) {
-            Ok(stat) if stat.pgrp == pgid => {}
-            _ => continue,
-        }
+    for (pid, _) in group(pgid)? {
         if let Ok((s, pgrp)) = read_one(&format!("/proc/{pid}")) {
             if pgrp == pgid {
                 total.user += s.user;
@@ -243,6 +227,13 @@ pub fn sample_group(pgid: u32) -> Result<ProcSample, Error> {
 
 /// The live processes (not zombies) of process group `pgid`.
 pub fn group_pids(pgid: u32) -> Result<Vec<u32>, Error> {
+    let live = group(pgid)?.filter(|(_, stat)| stat.live);
+    Ok(live.map(|(pid, _)| pid).collect())
+}
+
+/// Every process listed in `/proc` whose stat line names group `pgid`, with that
+/// line; processes that exit meanwhile are skipped.
+fn group(pgid: u32) -> Result<impl Iterator<Item = (u32, Stat)>, Error> {
     if !SUPPORTED {
         return Err(Error::Unsupported);
     }
@@ -253,10 +244,10 @@ pub fn group_pids(pgid: u32) -> Result<Vec<u32>, Error> {
     let pids = entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok());
-    let in_group = |pid: &u32| {
-        read_stat(&format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.pgrp == pgid && stat.live)
-    };
-    Ok(pids.filter(in_group).collect())
+    Ok(pids.filter_map(move |pid| {
+        let stat = read_stat(&format!("/proc/{pid}/stat")).ok()?;
+        (stat.pgrp == pgid).then_some((pid, stat))
+    }))
 }
 
 /// Reads `DIR/stat` and `DIR/status`; returns the sample and the process group id.

@@ -144,6 +144,11 @@ impl Session {
     /// [`Session::resume`] while [`Session::has_backlog`], before reading
     /// from the client again.
     pub fn on_bytes(&mut self, server: &Server, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        if input.is_empty() && !self.has_backlog() {
+            // Nothing new and nothing waiting: what a read passed through
+            // whole leaves, once per read.
+            return Flow::Continue;
+        }
         let context = Context::of(server);
         let mut flow = Flow::Continue;
         // When this call began answering text lines (read at its first).

@@ -88,13 +88,7 @@ pub fn reasons(row: &Row) -> Vec<String> {
 pub fn flag_lines(rows: &[Row]) -> String {
     let mut out = String::new();
     for r in rows.iter().filter(|r| !r.flags.is_empty()) {
-        out.push_str(&format!(
-            "  {} {} {}: {}\n",
-            r.strategy,
-            r.label(),
-            r.clients,
-            r.flags.join("; ")
-        ));
+        out.push_str(&format!("  {}: {}\n", r.name(), r.flags.join("; ")));
     }
     out
 }

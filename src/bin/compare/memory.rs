@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::model::{Row, WorkloadName};
-use crate::units::bytes;
+use crate::units::{bytes, opt};
 
 /// A straight line fitted to points by least squares.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -58,13 +58,8 @@ pub struct MemoryFit {
 /// A fit per model that held idle connections at two or more counts.
 pub fn fits(rows: &[Row]) -> Vec<MemoryFit> {
     let mut out = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    for r in rows.iter().filter(|r| r.workload == WorkloadName::Idle) {
-        if !names.contains(&r.strategy.as_str()) {
-            names.push(&r.strategy);
-        }
-    }
-    for name in names {
+    let idle = rows.iter().filter(|r| r.workload == WorkloadName::Idle);
+    for name in crate::charts::names(idle) {
         let held: Vec<&Row> = rows
             .iter()
             .filter(|r| r.workload == WorkloadName::Idle && r.strategy == name)
@@ -139,7 +134,7 @@ pub fn fit_lines(fits: &[MemoryFit]) -> String {
         100,
     ));
     let width = fits.iter().map(|f| f.strategy.len()).max().unwrap_or(0);
-    let kernel = |v: Option<f64>| v.map_or("n/a".into(), |b| format!("{}/conn", bytes(b.max(0.0))));
+    let kernel = |v: Option<f64>| opt(v, |b| format!("{}/conn", bytes(b.max(0.0))));
     for f in fits {
         out.push_str(&format!(
             "  {:<width$}  user space {:>9}/conn + {:>9} fixed   kernel stacks {:>14}   \

@@ -110,6 +110,11 @@ impl Row {
         label(self.workload, self.depth)
     }
 
+    /// The row as the notes under the table name it: `server4 pipe-x32 10`.
+    pub fn name(&self) -> String {
+        format!("{} {} {}", self.strategy, self.label(), self.clients)
+    }
+
     /// A row that could not be measured at all (its server did not start): the reason
     /// stands in for the figures.
     pub fn failed(strategy: &str, workload: loadgen::Workload, clients: usize, why: String) -> Row {

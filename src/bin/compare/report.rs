@@ -71,10 +71,8 @@ pub fn report(
         .filter(|r| r.unanswered > 0)
         .map(|r| {
             format!(
-                "  {} {} {}: {} of {} clients connected but were never answered",
-                r.strategy,
-                r.label(),
-                r.clients,
+                "  {}: {} of {} clients connected but were never answered",
+                r.name(),
                 r.unanswered,
                 r.clients
             )

@@ -80,9 +80,9 @@ pub struct Ratios {
 /// thread-per-client echo, as `-s baseline,server4` by the loop).
 pub fn yardstick<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<&'a str> {
     let names: Vec<&str> = rows.into_iter().map(|r| r.strategy.as_str()).collect();
-    let bare = ["baseline", "baseline-threads", "baseline-async"];
-    (names.iter().find(|&&n| n == bare[0]))
-        .or_else(|| names.iter().find(|n| bare[1..].contains(n)))
+    let [loop_echo, bare @ ..] = crate::cli::BASELINES;
+    (names.iter().find(|&&n| n == loop_echo))
+        .or_else(|| names.iter().find(|n| bare.contains(n)))
         .copied()
 }
 

@@ -176,7 +176,7 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
     let disturbed: Vec<String> = all
         .iter()
         .filter(|r| r.other_load.unwrap_or(0.0) > crate::flags::OTHER_BUSY)
-        .map(|r| format!("{} {} {}", r.strategy, r.label(), r.clients))
+        .map(Row::name)
         .collect();
     if !disturbed.is_empty() {
         said.push(format!(
@@ -194,7 +194,7 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
                 r.gen_load.unwrap_or(0.0) >= 0.9
                     && r.gen_cpu_us_per_msg.unwrap_or(0.0) >= 0.95 * r.cpu_per_msg().unwrap_or(0.0)
             })
-            .map(|r| format!("{} {} {}", r.strategy, r.label(), r.clients))
+            .map(|r| r.name())
             .collect();
         said.push(format!(
             "The load generator spent less CPU per message than the server in {cheaper} of {} rows, so there the server's core filled first.",

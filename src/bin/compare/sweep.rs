@@ -16,7 +16,7 @@ use crate::jobs::{Job, Target};
 use crate::measure::measure;
 use crate::model::Row;
 use crate::progress::Progress;
-use crate::units::{cpu, micros, si};
+use crate::units::{cpu, micros, opt, si};
 
 /// The sweep's range, as shares of the closed-loop maximum.
 const FROM: f64 = 0.1;
@@ -247,7 +247,7 @@ pub fn sweep_lines(sweeps: &[Sweep]) -> String {
                 micros(r.p50_us, r.messages),
                 micros(r.p99_us, r.messages),
                 micros(r.p999_us, r.messages),
-                r.cpu_per_msg().map_or("n/a".into(), cpu),
+                opt(r.cpu_per_msg(), cpu),
                 if r.flags.is_empty() { "" } else { "  !" }
             );
         }
