@@ -69,6 +69,10 @@ pub struct Ratios {
     pub rounds: usize,
     /// Server CPU per message.
     pub cpu_per_msg: Option<Spread>,
+    /// Its user-space part: the server's own work, without the kernel's. `/proc`
+    /// splits CPU time by 10 ms ticks, so a round's figure is coarse; the median
+    /// of several is what to read.
+    pub user_per_msg: Option<Spread>,
     /// 99th-percentile latency.
     pub p99: Option<Spread>,
     /// Messages per second.
@@ -131,6 +135,7 @@ pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
             clients: row.clients,
             rounds: pairs.len(),
             cpu_per_msg: spread(Row::cpu_per_msg),
+            user_per_msg: spread(|r| r.cpu_user_us_per_msg),
             p99: spread(|r| Some(r.p99_us)),
             msgs_per_s: spread(|r| Some(r.msgs_per_s)),
         });
@@ -150,17 +155,17 @@ impl Ratios {
 
 /// The ratios as lines of text, one per strategy and load; empty if there are none.
 pub fn ratio_lines(ratios: &[Ratios]) -> String {
-    let cells: Vec<[String; 3]> = ratios
+    let cells: Vec<[String; 4]> = ratios
         .iter()
-        .map(|r| [r.cpu_per_msg, r.p99, r.msgs_per_s].map(Spread::show))
+        .map(|r| [r.cpu_per_msg, r.user_per_msg, r.p99, r.msgs_per_s].map(Spread::show))
         .collect();
     let width = ratios.iter().map(|r| r.strategy.len()).max().unwrap_or(0);
     let cell = cells.iter().flatten().map(String::len).max().unwrap_or(0);
     let mut out = String::new();
-    for (r, [cpu, p99, rate]) in ratios.iter().zip(cells) {
+    for (r, [cpu, user, p99, rate]) in ratios.iter().zip(cells) {
         let _ = writeln!(
             out,
-            "{:<width$} {:<10} {:>6}   cpu/msg {cpu:>cell$}   p99 {p99:>cell$}   msg/s {rate:>cell$}",
+            "{:<width$} {:<10} {:>6}   cpu/msg {cpu:>cell$}   user {user:>cell$}   p99 {p99:>cell$}   msg/s {rate:>cell$}",
             r.strategy,
             label(r.workload, r.depth),
             r.clients,
@@ -240,6 +245,8 @@ mod tests {
         assert_eq!(found[0].rounds, 4);
         assert_eq!((cpu.median, cpu.low, cpu.high), (1.5, 1.0, 2.0));
         assert!(ratio_lines(&found).contains("1.50x (1.00-2.00)"));
+        let user = found[0].user_per_msg.unwrap();
+        assert_eq!((user.median, user.low, user.high), (1.5, 1.0, 2.0));
         // A round in which either side served nothing is left out, not counted as zero.
         let mut runs = runs;
         runs[1][3].messages = 0;
