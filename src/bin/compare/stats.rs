@@ -70,13 +70,23 @@ pub struct Ratios {
     /// Server CPU per message.
     pub cpu_per_msg: Option<Spread>,
     /// Its user-space part: the server's own work, without the kernel's. `/proc`
-    /// splits CPU time by 10 ms ticks, so a round's figure is coarse; the median
-    /// of several is what to read.
+    /// splits CPU time by 10 ms ticks, so only rounds in which both sides spent
+    /// [`MIN_USER_S`] or more in user space count (a long `-d` gets them).
     pub user_per_msg: Option<Spread>,
     /// 99th-percentile latency.
     pub p99: Option<Spread>,
     /// Messages per second.
     pub msgs_per_s: Option<Spread>,
+}
+
+/// User time in a window below this (20 ticks of `/proc`'s 10 ms) is too coarse to
+/// divide: a tick more or less would move the ratio by a twentieth or more.
+pub const MIN_USER_S: f64 = 0.2;
+
+/// A row's user CPU per message, if its window held enough user time to count.
+fn countable_user(row: &Row) -> Option<f64> {
+    let per_msg = row.cpu_user_us_per_msg?;
+    (per_msg * row.messages as f64 / 1e6 >= MIN_USER_S).then_some(per_msg)
 }
 
 /// What the ratios are taken against: the baseline echo loop if it ran, else the
@@ -135,7 +145,7 @@ pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
             clients: row.clients,
             rounds: pairs.len(),
             cpu_per_msg: spread(Row::cpu_per_msg),
-            user_per_msg: spread(|r| r.cpu_user_us_per_msg),
+            user_per_msg: spread(countable_user),
             p99: spread(|r| Some(r.p99_us)),
             msgs_per_s: spread(|r| Some(r.msgs_per_s)),
         });
@@ -154,7 +164,9 @@ impl Ratios {
 }
 
 /// The ratios as lines of text, one per strategy and load; empty if there are none.
+/// The user-CPU column appears only when some ratio has it (windows long enough).
 pub fn ratio_lines(ratios: &[Ratios]) -> String {
+    let with_user = ratios.iter().any(|r| r.user_per_msg.is_some());
     let cells: Vec<[String; 4]> = ratios
         .iter()
         .map(|r| [r.cpu_per_msg, r.user_per_msg, r.p99, r.msgs_per_s].map(Spread::show))
@@ -163,9 +175,13 @@ pub fn ratio_lines(ratios: &[Ratios]) -> String {
     let cell = cells.iter().flatten().map(String::len).max().unwrap_or(0);
     let mut out = String::new();
     for (r, [cpu, user, p99, rate]) in ratios.iter().zip(cells) {
+        let user = match with_user {
+            true => format!("   user {user:>cell$}"),
+            false => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{:<width$} {:<10} {:>6}   cpu/msg {cpu:>cell$}   user {user:>cell$}   p99 {p99:>cell$}   msg/s {rate:>cell$}",
+            "{:<width$} {:<10} {:>6}   cpu/msg {cpu:>cell$}{user}   p99 {p99:>cell$}   msg/s {rate:>cell$}",
             r.strategy,
             label(r.workload, r.depth),
             r.clients,
@@ -245,12 +261,40 @@ mod tests {
         assert_eq!(found[0].rounds, 4);
         assert_eq!((cpu.median, cpu.low, cpu.high), (1.5, 1.0, 2.0));
         assert!(ratio_lines(&found).contains("1.50x (1.00-2.00)"));
-        let user = found[0].user_per_msg.unwrap();
-        assert_eq!((user.median, user.low, user.high), (1.5, 1.0, 2.0));
         // A round in which either side served nothing is left out, not counted as zero.
         let mut runs = runs;
         runs[1][3].messages = 0;
         let cpu = ratios(&runs)[0].cpu_per_msg.unwrap();
         assert_eq!((cpu.median, cpu.high), (1.5, 1.5));
+    }
+
+    /// The user part of CPU per message is divided only where both sides spent
+    /// enough user time to count in ticks; without any such round the text has
+    /// no user column, rather than a column of noise.
+    #[test]
+    fn user_ratios_need_enough_user_time() {
+        let rounds = |messages: u64| -> Vec<Vec<Row>> {
+            let pair = |name, cpu| Row {
+                messages,
+                ..row(name, 10, cpu)
+            };
+            vec![
+                vec![pair("baseline", 2.0), pair("baseline", 2.0)],
+                vec![pair("server4", 3.0), pair("server4", 4.0)],
+            ]
+        };
+        // 1 µs of user time per message: 1,000 messages are 1 ms, a fraction of a tick.
+        let short = ratios(&rounds(1_000));
+        assert!(short[0].cpu_per_msg.is_some() && short[0].user_per_msg.is_none());
+        assert!(
+            !ratio_lines(&short).contains("user"),
+            "{}",
+            ratio_lines(&short)
+        );
+        // A million are a second: 100 ticks on each side.
+        let long = ratios(&rounds(1_000_000));
+        let user = long[0].user_per_msg.unwrap();
+        assert_eq!((user.median, user.low, user.high), (1.75, 1.5, 2.0));
+        assert!(ratio_lines(&long).contains("user 1.75x (1.50-2.00)"));
     }
 }
