@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # User CPU per line, counted two ways over the same interval: /proc's ticks and
-# perf's samples at 10 kHz.
+# perf's samples.
 #
 #   cargo build --release --bins && benches/user-cpu.sh [RUNS] [COMPARE ARGS...]
 #   OTHER=/tmp/server-before benches/user-cpu.sh 3 -w pingpong -c 50 -d 3
@@ -9,7 +9,11 @@
 # 3 s pipelined echo row a server spends 20-30 of its ticks in user space, so
 # the user figure moves by a fifth from round to round: server3 and server4,
 # one program, differ by up to 40% in one compare run. perf's cpu-clock
-# sampler at 10 kHz takes a hundred times as many samples.
+# sampler at 1 kHz (FREQ) takes ten times as many samples. Not more: at 10 kHz
+# the sampling itself slowed tokio's echo by 20-40% (6.4-8.9 million lines in
+# 3 s, against 10.2-11.0 unwatched) and raised its user time per line with it,
+# which flattered the event loop by 10-30%; at 1 kHz tokio's echo answers 9.7-10.1
+# million.
 #
 # Each run starts tokio's echo (row `tokio`: compare's `baseline-async`), the
 # event loop in echo mode (row `ours`: what `server4` and `server3 --mode echo`
@@ -17,13 +21,12 @@
 # `other`), that too; drives them in one `compare --attach` run (RUNS runs,
 # default 3; compare's arguments default to `-w pipelined --pipelined-clients
 # 50 -d 3`) under one system-wide `perf record`; and divides each server's user
-# time by the lines it answered, by both counts. A server's samples are those
-# of its threads, user time being its own code and libc's. Both counts include
-# compare's warm-up, whose lines are not counted: every row reads high by about
-# the same share, so compare the rows with each other, not with compare's table.
-# (`perf record -p` per server was tried first: it saw a quarter less of tokio's
-# CPU than /proc did, and read tokio's user time per line 20-40% higher.)
-# Linux, as root or with perf_event_paranoid <= 0, with perf installed.
+# time (its own code and libc's; every thread of its process) by the lines it
+# answered in all its rows, by both counts. Both include compare's warm-up,
+# whose lines are not counted: every row reads high by about the same share, so
+# compare the rows with each other, not with compare's table.
+# Linux, as root or with perf_event_paranoid <= 0, with perf installed. KEEP=1
+# keeps the recording and the run's files.
 set -u
 BIN=${BIN:-target/release}
 RUNS=${1:-3}
@@ -32,7 +35,8 @@ ARGS=("$@")
 [ ${#ARGS[@]} -gt 0 ] || ARGS=(-w pipelined --pipelined-clients 50 -d 3)
 command -v perf >/dev/null || { echo "user-cpu.sh: perf is not installed" >&2; exit 1; }
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+[ -n "${KEEP:-}" ] && echo "keeping $WORK" >&2
+trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
 declare -A PIDS ADDRS
 # start NAME CMD...: runs a server on a free port; sets PIDS[NAME], ADDRS[NAME].
@@ -64,8 +68,13 @@ for run in $(seq "$RUNS"); do
         attach+=(--attach "$name=${ADDRS[$name]}")
         ticks "${PIDS[$name]}" >"$WORK/$name.before"
     done
-    perf record -q -a -e cpu-clock -F 10000 -o "$WORK/perf.data" 2>/dev/null &
+    # --strict-freq: fail rather than sample more slowly than asked.
+    perf record -q -a --strict-freq -e cpu-clock -F "${FREQ:-1000}" -o "$WORK/perf.data" \
+        2>"$WORK/perf.err" &
     sampler=$!
+    sleep 0.5 # perf is sampling before the load starts
+    kill -0 "$sampler" 2>/dev/null ||
+        { echo "user-cpu.sh: perf record failed: $(cat "$WORK/perf.err")" >&2; exit 1; }
     "$BIN/compare" -q --no-html -m echo -s baseline "${attach[@]}" --repeat 1 \
         --json "$WORK/run.json" "${ARGS[@]}" >"$WORK/run.txt" 2>&1 ||
         { cat "$WORK/run.txt" >&2; exit 1; }
@@ -73,35 +82,45 @@ for run in $(seq "$RUNS"); do
     wait "$sampler" 2>/dev/null
     for name in "${NAMES[@]}"; do
         pid=${PIDS[$name]}
-        echo "$name $(cat "$WORK/$name.before") $(ticks "$pid") $(ls "/proc/$pid/task")" |
-            tr '\n' ' '
-        echo
+        echo "$name $pid $(cat "$WORK/$name.before") $(ticks "$pid")"
         kill "$pid"
         wait "$pid" 2>/dev/null
     done >"$WORK/servers"
-    perf report -i "$WORK/perf.data" --no-children --stdio --sort pid,dso -n 2>/dev/null \
-        >"$WORK/samples"
+    # Each sample with its process (every thread of it, those gone before the end
+    # included), its CPU time in ns, and where it was spent.
+    perf script -i "$WORK/perf.data" -F pid,period,ip,dso 2>/dev/null >"$WORK/samples"
     python3 - "$WORK" "$run" <<'PY'
 import json, re, sys
 work, run = sys.argv[1], sys.argv[2]
-answered = {r["strategy"]: r["messages"] for r in json.load(open(f"{work}/run.json"))["rows"]}
+answered = {}
+for row in json.load(open(f"{work}/run.json"))["rows"]:
+    answered[row["strategy"]] = answered.get(row["strategy"], 0) + row["messages"]
+# CPU time sampled, in ns, per process and by where it was spent: a name in
+# brackets is the kernel or a kernel module, but for the kernel's pages mapped
+# into processes.
+user_ns, all_ns = {}, {}
+for sample in open(f"{work}/samples"):
+    m = re.match(r"\s*(\d+)\s+(\d+)\s+\S+\s+\((.*)\)\s*$", sample)
+    if not m:
+        continue
+    pid, period, dso = m.group(1), int(m.group(2)), m.group(3)
+    kernel = dso.startswith("[") and dso not in ("[vdso]", "[vsyscall]", "[unknown]")
+    all_ns[pid] = all_ns.get(pid, 0) + period
+    user_ns[pid] = user_ns.get(pid, 0) + (0 if kernel else period)
 cells = []
 for line in open(f"{work}/servers"):
-    name, user0, sys0, user1, sys1, *threads = line.split()
+    name, pid, user0, sys0, user1, sys1 = line.split()
     user_ticks, all_ticks = int(user1) - int(user0), int(user1) + int(sys1) - int(user0) - int(sys0)
-    samples = {"user": 0, "all": 0}
-    for row in open(f"{work}/samples"):
-        m = re.match(r"\s*[\d.]+%\s+(\d+)\s+(\d+):\S*\s+(\S+)", row)
-        if m and m.group(2) in threads:
-            samples["all"] += int(m.group(1))
-            samples["user"] += 0 if "kernel" in m.group(3) else int(m.group(1))
+    user, total = user_ns.get(pid, 0), all_ns.get(pid, 0)
     lines = answered.get(name) or 0
-    if lines and all_ticks and samples["all"]:
+    if lines and all_ticks and total:
         cells.append(
             f"{name} {lines / 1e6:.2f}M lines, user per line: /proc {user_ticks * 1e7 / lines:.1f} ns "
-            f"({user_ticks} of {all_ticks} ticks), perf {samples['user'] * 1e5 / lines:.1f} ns "
-            f"({samples['user']} of {samples['all']} samples)"
+            f"({user_ticks} of {all_ticks} ticks), perf {user / lines:.1f} ns "
+            f"({user / 1e9:.2f} of {total / 1e9:.2f} s)"
         )
+    else:
+        cells.append(f"{name}: nothing counted ({lines} lines, {all_ticks} ticks, {total} ns sampled)")
 print(f"run {run}: " + " | ".join(cells))
 PY
 done

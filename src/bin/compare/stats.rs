@@ -70,8 +70,8 @@ pub struct Ratios {
     /// Server CPU per message.
     pub cpu_per_msg: Option<Spread>,
     /// Its user-space part: the server's own work, without the kernel's. `/proc`
-    /// splits CPU time by 10 ms ticks, so only rounds in which both sides spent
-    /// [`MIN_USER_S`] or more in user space count (a long `-d` gets them).
+    /// splits CPU time by 10 ms ticks, so this is given only when both sides spent
+    /// [`MIN_USER_S`] or more in user space in every round (a long `-d` does it).
     pub user_per_msg: Option<Spread>,
     /// 99th-percentile latency.
     pub p99: Option<Spread>,
@@ -83,10 +83,10 @@ pub struct Ratios {
 /// divide: a tick more or less would move the ratio by a twentieth or more.
 pub const MIN_USER_S: f64 = 0.2;
 
-/// A row's user CPU per message, if its window held enough user time to count.
-fn countable_user(row: &Row) -> Option<f64> {
-    let per_msg = row.cpu_user_us_per_msg?;
-    (per_msg * row.messages as f64 / 1e6 >= MIN_USER_S).then_some(per_msg)
+/// Whether a row's window held enough user time to count.
+fn countable_user(row: &Row) -> bool {
+    row.cpu_user_us_per_msg
+        .is_some_and(|per_msg| per_msg * row.messages as f64 / 1e6 >= MIN_USER_S)
 }
 
 /// What the ratios are taken against: the baseline echo loop if it ran, else the
@@ -145,7 +145,15 @@ pub fn ratios(runs: &[Vec<Row>]) -> Vec<Ratios> {
             clients: row.clients,
             rounds: pairs.len(),
             cpu_per_msg: spread(Row::cpu_per_msg),
-            user_per_msg: spread(countable_user),
+            // Every round or none: leaving out the rounds whose ticks happened to
+            // read low would move the median.
+            user_per_msg: match pairs
+                .iter()
+                .all(|(r, b)| countable_user(r) && countable_user(b))
+            {
+                true => spread(|r| r.cpu_user_us_per_msg),
+                false => None,
+            },
             p99: spread(|r| Some(r.p99_us)),
             msgs_per_s: spread(|r| Some(r.msgs_per_s)),
         });
@@ -172,7 +180,15 @@ pub fn ratio_lines(ratios: &[Ratios]) -> String {
         .map(|r| [r.cpu_per_msg, r.user_per_msg, r.p99, r.msgs_per_s].map(Spread::show))
         .collect();
     let width = ratios.iter().map(|r| r.strategy.len()).max().unwrap_or(0);
-    let cell = cells.iter().flatten().map(String::len).max().unwrap_or(0);
+    let cell = (cells.iter())
+        .flat_map(|[cpu, user, p99, rate]| {
+            [cpu, p99, rate]
+                .into_iter()
+                .chain(with_user.then_some(user))
+        })
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (r, [cpu, user, p99, rate]) in ratios.iter().zip(cells) {
         let user = match with_user {
@@ -296,5 +312,10 @@ mod tests {
         let user = long[0].user_per_msg.unwrap();
         assert_eq!((user.median, user.low, user.high), (1.75, 1.5, 2.0));
         assert!(ratio_lines(&long).contains("user 1.75x (1.50-2.00)"));
+        // One round short of it, and there is no ratio rather than a median
+        // of the rounds that happened to count.
+        let mut runs = rounds(1_000_000);
+        runs[1][0].messages = 1_000;
+        assert!(ratios(&runs)[0].user_per_msg.is_none());
     }
 }
