@@ -261,6 +261,7 @@ impl LineHandler {
 
 /// `bye` or `exit`, in any case, spaces and a `\r` around it allowed: the
 /// line that ends a session, in every mode.
+#[inline]
 fn is_goodbye(line: &[u8]) -> bool {
     let word = line.trim_ascii();
     word.eq_ignore_ascii_case(b"bye") || word.eq_ignore_ascii_case(b"exit")
