@@ -140,12 +140,7 @@ impl Clients {
 
     /// The connected clients and their addresses, by id.
     pub fn list(&self) -> Vec<(ClientId, SocketAddr)> {
-        let mut list: Vec<_> = {
-            let state = self.state();
-            state.seated.iter().map(|(id, s)| (*id, s.peer)).collect()
-        };
-        list.sort_unstable_by_key(|&(id, _)| id);
-        list
+        self.seats_by_id(|seat| seat.peer)
     }
 
     /// Sends `msg` to client `id`; false if no such client is connected.
@@ -159,13 +154,7 @@ impl Clients {
     pub fn send_all(&self, msg: &Outbound) {
         // A snapshot, so no outbox is called with the registry locked; in the
         // order the clients came, as `/list` shows them.
-        let mut outboxes: Vec<(ClientId, Arc<dyn Outbox>)> = {
-            let state = self.state();
-            let seats = state.seated.iter();
-            seats.map(|(id, s)| (*id, Arc::clone(&s.outbox))).collect()
-        };
-        outboxes.sort_unstable_by_key(|&(id, _)| id);
-        for (id, outbox) in outboxes {
+        for (id, outbox) in self.seats_by_id(|seat| Arc::clone(&seat.outbox)) {
             outbox.send(id, msg.clone());
         }
     }
@@ -208,6 +197,21 @@ impl Clients {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// What `of` takes from each seat, copied out of the lock, in the order
+    /// the clients came (ids only grow; the table keeps no order).
+    fn seats_by_id<T>(&self, of: impl Fn(&Seat) -> T) -> Vec<(ClientId, T)> {
+        let mut seats: Vec<_> = {
+            let state = self.state();
+            state
+                .seated
+                .iter()
+                .map(|(id, seat)| (*id, of(seat)))
+                .collect()
+        };
+        seats.sort_unstable_by_key(|&(id, _)| id);
+        seats
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -231,15 +235,20 @@ pub(crate) mod tests {
         "127.0.0.1:1".parse().unwrap()
     }
 
+    /// `count` clients admitted one after another, under a limit of `seats`.
+    fn crowd(clients: &Clients, count: usize, seats: usize) -> Vec<ClientId> {
+        let rec = Arc::new(Recorder::default());
+        (0..count)
+            .map(|_| clients.admit(peer(), rec.clone(), seats).unwrap())
+            .collect()
+    }
+
     /// A crowd that has gone does not pin its table: with most seats empty
     /// again, the table shrinks.
     #[test]
     fn a_crowd_that_left_frees_its_table() {
         let clients = Clients::new();
-        let rec = Arc::new(Recorder::default());
-        let ids: Vec<ClientId> = (0..2_000)
-            .map(|_| clients.admit(peer(), rec.clone(), 5_000).unwrap())
-            .collect();
+        let ids = crowd(&clients, 2_000, 5_000);
         let peak = clients.state().seated.capacity();
         for &id in &ids[10..] {
             clients.leave(id);
@@ -256,10 +265,7 @@ pub(crate) mod tests {
     #[test]
     fn list_is_in_order_of_arrival() {
         let clients = Clients::new();
-        let rec = Arc::new(Recorder::default());
-        let ids: Vec<ClientId> = (0..50)
-            .map(|_| clients.admit(peer(), rec.clone(), 100).unwrap())
-            .collect();
+        let ids = crowd(&clients, 50, 100);
         clients.leave(ids[7]);
         let listed: Vec<ClientId> = clients.list().into_iter().map(|(id, _)| id).collect();
         let expected: Vec<ClientId> = ids.into_iter().filter(|&id| id != ClientId(8)).collect();

@@ -88,11 +88,9 @@ pub fn targets(cli: &Cli) -> Result<Vec<Target>, String> {
         if targets.iter().any(|t| &t.name == name) {
             continue;
         }
-        let kind = match name.as_str() {
-            "baseline" => Kind::Baseline(Yardstick::Loop),
-            "baseline-threads" => Kind::Baseline(Yardstick::Threads),
-            "baseline-async" => Kind::Baseline(Yardstick::Tasks),
-            _ => {
+        let kind = match Yardstick::named(name) {
+            Some(yardstick) => Kind::Baseline(yardstick),
+            None => {
                 // A model runs as `server --model NAME`; a coursework name is its binary.
                 let (binary, mut args) = match strategy::find(name) {
                     Some(model) => ("server", vec!["--model".into(), model.name.into()]),

@@ -39,12 +39,30 @@ pub enum Yardstick {
 }
 
 impl Yardstick {
+    const ALL: [Yardstick; 3] = [Yardstick::Loop, Yardstick::Threads, Yardstick::Tasks];
+
+    /// The yardstick whose row is called `name`, if one is.
+    pub fn named(name: &str) -> Option<Yardstick> {
+        Yardstick::ALL
+            .into_iter()
+            .find(|y| y.name_and_flag().0 == name)
+    }
+
     /// The row's name and the flag that serves it.
     fn name_and_flag(self) -> (&'static str, &'static str) {
         match self {
             Yardstick::Loop => ("baseline", "--serve-baseline"),
             Yardstick::Threads => ("baseline-threads", "--serve-baseline-threads"),
             Yardstick::Tasks => ("baseline-async", "--serve-baseline-async"),
+        }
+    }
+
+    /// What it is, as the summary names it.
+    pub fn described(self) -> &'static str {
+        match self {
+            Yardstick::Loop => "the baseline echo loop",
+            Yardstick::Threads => "baseline-threads, the bare thread-per-client echo",
+            Yardstick::Tasks => "baseline-async, tokio's own echo",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! load generator or other processes limited a row), wrapped to 100 columns.
 
 use crate::model::{Row, WorkloadName};
+use crate::servers::Yardstick;
 use crate::stats::Ratios;
 use crate::units::{bytes, micros, si, wrap};
 
@@ -62,12 +63,8 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
                 };
                 said.push(format!(
                     "At {top} ping-pong clients, measured against {} ({:.2} µs of server CPU per message, {} msg/s{run}), the CPU per message was{median}: {}.",
-                    match reference.strategy.as_str() {
-                        "baseline" => "the baseline echo loop",
-                        "baseline-threads" => "baseline-threads, the bare thread-per-client echo",
-                        "baseline-async" => "baseline-async, tokio's own echo",
-                        _ => "the cheapest server",
-                    },
+                    Yardstick::named(&reference.strategy)
+                        .map_or("the cheapest server", Yardstick::described),
                     base_cpu,
                     si(reference.msgs_per_s),
                     parts.join(", ")

@@ -288,7 +288,8 @@ impl Conn {
                         false => 0,
                     };
                     if echoed > 0 {
-                        // An error leaves everything for `flush`, which reports it.
+                        // An error leaves everything in `out`, for the write
+                        // after this read, which reports it.
                         let sent = self.stream.write(&input[..echoed]).unwrap_or(0);
                         out.extend_from_slice(&input[sent..echoed]);
                     }

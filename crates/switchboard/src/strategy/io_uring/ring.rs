@@ -143,6 +143,12 @@ impl Conn {
         self.out.len() + self.in_flight.len() - self.sent
     }
 
+    /// Whether input a pause left waiting can be answered now: its replies
+    /// have room.
+    fn can_resume(&self) -> bool {
+        self.session.has_backlog() && self.unsent() < OUTPUT_LIMIT
+    }
+
     fn start_closing(&mut self, now: Instant) {
         if self.phase == Phase::Open {
             self.phase = Phase::Closing {
@@ -403,11 +409,11 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if conn.phase == Phase::Open && conn.session.has_backlog() && conn.unsent() < OUTPUT_LIMIT {
+        if conn.phase == Phase::Open && conn.can_resume() {
             if conn.session.resume(&self.server, &mut conn.out) == Flow::Close {
                 conn.start_closing(now);
                 self.closing.push_back(id);
-            } else if conn.session.has_backlog() && conn.unsent() < OUTPUT_LIMIT {
+            } else if conn.can_resume() {
                 // Its turn is spent (the session's time budget): the rest
                 // waits until every other completion of this turn is handled.
                 self.stalled.push(id);
