@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -157,7 +158,10 @@ struct Peer {
 
 impl Peer {
     fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connects");
+        Peer::from(TcpStream::connect_timeout(&addr, TIMEOUT).expect("connects"))
+    }
+
+    fn from(stream: TcpStream) -> Self {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(TIMEOUT)).unwrap();
         Peer {
@@ -360,4 +364,74 @@ fn messenger_third_client_and_user1_exit() {
         client.expect_closed();
     }
     assert!(user1.expect_exit().success());
+}
+
+/// The relay obeys the one output bound: user1 replying to a user2 that
+/// never reads gets user2 closed (user1 sees it leave), and the messenger's
+/// memory does not grow with what user2 was sent.
+#[test]
+fn messenger_relay_to_a_client_that_never_reads_is_bounded() {
+    const LINES: usize = 50_000;
+    let (mut user1, addr) = start("messenger");
+    user1.line(); // the greeting
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect_timeout(&addr.into(), TIMEOUT).unwrap();
+    let mut user2 = Peer::from(TcpStream::from(socket));
+    user2.expect("* you are user2: # ends your turn, Exit leaves");
+    user2.expect(YOUR_TURN);
+    let mut user3 = Peer::connect(addr);
+    user3.expect("* you are user3: # ends your turn, Exit leaves");
+    user3.expect(YOUR_TURN);
+    user2.send("#");
+    user3.send("#");
+    while user1.line() != "* your turn: reply to user2, then # to move on to user3" {}
+    let before = resident_kib(user1.child.id());
+
+    // From here on user2 reads nothing, while user1 types 1 KiB lines at it.
+    let stop = AtomicBool::new(false);
+    let Process {
+        stdin,
+        stdout,
+        child,
+        ..
+    } = &mut user1;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let line = format!("{}\n", "m".repeat(1023));
+            for _ in 0..LINES {
+                if stop.load(Ordering::Relaxed) || stdin.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match stdout.recv_timeout(left) {
+                Ok(line) if line == "* user2 has left" => break,
+                Ok(_) => {}
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    panic!("user2 was not closed ({e:?})");
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let after = resident_kib(child.id());
+    if let (Some(before), Some(after)) = (before, after) {
+        assert!(
+            after < before + 16 * 1024,
+            "the messenger grew from {before} KiB to {after} KiB"
+        );
+    }
+    while user3.line().as_deref() != Some("* user2 has left") {}
+}
+
+/// A process's resident memory, in KiB (Linux: `/proc`; elsewhere `None`).
+fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

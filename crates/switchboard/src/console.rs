@@ -22,7 +22,7 @@
 //! `[console: N lines dropped]` is printed once stdout moves again. [`flush`] waits (briefly) for what is queued.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -162,6 +162,11 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
 /// Lines waiting for a stdout that is not being read, before more are dropped.
 pub const PENDING_LINES: usize = 10_000;
 
+/// Bytes waiting for a stdout that is not being read, before more lines are
+/// dropped: a count of lines alone would let long lines (a client's 64 KiB
+/// of control characters, each shown as a 5-byte escape) pin gigabytes.
+pub const PENDING_BYTES: usize = 1 << 20;
+
 /// A message for the stdout writer.
 enum ToStdout {
     Line(String),
@@ -188,6 +193,29 @@ fn writer() -> Option<&'static SyncSender<ToStdout>> {
 /// Lines dropped while stdout was stuck, not yet reported.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Bytes of the lines queued for the stdout thread, not yet written.
+static QUEUED: Room = Room(AtomicUsize::new(0));
+
+/// Room for queued bytes, up to [`PENDING_BYTES`].
+struct Room(AtomicUsize);
+
+impl Room {
+    /// Takes room for `len` bytes; false if they do not fit.
+    fn take(&self, len: usize) -> bool {
+        let taken = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                (queued + len <= PENDING_BYTES).then_some(queued + len)
+            });
+        taken.is_ok()
+    }
+
+    /// Gives back the room of `len` bytes, written or not queued after all.
+    fn give_back(&self, len: usize) {
+        self.0.fetch_sub(len, Ordering::Relaxed);
+    }
+}
+
 fn write_lines(lines: Receiver<ToStdout>) {
     for message in lines {
         let mut stdout = io::stdout().lock();
@@ -195,6 +223,7 @@ fn write_lines(lines: Receiver<ToStdout>) {
             // A closed stdout is not the clients' problem: ignored, not a panic.
             ToStdout::Line(line) => {
                 let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+                QUEUED.give_back(line.len());
             }
             ToStdout::Dropped(n) => {
                 let _ = writeln!(stdout, "[console: {n} lines dropped]");
@@ -223,9 +252,13 @@ pub fn print(line: std::fmt::Arguments<'_>) {
     if dropped > 0 && writer.try_send(ToStdout::Dropped(dropped)).is_ok() {
         DROPPED.fetch_sub(dropped, Ordering::Relaxed);
     }
-    let queued = match DROPPED.load(Ordering::Relaxed) {
-        0 => writer.try_send(ToStdout::Line(line)),
-        _ => Err(TrySendError::Full(ToStdout::Line(line))), // keep the order
+    let len = line.len();
+    let queued = match DROPPED.load(Ordering::Relaxed) == 0 && QUEUED.take(len) {
+        true => writer.try_send(ToStdout::Line(line)).inspect_err(|_| {
+            QUEUED.give_back(len);
+        }),
+        // Keep the order: nothing overtakes lines already dropped.
+        false => Err(TrySendError::Full(ToStdout::Line(line))),
     };
     if let Err(TrySendError::Full(_)) = queued {
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -262,6 +295,22 @@ pub fn flush(within: Duration) {
 mod tests {
     use super::*;
     use crate::clients::tests::{peer, Recorder};
+
+    /// The stdout queue is bounded in bytes, not only in lines: long lines
+    /// fill it long before ten thousand of them do, and the room comes back
+    /// as lines are written.
+    #[test]
+    fn the_stdout_queue_is_bounded_in_bytes() {
+        let room = Room(AtomicUsize::new(0));
+        let line = 64 * 1024 * 5; // a 64 KiB line of control characters, shown
+        let fit = (0..PENDING_LINES).take_while(|_| room.take(line)).count();
+        assert_eq!(fit, PENDING_BYTES / line);
+        assert!(!room.take(line));
+        room.give_back(line);
+        assert!(room.take(line));
+        assert!(room.take(PENDING_BYTES - fit * line));
+        assert!(!room.take(1));
+    }
 
     /// Control characters are shown, not passed to the terminal.
     #[test]

@@ -33,6 +33,10 @@ pub enum Error {
         /// What the OS said.
         source: io::Error,
     },
+    /// The threads that serve clients have all stopped (each stop is
+    /// logged as it happens): nobody is left to serve a new client.
+    #[error("stopped: {0}")]
+    Stopped(&'static str),
     /// The model cannot run on this system (io_uring off Linux, or refused
     /// by the kernel or a sandbox).
     #[error("the {model} model is not available here: {reason}")]

@@ -41,6 +41,12 @@ pub enum Goodbye {
     Kicked,
     /// The peer's address is not allowed (`--allow`, `--deny`).
     Forbidden,
+    /// The client left more output unread than the output bound allows (it
+    /// may never see this line: its buffers are full).
+    Overflow,
+    /// Answering this client's line failed inside the server (a panic in
+    /// its mode): this conversation ends, and every other goes on.
+    Internal,
 }
 
 impl Goodbye {
@@ -60,6 +66,8 @@ impl fmt::Display for Goodbye {
             Goodbye::ShuttingDown => f.write_str("server shutting down"),
             Goodbye::Kicked => f.write_str("kicked by the operator"),
             Goodbye::Forbidden => f.write_str("forbidden"),
+            Goodbye::Overflow => f.write_str("too much output left unread"),
+            Goodbye::Internal => f.write_str("internal error"),
         }
     }
 }
@@ -236,13 +244,15 @@ impl LineHandler {
             clients: context.clients,
         };
         if context.raw {
-            context.mode.on_raw_line(from, line, ended, out);
+            answer(self.id, out, |out| {
+                context.mode.on_raw_line(from, line, ended, out)
+            })?;
         } else if let Ok(text) = std::str::from_utf8(text) {
             let began = *began.get_or_insert_with(Instant::now);
             if first_line && text.trim_ascii().eq_ignore_ascii_case("hi") {
                 out.extend_from_slice(b"Hello\n");
             } else {
-                context.mode.on_line(from, text, out);
+                answer(self.id, out, |out| context.mode.on_line(from, text, out))?;
             }
             if began.elapsed() >= TURN_BUDGET {
                 return ControlFlow::Break(Halt::Pause);
@@ -255,6 +265,31 @@ impl LineHandler {
             ControlFlow::Break(Halt::Pause)
         } else {
             ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Runs a mode on one line. A fault in it (a panic: a bug) stays with this
+/// conversation: whatever half-reply it left is taken back, the client gets
+/// `ERR internal error` and is closed, the fault is logged once, and the
+/// server and every other client go on. The fault is caught here, around
+/// the one call that runs someone else's code, not around a model's loop:
+/// every model gets the same containment without knowing of it.
+fn answer(id: ClientId, out: &mut Vec<u8>, mode: impl FnOnce(&mut Vec<u8>)) -> ControlFlow<Halt> {
+    let before = out.len();
+    let run = std::panic::AssertUnwindSafe(|| mode(&mut *out));
+    match std::panic::catch_unwind(run) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(fault) => {
+            let why = fault
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| fault.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            tracing::error!(client = %id, "answering a line failed ({why}); client closed");
+            out.truncate(before);
+            out.extend_from_slice(Goodbye::Internal.line().as_bytes());
+            ControlFlow::Break(Halt::Close)
         }
     }
 }
@@ -425,6 +460,26 @@ mod tests {
         let mut out = Vec::new();
         s.on_eof(&mut out);
         assert_eq!(out, b"2 false\n");
+    }
+
+    /// A mode that panics on a line ends that conversation with
+    /// `ERR internal error`, its half-written reply taken back; the replies
+    /// before it stand, and the session is closed.
+    #[test]
+    fn a_panicking_mode_closes_only_its_conversation() {
+        struct Fragile;
+        impl Mode for Fragile {
+            fn on_line(&self, _: Speaker<'_>, line: &str, out: &mut Vec<u8>) {
+                out.extend_from_slice(b"half");
+                assert_ne!(line, "boom", "a bug in the mode");
+                out.extend_from_slice(b" done\n");
+            }
+        }
+        let mut s = session(Fragile, 100);
+        assert_eq!(
+            feed(&mut s, b"ok\nboom\nnever\n"),
+            ("half done\nERR internal error\n".into(), Flow::Close)
+        );
     }
 
     /// Replies past the output limit pause the session; resuming answers the

@@ -180,6 +180,25 @@ pub(super) fn already_gone(socket: SockRef<'_>) -> bool {
     }
 }
 
+/// Whether input from the client waits on this socket, unread: asked
+/// without waiting or consuming it. (Always false on Windows, whose `recv`
+/// cannot be asked so.)
+pub(super) fn has_input(socket: SockRef<'_>) -> bool {
+    #[cfg(unix)]
+    {
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        matches!(
+            socket.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT),
+            Ok(n) if n > 0
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = socket;
+        false
+    }
+}
+
 /// The blocking door, shared by the blocking models' accept loop and the
 /// multi-reactor's acceptor: blocks in `accept` until shutdown and hands each
 /// connection to `take`. A failure to accept, or to take a connection (out
@@ -199,7 +218,6 @@ pub(super) fn accept_blocking(
                 // Our own wake-up, or a client just too late: told, not dropped.
                 let _ = stream.set_nonblocking(true);
                 close_gently(&mut &stream, Goodbye::ShuttingDown.line().as_bytes());
-                tell_the_queue(listener);
                 break;
             }
             Ok((stream, _)) if already_gone(SockRef::from(&stream)) => continue,
@@ -216,6 +234,9 @@ pub(super) fn accept_blocking(
             }
         }
     }
+    // However the stop raced with an accept (it may have landed while
+    // `take` ran), whoever is still queued is told.
+    tell_the_queue(listener);
     Ok(())
 }
 

@@ -29,17 +29,18 @@
 //! cheaper.
 
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::{ConnectionStrategy, Model};
+use super::{past_output_bound, ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
 use crate::server::Server;
@@ -101,7 +102,11 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
             Ok((stream, peer)) => {
                 failures.recovered(Instant::now());
                 let (tx, inbox) = mpsc::unbounded_channel();
-                let outbox = Arc::new(TaskOutbox(tx));
+                let outbox = Arc::new(TaskOutbox {
+                    tx,
+                    backlog: Arc::default(),
+                });
+                let backlog = Arc::clone(&outbox.backlog);
                 let busy = Goodbye::Busy("too many clients");
                 let id = match server.admit(peer, outbox, server.limits.max_clients, busy) {
                     Ok(id) => id,
@@ -112,7 +117,8 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                         continue;
                     }
                 };
-                tasks.spawn(serve_client(stream, id, inbox, server.clone()));
+                let client = Client { id, inbox, backlog };
+                tasks.spawn(serve_client(stream, client, server.clone()));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
@@ -134,12 +140,12 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
 /// One client's life: wait for whichever comes first — a message from the
 /// console (or the goodbye at shutdown), bytes from the client, the idle
 /// timeout — answer, write, and wait again, until either side ends it.
-async fn serve_client(
-    mut stream: TcpStream,
-    id: ClientId,
-    mut inbox: mpsc::UnboundedReceiver<Outbound>,
-    server: Server,
-) {
+async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
+    let Client {
+        id,
+        mut inbox,
+        backlog,
+    } = client;
     let _ = stream.set_nodelay(true);
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
@@ -171,7 +177,12 @@ async fn serve_client(
                 },
             };
             match read {
-                Err(msg) => tell(msg, &mut out),
+                Err(msg) => {
+                    if let Outbound::Line(text) = &msg {
+                        backlog.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
+                    }
+                    tell(msg, &mut out)
+                }
                 Ok(Ok(0)) => session.on_eof(&server, &mut out),
                 Ok(Ok(n)) => {
                     if idle_timeout.is_some() {
@@ -195,7 +206,7 @@ async fn serve_client(
             // Backpressure for free: while the client does not read, this
             // await does not return, and nothing more is read from it. (At
             // shutdown a write that is stuck is abandoned with its task.)
-            if !write_all(&mut stream, &out).await {
+            if !write_all(&mut stream, &out, &backlog).await {
                 tracing::debug!(client = %id, "client is not taking its replies; closing");
                 server.clients().leave(id);
                 break;
@@ -213,15 +224,26 @@ async fn serve_client(
 /// not take them; false if they could not all be written. The usual case —
 /// the socket takes everything at once — arms no timer, whose making (a
 /// runtime handle cloned, the clock read) every message would pay.
-async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+///
+/// While it waits, what is left counts toward the client's output bound (see
+/// [`TaskOutbox`]), and a line from outside that passes the bound ends the
+/// wait at once: the client is closed.
+async fn write_all(stream: &mut TcpStream, bytes: &[u8], backlog: &Backlog) -> bool {
     let rest = match stream.try_write(bytes) {
         Ok(n) if n == bytes.len() => return true,
         Ok(n) => &bytes[n..],
         Err(e) if e.kind() == ErrorKind::WouldBlock => bytes,
         Err(_) => return false,
     };
-    let written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)).await;
-    matches!(written, Ok(Ok(())))
+    backlog.unsent.store(rest.len(), Ordering::Relaxed);
+    let written = tokio::select! {
+        written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
+            matches!(written, Ok(Ok(())))
+        }
+        () = backlog.overflowed.notified() => false,
+    };
+    backlog.unsent.store(0, Ordering::Relaxed);
+    written
 }
 
 /// A message from outside the session: an operator's line, or a goodbye.
@@ -260,12 +282,46 @@ async fn close_gently(mut stream: TcpStream) {
     }
 }
 
-/// The console's way to a task: an unbounded channel, so the console never
-/// waits (what it sends is bounded by what the operator types).
-struct TaskOutbox(mpsc::UnboundedSender<Outbound>);
+/// What a task starts with besides its socket.
+struct Client {
+    id: ClientId,
+    inbox: mpsc::UnboundedReceiver<Outbound>,
+    backlog: Arc<Backlog>,
+}
+
+/// A client's output that waits: lines queued for its task, and replies its
+/// socket has not taken. Together they are held to the one output bound.
+#[derive(Default)]
+struct Backlog {
+    /// Bytes of the lines in the channel, not yet taken by the task.
+    told: AtomicUsize,
+    /// Bytes the task is waiting to write (0 when writes go through at once).
+    unsent: AtomicUsize,
+    /// Wakes a task stuck writing when its bound is passed.
+    overflowed: Notify,
+}
+
+/// The console's way to a task: a channel, so the console never waits, and
+/// a count of what waits in it, so a client that does not read cannot make
+/// it grow without bound.
+struct TaskOutbox {
+    tx: mpsc::UnboundedSender<Outbound>,
+    backlog: Arc<Backlog>,
+}
 
 impl Outbox for TaskOutbox {
-    fn send(&self, _to: ClientId, msg: Outbound) {
-        let _ = self.0.send(msg);
+    fn send(&self, to: ClientId, msg: Outbound) {
+        if let Outbound::Line(text) = &msg {
+            let (told, unsent) = (&self.backlog.told, &self.backlog.unsent);
+            let waiting = told.load(Ordering::Relaxed) + unsent.load(Ordering::Relaxed);
+            if past_output_bound(to, waiting, text.len() + 1) {
+                // The task is told to close; it may be stuck in a write.
+                self.backlog.overflowed.notify_one();
+                let _ = self.tx.send(Outbound::Close(Goodbye::Overflow));
+                return;
+            }
+            told.fetch_add(text.len() + 1, Ordering::Relaxed);
+        }
+        let _ = self.tx.send(msg);
     }
 }

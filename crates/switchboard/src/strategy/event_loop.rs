@@ -52,7 +52,7 @@ use socket2::SockRef;
 use self::conn::{Conn, Next, Shared, WarmBuffer};
 use self::workers::{Done, Workers};
 use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::{idle_sweep_interval, ConnectionStrategy, Model};
+use super::{idle_sweep_interval, Admit, ConnectionStrategy, InFlight, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
 use crate::server::Server;
@@ -183,6 +183,7 @@ impl Loop {
             outbox: Arc::new(LoopOutbox {
                 tx,
                 waker: Arc::clone(&waker),
+                in_flight: InFlight::default(),
             }),
             inbox,
             shared: Shared {
@@ -319,10 +320,17 @@ impl Loop {
             return;
         }
         let was_closing = conn.is_closing();
-        match news {
+        // False when a line from outside would pass the output bound.
+        let kept = match news {
             Some(News::Told(msg)) => conn.tell(msg, self.now),
-            Some(News::Back(done)) => conn.take_back(done, self.now),
-            None => {}
+            Some(News::Back(done)) => {
+                conn.take_back(done, self.now);
+                true
+            }
+            None => true,
+        };
+        if !kept {
+            return self.close(token);
         }
         match conn.advance(token, readable, &self.server, &mut self.shared, self.now) {
             Ok(Next::Wait) => {}
@@ -349,6 +357,11 @@ impl Loop {
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
         while let Ok((id, msg)) = self.inbox.try_recv() {
+            let len = match &msg {
+                Outbound::Line(text) => text.len() + 1,
+                Outbound::Close(_) => 0,
+            };
+            self.outbox.in_flight.taken(id, len);
             self.serve(token_of(id), false, Some(News::Told(msg)));
         }
     }
@@ -436,7 +449,30 @@ impl Loop {
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(conn) = self.conns.get_mut(&token) {
-                conn.tell(Outbound::Close(Goodbye::ShuttingDown), self.now);
+                let _ = conn.tell(Outbound::Close(Goodbye::ShuttingDown), self.now);
+                let _ = conn.flush();
+            }
+            self.close(token);
+        }
+    }
+}
+
+impl Drop for Loop {
+    /// However a loop ends — shut down, failed, or a bug's panic — none of
+    /// its clients is left holding a seat, unanswered: each still here is
+    /// told, best effort, and closed. (After a shutdown none is left.)
+    fn drop(&mut self) {
+        if self.conns.is_empty() {
+            return;
+        }
+        tracing::error!(
+            clients = self.conns.len(),
+            "an event loop stopped; its clients are closed"
+        );
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                let _ = conn.tell(Outbound::Close(Goodbye::Internal), self.now);
                 let _ = conn.flush();
             }
             self.close(token);
@@ -448,10 +484,19 @@ impl Loop {
 struct LoopOutbox {
     tx: Sender<(ClientId, Outbound)>,
     waker: Arc<Waker>,
+    in_flight: InFlight,
 }
 
 impl Outbox for LoopOutbox {
     fn send(&self, to: ClientId, msg: Outbound) {
+        let msg = match &msg {
+            Outbound::Line(text) => match self.in_flight.send(to, text.len() + 1) {
+                Admit::Queue => msg,
+                Admit::Close => Outbound::Close(Goodbye::Overflow),
+                Admit::Drop => return,
+            },
+            Outbound::Close(_) => msg,
+        };
         if self.tx.send((to, msg)).is_ok() {
             let _ = self.waker.wake();
         }

@@ -23,6 +23,7 @@ use std::net::TcpListener;
 
 use crate::error::Error;
 use crate::server::Server;
+use crate::session::{ClientId, OUTPUT_LIMIT};
 
 pub use async_tasks::AsyncTasks;
 pub use event_loop::EventLoop;
@@ -76,6 +77,83 @@ pub const MODELS: &[Model] = &[
 pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Duration {
     use std::time::Duration;
     (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// Whether `more` bytes from outside a client's session — an operator's
+/// line, a relay from another client — would take the replies it has not
+/// taken past [`OUTPUT_LIMIT`], the one output bound. Then the client is
+/// closed instead (a client that reads has room): the line is not queued,
+/// and this logs why, once. A session's own replies never close a client:
+/// they stop its reading at the bound instead.
+pub(crate) fn past_output_bound(id: ClientId, unsent: usize, more: usize) -> bool {
+    let past = unsent.saturating_add(more) > OUTPUT_LIMIT;
+    if past {
+        tracing::warn!(
+            client = %id,
+            unsent,
+            "client is not taking its output (over {} KiB waiting); closed",
+            OUTPUT_LIMIT / 1024
+        );
+    }
+    past
+}
+
+/// The lines on their way to a loop's clients through its channel, counted
+/// per client: the console's thread can outrun a loop that is short of CPU,
+/// and a channel that grew for a client that never reads would be memory
+/// without bound. A client with more than [`OUTPUT_LIMIT`] on its way is
+/// closed instead. Only clients with lines in flight have an entry, so an
+/// idle connection costs nothing here.
+#[derive(Default)]
+pub(crate) struct InFlight(std::sync::Mutex<std::collections::HashMap<ClientId, usize>>);
+
+/// What to do with a message for a loop's client.
+pub(crate) enum Admit {
+    /// Queue it.
+    Queue,
+    /// Queue this instead: the client has passed its bound and is closed.
+    Close,
+    /// Drop it: the client is already being closed.
+    Drop,
+}
+
+impl InFlight {
+    /// Counts a line of `len` bytes (its `\n` included) on its way to `to`.
+    pub(crate) fn send(&self, to: ClientId, len: usize) -> Admit {
+        let mut counts = self.counts();
+        let queued = counts.entry(to).or_insert(0);
+        if *queued == usize::MAX {
+            return Admit::Drop;
+        }
+        if past_output_bound(to, *queued, len) {
+            *queued = usize::MAX;
+            return Admit::Close;
+        }
+        *queued += len;
+        Admit::Queue
+    }
+
+    /// The loop has taken a line of `len` bytes for `to` (or the goodbye
+    /// that closed it, with `len` 0).
+    pub(crate) fn taken(&self, to: ClientId, len: usize) {
+        let mut counts = self.counts();
+        if let Some(queued) = counts.get_mut(&to) {
+            *queued = match *queued {
+                usize::MAX if len == 0 => 0,
+                usize::MAX => usize::MAX,
+                n => n.saturating_sub(len),
+            };
+            if *queued == 0 {
+                counts.remove(&to);
+            }
+        }
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<ClientId, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The model called `name` in [`MODELS`].

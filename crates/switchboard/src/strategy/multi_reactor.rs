@@ -31,14 +31,18 @@
 //! everyone on its loop (not everyone on the server). And on a machine with
 //! fewer free cores than loops, the loops only take turns.
 
-use std::net::TcpListener;
-use std::sync::mpsc;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
-use super::accept::accept_blocking;
+use mio::Waker;
+
+use super::accept::{accept_blocking, close_gently};
 use super::event_loop::{Answer, Door, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
+use crate::session::Goodbye;
 
 /// `--model multi-reactor`.
 pub const MODEL: Model = Model {
@@ -56,37 +60,90 @@ impl ConnectionStrategy for MultiReactor {
         let mut doors = Vec::new();
         let mut loops = Vec::new();
         for n in 0..server.workers.max(1) {
-            let (hand_over, handed) = mpsc::channel();
-            let (event_loop, waker) =
-                Loop::new(Door::HandedOver(handed), server.clone(), Answer::Here)?;
-            let thread = std::thread::Builder::new()
-                .name(format!("loop-{n}"))
-                .spawn(move || event_loop.run())
-                .map_err(Error::io("starting an event-loop thread"))?;
-            doors.push((hand_over, waker));
-            loops.push(thread);
+            match start_loop(n, &server) {
+                Ok((door, thread)) => {
+                    doors.push(Some(door));
+                    loops.push(thread);
+                }
+                Err(e) => {
+                    // A failed start stops what already started.
+                    server.shutdown.trigger();
+                    join(loops);
+                    return Err(e);
+                }
+            }
         }
 
-        // The acceptor: block in `accept`, hand each connection to the next loop.
+        // The acceptor: block in `accept`, hand each connection to the next
+        // loop. A loop that has stopped drops its end of the channel: the
+        // connection comes back, and goes to the next loop still running.
         let mut next = 0;
+        let mut all_stopped = false;
         accept_blocking(&listener, &server, |stream, peer| {
-            let (hand_over, waker) = &doors[next];
-            tracing::debug!(%peer, "loop" = next, "handed over");
-            if hand_over.send((stream, peer)).is_ok() {
-                let _ = waker.wake();
+            let mut connection = (stream, peer);
+            for _ in 0..doors.len() {
+                let n = next;
+                next = (next + 1) % doors.len();
+                let Some((hand_over, waker)) = &doors[n] else {
+                    continue;
+                };
+                match hand_over.send(connection) {
+                    Ok(()) => {
+                        tracing::debug!(%peer, "loop" = n, "handed over");
+                        let _ = waker.wake();
+                        return Ok(());
+                    }
+                    Err(mpsc::SendError(back)) => {
+                        tracing::error!(
+                            "loop" = n,
+                            "an event loop has stopped; new clients go to the others"
+                        );
+                        doors[n] = None;
+                        connection = back;
+                    }
+                }
             }
-            next = (next + 1) % doors.len();
+            // No loop is left to serve anyone: stop, rather than accept
+            // clients nobody can serve.
+            let (mut stream, _) = connection;
+            let _ = stream.set_nonblocking(true);
+            close_gently(&mut stream, Goodbye::Internal.line().as_bytes());
+            all_stopped = true;
+            server.shutdown.trigger();
             Ok(())
         })?;
         // Each loop saw the same shutdown: it tells its own clients and ends.
-        let mut outcome = Ok(());
-        for thread in loops {
-            match thread.join() {
-                Ok(Err(e)) if outcome.is_ok() => outcome = Err(e),
-                Ok(_) => {}
-                Err(_) => tracing::error!("an event loop panicked"),
-            }
+        join(loops);
+        match all_stopped {
+            true => Err(Error::Stopped("every event loop has stopped")),
+            false => Ok(()),
         }
-        outcome
+    }
+}
+
+/// A loop's door: the channel that hands it connections, and its waker.
+type LoopDoor = (mpsc::Sender<(TcpStream, SocketAddr)>, Arc<Waker>);
+
+/// Starts loop `n` on a thread of its own. A loop that fails is logged
+/// here; its clients are told and closed as it ends.
+fn start_loop(n: usize, server: &Server) -> Result<(LoopDoor, JoinHandle<()>), Error> {
+    let (hand_over, handed) = mpsc::channel();
+    let (event_loop, waker) = Loop::new(Door::HandedOver(handed), server.clone(), Answer::Here)?;
+    let thread = std::thread::Builder::new()
+        .name(format!("loop-{n}"))
+        .spawn(move || {
+            if let Err(e) = event_loop.run() {
+                tracing::error!("loop" = n, "an event loop failed: {e}");
+            }
+        })
+        .map_err(Error::io("starting an event-loop thread"))?;
+    Ok(((hand_over, waker), thread))
+}
+
+fn join(loops: Vec<JoinHandle<()>>) {
+    for thread in loops {
+        if thread.join().is_err() {
+            tracing::error!("an event loop panicked");
+        }
     }
 }

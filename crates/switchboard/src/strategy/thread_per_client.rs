@@ -33,9 +33,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use self::shared_writer::SharedWriter;
-use super::accept::accept_blocking;
+use socket2::SockRef;
+
+use super::accept::{accept_blocking, has_input};
 use super::{ConnectionStrategy, Model};
-use crate::clients::Outbound;
+use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
 use crate::server::Server;
 use crate::session::{ClientId, Flow, Goodbye, Session};
@@ -143,12 +145,27 @@ fn thread_budget() -> usize {
 pub(super) struct Client {
     id: ClientId,
     writer: Arc<SharedWriter>,
+    /// When it was admitted: its silence counts from here, even while it
+    /// waits for a thread.
+    arrived: Instant,
 }
 
 impl Client {
     /// Whether the console has closed this client (it was kicked).
     pub(super) fn is_closing(&self) -> bool {
         self.writer.is_closing()
+    }
+
+    /// Whether, still waiting for a thread, it has been silent for `limit`:
+    /// it sent nothing since it was admitted.
+    pub(super) fn silent_for(&self, limit: Duration) -> bool {
+        self.arrived.elapsed() >= limit && !has_input(SockRef::from(self.writer.reader()))
+    }
+
+    /// Tells it `ERR idle timeout` and closes it, without blocking.
+    pub(super) fn time_out(&self) {
+        let goodbye = Outbound::Close(Goodbye::IdleTimeout);
+        self.writer.send(self.id, goodbye);
     }
 }
 
@@ -193,28 +210,48 @@ fn admit(
             return Ok(None);
         }
     };
-    Ok(Some(Client { id, writer }))
+    Ok(Some(Client {
+        id,
+        writer,
+        arrived: Instant::now(),
+    }))
 }
 
 /// One client's life on a thread: block in `read`, feed the session, write
 /// the replies, until either side ends it.
 pub(super) fn serve_client(client: Client, server: &Server) {
-    let Client { id, writer } = client;
+    let Client {
+        id,
+        writer,
+        arrived,
+    } = client;
+    let _watch = Watch {
+        id,
+        writer: &writer,
+        server,
+    };
     let mut stream = writer.reader();
     let peer = stream.peer_addr().ok();
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
-    // The read gives up this often, so the idle timeout can be checked.
-    let wake_every = match (idle_timeout, CHECK_CLOSED_EVERY) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    // The read gives up when the client is next due to be found silent (and
+    // on Windows, every so often), so the idle timeout can be checked.
+    let mut last_heard = arrived;
+    let wake_in = |last_heard: Instant| {
+        let due = idle_timeout.map(|limit| {
+            let left = limit.saturating_sub(last_heard.elapsed());
+            left.max(Duration::from_millis(1))
+        });
+        match (due, CHECK_CLOSED_EVERY) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     };
-    if let Err(e) = stream.set_read_timeout(wake_every) {
+    if let Err(e) = stream.set_read_timeout(wake_in(last_heard)) {
         tracing::warn!(?peer, "cannot set a read timeout: {e}");
     }
     let mut buf = vec![0; FIRST_READ];
     let mut out = Vec::new();
-    let mut last_heard = Instant::now();
     loop {
         // Echo's whole lines are their own answer: `buf[..echoed]` goes back
         // as it is, before `out`.
@@ -246,6 +283,7 @@ pub(super) fn serve_client(client: Client, server: &Server) {
                         out.extend_from_slice(Goodbye::IdleTimeout.line().as_bytes());
                         Flow::Close
                     } else {
+                        let _ = stream.set_read_timeout(wake_in(last_heard));
                         continue;
                     }
                 }
@@ -275,6 +313,25 @@ pub(super) fn serve_client(client: Client, server: &Server) {
         }
     }
     writer.close(None);
+}
+
+/// Watches a client's thread: if it dies serving the client (a panic outside
+/// the mode, which the session already contains), the client is told
+/// `ERR internal error` and its seat freed, not left hanging.
+struct Watch<'a> {
+    id: ClientId,
+    writer: &'a SharedWriter,
+    server: &'a Server,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(client = %self.id, "the thread serving this client died; client closed");
+            self.server.clients().leave(self.id);
+            self.writer.close(Some(Goodbye::Internal));
+        }
+    }
 }
 
 /// How many client threads are still running, so shutdown can wait for them.

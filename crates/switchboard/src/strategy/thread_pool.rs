@@ -22,12 +22,14 @@
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use super::thread_per_client::{
     accept_loop, serve_client, Client, Running, STACK_SIZE, THREADS_GRACE,
 };
-use super::{ConnectionStrategy, Model};
+use super::{idle_sweep_interval, ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
 use crate::session::Goodbye;
@@ -49,18 +51,37 @@ impl ConnectionStrategy for ThreadPool {
         let seats = server.limits.max_clients;
         let queue = Arc::new(Queue::default());
         let running = Running::default();
+        let crew = Arc::new(Crew {
+            alive: AtomicUsize::new(0),
+            all_died: AtomicBool::new(false),
+        });
         for n in 1..=workers {
-            let (queue, server, counted) = (queue.clone(), server.clone(), running.start());
+            let (waiting, server, counted) = (queue.clone(), server.clone(), running.start());
+            crew.alive.fetch_add(1, Ordering::SeqCst);
+            let crew = Arc::clone(&crew);
             let spawned = std::thread::Builder::new()
                 .name(format!("worker-{n}"))
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
                     let _counted = counted;
-                    while let Some(client) = queue.pop() {
+                    let _watch = CrewMember(&crew, &server);
+                    while let Some(client) = waiting.pop() {
                         serve_client(client, &server);
                     }
                 });
-            spawned.map_err(Error::io("starting a worker thread"))?;
+            if let Err(e) = spawned {
+                // A failed start stops what already started.
+                queue.close();
+                running.wait_all(THREADS_GRACE);
+                return Err(Error::io("starting a worker thread")(e));
+            }
+        }
+        if let Some(limit) = server.limits.idle_timeout {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("queue-sweeper".into())
+                .spawn(move || queue.time_out_silent(limit))
+                .map_err(Error::io("starting the queue's idle sweeper"))?;
         }
         let busy = Goodbye::Busy("every worker is busy and the queue is full");
         // One seat is one worker's client or one place in the queue, so
@@ -71,7 +92,35 @@ impl ConnectionStrategy for ThreadPool {
         })?;
         queue.close(); // workers finish their clients, then find it closed
         running.wait_all(THREADS_GRACE);
-        Ok(())
+        match crew.all_died.load(Ordering::SeqCst) {
+            true => Err(Error::Stopped("every worker thread has died")),
+            false => Ok(()),
+        }
+    }
+}
+
+/// The workers still alive. A worker that dies (a bug: its client has been
+/// told and closed) leaves the others serving; when none is left, the
+/// server stops, rather than queue clients nobody will serve.
+struct Crew {
+    alive: AtomicUsize,
+    all_died: AtomicBool,
+}
+
+/// One worker of the crew, counted out if its thread dies.
+struct CrewMember<'a>(&'a Crew, &'a Server);
+
+impl Drop for CrewMember<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let left = self.0.alive.fetch_sub(1, Ordering::SeqCst) - 1;
+        tracing::error!(left, "a worker thread died");
+        if left == 0 {
+            self.0.all_died.store(true, Ordering::SeqCst);
+            self.1.shutdown.trigger();
+        }
     }
 }
 
@@ -80,6 +129,8 @@ impl ConnectionStrategy for ThreadPool {
 struct Queue {
     waiting: Mutex<(VecDeque<Client>, bool)>,
     changed: Condvar,
+    /// Wakes the idle sweeper when the queue closes.
+    closed: Condvar,
 }
 
 impl Queue {
@@ -112,6 +163,28 @@ impl Queue {
     fn close(&self) {
         self.lock().1 = true;
         self.changed.notify_all();
+        self.closed.notify_all();
+    }
+
+    /// With `--idle-timeout`: a client waiting in the queue is as silent as
+    /// one a worker serves, and is told `ERR idle timeout` when due, not
+    /// when a worker gets to it. One more thread, which looks every quarter
+    /// of the limit, until the queue closes.
+    fn time_out_silent(&self, limit: Duration) {
+        let every = idle_sweep_interval(limit);
+        let mut waiting = self.lock();
+        while !waiting.1 {
+            waiting = (self.closed.wait_timeout(waiting, every))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            waiting.0.retain(|client| {
+                if !client.silent_for(limit) {
+                    return true;
+                }
+                client.time_out();
+                false
+            });
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, (VecDeque<Client>, bool)> {

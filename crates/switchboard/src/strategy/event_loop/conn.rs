@@ -12,8 +12,9 @@ use mio::{Registry, Token};
 use super::workers::{Done, Errand, Work, Workers};
 use crate::clients::Outbound;
 use crate::server::Server;
-use crate::session::{ClientId, Flow, Session, OUTPUT_LIMIT};
+use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
+use crate::strategy::past_output_bound;
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
@@ -347,7 +348,12 @@ impl Conn {
     /// The session is back from a worker with its replies. If a goodbye
     /// came meanwhile (`/kick`, idle), they go unanswered.
     pub(super) fn take_back(&mut self, done: Done, now: Instant) {
-        self.session = SessionAt::Here(done.session);
+        let Some(session) = done.session else {
+            // Its worker died on it: the conversation cannot go on.
+            let _ = self.tell(Outbound::Close(Goodbye::Internal), now);
+            return;
+        };
+        self.session = SessionAt::Here(session);
         // The client's silence while its lines were being answered was ours.
         self.heard(now);
         if self.is_closing() {
@@ -421,21 +427,31 @@ impl Conn {
 
     /// Queues a message from outside the session: an operator's line (not
     /// once the connection is ending), or a goodbye, after which it closes.
-    pub(super) fn tell(&mut self, msg: Outbound, now: Instant) {
+    /// False if the line would take the output past its bound: then the
+    /// connection must be closed now.
+    pub(super) fn tell(&mut self, msg: Outbound, now: Instant) -> bool {
         if self.is_closing() {
-            return;
+            return true;
         }
-        let out = self.unsent.get_or_insert_with(Box::default);
         match msg {
             Outbound::Line(text) => {
+                let unsent = self.unsent.as_ref().map_or(0, |own| own.len());
+                if past_output_bound(self.id(), unsent, text.len() + 1) {
+                    return false;
+                }
+                let out = self.unsent.get_or_insert_with(Box::default);
                 out.extend_from_slice(text.as_bytes());
                 out.push(b'\n');
             }
+            // Its output is past the bound: no goodbye would get through.
+            Outbound::Close(Goodbye::Overflow) => return false,
             Outbound::Close(why) => {
+                let out = self.unsent.get_or_insert_with(Box::default);
                 out.extend_from_slice(why.line().as_bytes());
                 self.start_closing(now);
             }
         }
+        true
     }
 
     /// Stops watching the socket and closes it gently (see

@@ -34,10 +34,11 @@ pub(super) struct Errand {
     pub(super) work: Work,
 }
 
-/// A session back from a pool thread, with what it answered.
+/// A session back from a pool thread, with what it answered; without it if
+/// the thread died answering (a bug): the connection is then closed.
 pub(super) struct Done {
     pub(super) token: Token,
-    pub(super) session: Session,
+    pub(super) session: Option<Session>,
     pub(super) replies: Vec<u8>,
     pub(super) flow: Flow,
 }
@@ -63,7 +64,14 @@ impl Workers {
                 .name(format!("worker-{n}"))
                 .spawn(move || {
                     while let Some(errand) = next(&waiting) {
-                        if answered.send(run(errand, &server)).is_err() {
+                        let watch = Watch {
+                            token: errand.token,
+                            answered: &answered,
+                            waker: &waker,
+                        };
+                        let done = run(errand, &server);
+                        std::mem::forget(watch);
+                        if answered.send(done).is_err() {
                             break; // the loop has stopped
                         }
                         let _ = waker.wake();
@@ -81,6 +89,32 @@ impl Workers {
     /// The sessions back since the last look.
     pub(super) fn done(&self) -> mpsc::TryIter<'_, Done> {
         self.done.try_iter()
+    }
+}
+
+/// Watches one errand: if its thread dies on it (a panic outside the mode,
+/// which the session already contains), the loop still hears back, without
+/// the session, and closes that client instead of waiting for it forever.
+/// The other threads go on; when none is left, the loop finds the pool
+/// gone ([`Workers::send`]).
+struct Watch<'a> {
+    token: Token,
+    answered: &'a Sender<Done>,
+    waker: &'a Waker,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        tracing::error!("a worker thread died answering a client; that client is closed");
+        let lost = Done {
+            token: self.token,
+            session: None,
+            replies: Vec::new(),
+            flow: Flow::Close,
+        };
+        if self.answered.send(lost).is_ok() {
+            let _ = self.waker.wake();
+        }
     }
 }
 
@@ -104,7 +138,7 @@ fn run(errand: Errand, server: &Server) -> Done {
     };
     Done {
         token,
-        session,
+        session: Some(session),
         replies,
         flow,
     }

@@ -22,7 +22,7 @@ use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::{
     already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF,
 };
-use crate::strategy::idle_sweep_interval;
+use crate::strategy::{idle_sweep_interval, past_output_bound, Admit, InFlight};
 
 /// Submission ring size: operations in flight at once before a submit.
 const ENTRIES: u32 = 1024;
@@ -212,7 +212,11 @@ pub(super) fn serve(listener: TcpListener, server: Server) -> Result<(), Error> 
         listener,
         server,
         conns: HashMap::new(),
-        outbox: Arc::new(RingOutbox { tx, waker }),
+        outbox: Arc::new(RingOutbox {
+            tx,
+            waker,
+            in_flight: InFlight::default(),
+        }),
         inbox,
         wake,
         wake_buf: Box::leak(Box::new(KernelBuf::new(64))),
@@ -480,6 +484,11 @@ impl Loop {
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
         while let Ok((id, msg)) = self.inbox.try_recv() {
+            let len = match &msg {
+                Outbound::Line(text) => text.len() + 1,
+                Outbound::Close(_) => 0,
+            };
+            self.outbox.in_flight.taken(id, len);
             self.tell(id.0, msg);
         }
     }
@@ -494,8 +503,18 @@ impl Loop {
         }
         match msg {
             Outbound::Line(text) => {
-                conn.out.extend_from_slice(text.as_bytes());
-                conn.out.push(b'\n');
+                if past_output_bound(conn.session.id(), conn.unsent(), text.len() + 1) {
+                    conn.out.clear();
+                    conn.phase = Phase::Done;
+                } else {
+                    conn.out.extend_from_slice(text.as_bytes());
+                    conn.out.push(b'\n');
+                }
+            }
+            // Its output is past the bound: no goodbye would get through.
+            Outbound::Close(Goodbye::Overflow) => {
+                conn.out.clear();
+                conn.phase = Phase::Done;
             }
             Outbound::Close(why) => {
                 conn.out.extend_from_slice(why.line().as_bytes());
@@ -678,10 +697,19 @@ unsafe fn push(ring: &mut Uring, entry: &squeue::Entry) -> bool {
 struct RingOutbox {
     tx: Sender<(ClientId, Outbound)>,
     waker: Arc<Mutex<UnixStream>>,
+    in_flight: InFlight,
 }
 
 impl Outbox for RingOutbox {
     fn send(&self, to: ClientId, msg: Outbound) {
+        let msg = match &msg {
+            Outbound::Line(text) => match self.in_flight.send(to, text.len() + 1) {
+                Admit::Queue => msg,
+                Admit::Close => Outbound::Close(Goodbye::Overflow),
+                Admit::Drop => return,
+            },
+            Outbound::Close(_) => msg,
+        };
         if self.tx.send((to, msg)).is_ok() {
             wake_up(&self.waker);
         }

@@ -7,11 +7,17 @@
 //! the client's thread and everyone else; the thread reads from it, and the
 //! writing is shared:
 //!
-//! - the client's own thread writes its replies under a lock, and may block
-//!   there while its client is slow to read (a write timeout ends that);
-//! - anyone else only *tries* the lock, with a short timeout once they hold
-//!   it, and closes without the lock at all: shutting the socket down also
-//!   fails a write blocked on it, and ends the blocked `read`.
+//! - whoever writes holds the writer, a lock; the client's own thread may
+//!   block there while its client is slow to read (a write timeout ends that);
+//! - a line from anyone else is first put in the connection's *waiting*
+//!   queue, then the writer is *tried*. Whoever holds the writer sends what
+//!   waits before letting go, and looks once more after letting go: so a
+//!   line is never dropped because the client's thread happened to be
+//!   writing, and lines go out in the order they were sent;
+//! - the queue is held to the one output bound: a client that lets it pass
+//!   the bound is closed, and that is logged;
+//! - closing needs no lock at all: shutting the socket down also fails a
+//!   write blocked on it, and ends the blocked `read`.
 //!
 //! All of that goes through one descriptor (std's `Read` and `Write` work on
 //! a shared `&TcpStream`): a server that cloned the socket for each role
@@ -29,6 +35,7 @@ use std::time::Duration;
 use crate::clients::{Clients, Outbound, Outbox};
 use crate::session::{ClientId, Goodbye};
 use crate::strategy::accept::close_gently;
+use crate::strategy::past_output_bound;
 
 /// A write that makes no progress for this long fails, and the client is
 /// dropped: a client's thread does not wait forever on a client that never
@@ -47,11 +54,19 @@ pub(super) struct SharedWriter {
     /// To free the seat of a client the console closes, at once (a queued
     /// client in a thread pool would otherwise hold it until dequeued).
     clients: Weak<Clients>,
-    /// A goodbye asked for while the client's thread held the writer: that
-    /// thread sends it on its way out.
-    goodbye: Mutex<Option<Goodbye>>,
+    /// What others left for whoever holds the writer.
+    waiting: Mutex<Waiting>,
     /// Set as soon as anyone starts closing; input read afterwards is dropped.
     closing: AtomicBool,
+}
+
+/// Left for the writer's holder to send.
+#[derive(Default)]
+struct Waiting {
+    /// Lines from outside the session (the operator, a relay), in order.
+    lines: Vec<u8>,
+    /// A goodbye asked for while someone held the writer: sent on the way out.
+    goodbye: Option<Goodbye>,
 }
 
 impl SharedWriter {
@@ -62,7 +77,7 @@ impl SharedWriter {
             stream,
             writer: Mutex::new(true),
             clients,
-            goodbye: Mutex::new(None),
+            waiting: Mutex::default(),
             closing: AtomicBool::new(false),
         })
     }
@@ -79,25 +94,53 @@ impl SharedWriter {
     }
 
     /// The client's own thread writes: blocks until the client takes the
-    /// bytes (or the write timeout passes).
+    /// bytes (or the write timeout passes), then sends the lines that
+    /// waited meanwhile.
     pub(super) fn write(&self, bytes: &[u8]) -> io::Result<()> {
         let open = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        match *open {
-            true => (&self.stream).write_all(bytes),
-            false => Err(ErrorKind::NotConnected.into()),
+        if !*open {
+            return Err(ErrorKind::NotConnected.into());
+        }
+        (&self.stream).write_all(bytes)?;
+        self.send_waiting(open)
+    }
+
+    /// Sends what waits, holding the writer, until nothing does; lets go;
+    /// then looks once more, since a line left just before letting go finds
+    /// nobody else to send it.
+    fn send_waiting<'a>(&'a self, mut open: MutexGuard<'a, bool>) -> io::Result<()> {
+        loop {
+            loop {
+                let lines = std::mem::take(&mut self.waiting().lines);
+                if lines.is_empty() {
+                    break;
+                }
+                if *open {
+                    (&self.stream).write_all(&lines)?;
+                }
+            }
+            drop(open);
+            if self.waiting().lines.is_empty() {
+                return Ok(());
+            }
+            open = match self.try_writer() {
+                Some(open) => open,
+                None => return Ok(()), // its holder will look after letting go
+            };
         }
     }
 
-    /// Closes without ever blocking. If no write is under way: sends the
-    /// goodbye and shuts the socket down both ways, which also ends the
-    /// client thread's blocking `read`. If that thread is writing, it is left
-    /// the goodbye to send, and only our reading side is shut, which ends its
-    /// next `read`; a write that never completes meets its timeout.
+    /// Closes without ever blocking. If no write is under way: sends what
+    /// waits and the goodbye, best effort, and shuts the socket down both
+    /// ways, which also ends the client thread's blocking `read`. If a write
+    /// is under way, its writer is left the goodbye to send, and only our
+    /// reading side is shut, which ends its next `read`; a write that never
+    /// completes meets its timeout.
     pub(super) fn close(&self, why: Option<Goodbye>) {
         self.closing.store(true, Ordering::SeqCst);
         let Some(mut writer) = self.try_writer() else {
             if why.is_some() {
-                *self.pending_goodbye() = why;
+                self.waiting().goodbye = why;
             }
             let _ = self.stream.shutdown(Direction::Read);
             // The writer may have been released just before the goodbye was
@@ -108,10 +151,16 @@ impl SharedWriter {
             return;
         };
         if std::mem::replace(&mut *writer, false) {
-            let why = why.or_else(|| self.pending_goodbye().take());
+            let mut last = {
+                let mut waiting = self.waiting();
+                let why = why.or_else(|| waiting.goodbye.take());
+                let mut last = std::mem::take(&mut waiting.lines);
+                last.extend_from_slice(why.map(Goodbye::line).unwrap_or_default().as_bytes());
+                last
+            };
             let _ = self.stream.set_nonblocking(true);
-            let last = why.map(Goodbye::line).unwrap_or_default();
-            close_gently(&mut &self.stream, last.as_bytes());
+            close_gently(&mut &self.stream, &last);
+            last.clear();
         }
         let _ = self.stream.shutdown(Direction::Both);
     }
@@ -125,42 +174,53 @@ impl SharedWriter {
         }
     }
 
-    fn pending_goodbye(&self) -> MutexGuard<'_, Option<Goodbye>> {
-        self.goodbye.lock().unwrap_or_else(PoisonError::into_inner)
+    fn waiting(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Frees the client's seat, then closes (see [`SharedWriter::close`]).
+    fn leave_and_close(&self, to: ClientId, why: Option<Goodbye>) {
+        // The seat is free before the goodbye is out: a client who reads it
+        // and reconnects at once must find it free.
+        if let Some(clients) = self.clients.upgrade() {
+            clients.leave(to);
+        }
+        self.close(why);
     }
 }
 
 impl Outbox for SharedWriter {
     fn send(&self, to: ClientId, msg: Outbound) {
-        match msg {
-            Outbound::Line(mut text) => {
-                let Some(writer) = self.try_writer() else {
-                    return tracing::warn!(client = %to, "client is not taking its replies; line dropped");
-                };
-                text.push('\n');
-                // A short line fits the socket's buffer unless the client has
-                // stopped reading. The console must not wait on such a client,
-                // so while we hold the writer (nobody else writes) the
-                // timeout is short; a client that cannot take one line is closed.
-                let written = (*writer).then(|| {
-                    let _ = self.stream.set_write_timeout(Some(CONSOLE_WRITE_TIMEOUT));
-                    let written = (&self.stream).write_all(text.as_bytes());
-                    let _ = self.stream.set_write_timeout(Some(WRITE_TIMEOUT));
-                    written
-                });
-                drop(writer);
-                if matches!(written, Some(Err(_))) {
-                    self.close(None);
-                }
+        let text = match msg {
+            Outbound::Line(text) => text,
+            Outbound::Close(why) => return self.leave_and_close(to, Some(why)),
+        };
+        {
+            let mut waiting = self.waiting();
+            if self.is_closing() {
+                return; // the client is on its way out: no more lines for it
             }
-            Outbound::Close(why) => {
-                // The seat is free before the goodbye is out: a client who
-                // reads it and reconnects at once must find it free.
-                if let Some(clients) = self.clients.upgrade() {
-                    clients.leave(to);
-                }
-                self.close(Some(why));
+            if past_output_bound(to, waiting.lines.len(), text.len() + 1) {
+                waiting.lines = Vec::new();
+                drop(waiting);
+                return self.leave_and_close(to, None);
             }
+            waiting.lines.extend_from_slice(text.as_bytes());
+            waiting.lines.push(b'\n');
+        }
+        // Nobody is writing: send it ourselves. A short line fits the
+        // socket's buffer unless the client has stopped reading, and the
+        // console must not wait on such a client, so while we hold the
+        // writer the timeout is short; a client that cannot take it is closed.
+        let Some(open) = self.try_writer() else {
+            return; // its holder sends it before letting go
+        };
+        let _ = self.stream.set_write_timeout(Some(CONSOLE_WRITE_TIMEOUT));
+        let sent = self.send_waiting(open);
+        let _ = self.stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        if let Err(e) = sent {
+            tracing::warn!(client = %to, "client is not taking its lines ({e}); closed");
+            self.leave_and_close(to, None);
         }
     }
 }
