@@ -419,3 +419,43 @@ fn every_silent_client_meets_the_idle_timeout() {
         running.stop();
     });
 }
+
+/// Clients that reset their connection before being served take no seat:
+/// with every seat taken by such clients (waiting for a worker, in a pool),
+/// the next real client is still admitted and served.
+#[test]
+fn clients_that_reset_take_no_seats() {
+    const SEATS: usize = 4;
+    for_every_model(|model| {
+        let one_at_a_time = exceptions(model).contains(&Exception::OneAtATime);
+        let Some(running) = Running::start(model, Echo, |s| {
+            s.workers = 1;
+            s.limits.max_clients = SEATS;
+        }) else {
+            return;
+        };
+        let mut first = running.connect();
+        first.send("first");
+        first.expect("first");
+        let resetting = if one_at_a_time { 0 } else { SEATS - 1 };
+        let gone: Vec<Client> = (0..resetting).map(|_| running.connect()).collect();
+        running.wait_for_clients(1 + resetting);
+        for client in gone {
+            socket2::SockRef::from(client.stream())
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        if one_at_a_time {
+            first.send("bye");
+            first.expect("bye");
+        }
+        let mut next = running.connect();
+        next.send("next");
+        if !one_at_a_time {
+            // A pool serves it once its one worker is free.
+            first.send("bye");
+        }
+        assert_eq!(next.line().as_deref(), Some("next"), "{}", model.name);
+        running.stop();
+    });
+}

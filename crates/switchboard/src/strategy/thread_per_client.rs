@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use self::shared_writer::SharedWriter;
 use socket2::SockRef;
 
-use super::accept::{accept_blocking, has_input};
+use super::accept::{accept_blocking, already_gone, has_input};
 use super::{ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
@@ -96,31 +96,38 @@ pub(super) fn thread_per_client(
 ) -> Result<(), Error> {
     let running = Running::default();
     let most_threads = thread_budget();
-    accept_loop(listener, server, seats, busy, |client| {
-        let (id, writer) = (client.id, Arc::clone(&client.writer));
-        if *running.count() >= most_threads {
-            server.clients().leave(id);
-            writer.close(Some(Goodbye::Busy("no thread for this client")));
-            return Ok(());
-        }
-        // The whole model is this: a new thread for each new client.
-        let server_for_thread = server.clone();
-        let counted = running.start();
-        let spawned = std::thread::Builder::new()
-            .name(format!("client-{id}"))
-            .stack_size(STACK_SIZE)
-            .spawn(move || {
-                let _counted = counted;
-                serve_client(client, &server_for_thread);
-            });
-        if spawned.is_err() {
-            // Out of threads or memory: this client is told so; the others
-            // are served on.
-            server.clients().leave(id);
-            writer.close(Some(Goodbye::Busy("no thread for this client")));
-        }
-        spawned.map(drop)
-    })?;
+    accept_loop(
+        listener,
+        server,
+        seats,
+        busy,
+        || {},
+        |client| {
+            let (id, writer) = (client.id, Arc::clone(&client.writer));
+            if *running.count() >= most_threads {
+                server.clients().leave(id);
+                writer.close(Some(Goodbye::Busy("no thread for this client")));
+                return Ok(());
+            }
+            // The whole model is this: a new thread for each new client.
+            let server_for_thread = server.clone();
+            let counted = running.start();
+            let spawned = std::thread::Builder::new()
+                .name(format!("client-{id}"))
+                .stack_size(STACK_SIZE)
+                .spawn(move || {
+                    let _counted = counted;
+                    serve_client(client, &server_for_thread);
+                });
+            if spawned.is_err() {
+                // Out of threads or memory: this client is told so; the others
+                // are served on.
+                server.clients().leave(id);
+                writer.close(Some(Goodbye::Busy("no thread for this client")));
+            }
+            spawned.map(drop)
+        },
+    )?;
     running.wait_all(THREADS_GRACE);
     Ok(())
 }
@@ -162,6 +169,18 @@ impl Client {
         self.arrived.elapsed() >= limit && !has_input(SockRef::from(self.writer.reader()))
     }
 
+    /// Whether, still waiting for a thread, its client has already gone
+    /// (closed or reset without a word): its seat can be freed at once.
+    pub(super) fn is_gone(&self) -> bool {
+        already_gone(SockRef::from(self.writer.reader()))
+    }
+
+    /// Frees the seat of a client that has gone, and closes its socket.
+    pub(super) fn forget(&self, server: &Server) {
+        server.clients().leave(self.id);
+        self.writer.close(None);
+    }
+
     /// Tells it `ERR idle timeout` and closes it, without blocking.
     pub(super) fn time_out(&self) {
         let goodbye = Outbound::Close(Goodbye::IdleTimeout);
@@ -173,14 +192,21 @@ impl Client {
 /// `seats` are connected and handed to `serve` (which must not block for
 /// long: it starts or queues the work); the rest are turned away with
 /// `busy`. At shutdown, every client is told the server is going.
+///
+/// When every seat is taken, `make_room` is asked first to free the seats of
+/// clients that have gone while they waited (a thread pool's queue).
 pub(super) fn accept_loop(
     listener: &TcpListener,
     server: &Server,
     seats: usize,
     busy: Goodbye,
+    mut make_room: impl FnMut(),
     mut serve: impl FnMut(Client) -> io::Result<()>,
 ) -> Result<(), Error> {
     accept_blocking(listener, server, |stream, peer| {
+        if server.clients().count() >= seats {
+            make_room();
+        }
         match admit(stream, peer, server, seats, busy)? {
             Some(client) => {
                 let id = client.id;

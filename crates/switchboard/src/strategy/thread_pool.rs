@@ -86,7 +86,8 @@ impl ConnectionStrategy for ThreadPool {
         let busy = Goodbye::Busy("every worker is busy and the queue is full");
         // One seat is one worker's client or one place in the queue, so
         // admission keeps the queue within the seats.
-        accept_loop(&listener, &server, seats, busy, |client| {
+        let make_room = || queue.forget_the_gone(&server);
+        accept_loop(&listener, &server, seats, busy, make_room, |client| {
             queue.push(client);
             Ok(())
         })?;
@@ -141,6 +142,19 @@ impl Queue {
         waiting.0.retain(|queued| !queued.is_closing());
         waiting.0.push_back(client);
         self.changed.notify_one();
+    }
+
+    /// Frees the seats of queued clients that have gone (a burst of
+    /// connections reset while they waited would otherwise hold every seat,
+    /// and real clients would be told `ERR busy`).
+    fn forget_the_gone(&self, server: &Server) {
+        self.lock().0.retain(|client| {
+            if !client.is_gone() {
+                return true;
+            }
+            client.forget(server);
+            false
+        });
     }
 
     /// The next client, waiting for one; `None` once the queue is closed.
