@@ -178,9 +178,14 @@ fn until(mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
     }
 }
 
-/// Runs `rule` against every model, naming the model in a failure.
+/// Runs `rule` against every model, naming the model in a failure
+/// (`CONFORMANCE_MODEL=NAME` runs it against that one alone).
 fn for_every_model(rule: impl Fn(&Model)) {
-    for model in MODELS {
+    let only = std::env::var("CONFORMANCE_MODEL").ok();
+    let chosen = MODELS
+        .iter()
+        .filter(|m| only.as_deref().is_none_or(|o| o == m.name));
+    for model in chosen {
         eprintln!("{}", model.name);
         rule(model);
     }
@@ -457,5 +462,90 @@ fn clients_that_reset_take_no_seats() {
         }
         assert_eq!(next.line().as_deref(), Some("next"), "{}", model.name);
         running.stop();
+    });
+}
+
+/// A mode with a bug outside the one call the session guards: once broken,
+/// asking whether it is raw panics, which kills whichever thread runs the
+/// session at that moment — a client's thread, a pool worker, an event
+/// loop, a task.
+struct Breaking(Arc<AtomicBool>);
+
+impl Mode for Breaking {
+    fn on_line(&self, _: Speaker<'_>, line: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+
+    fn is_raw(&self) -> bool {
+        assert!(
+            !self.0.load(Ordering::SeqCst),
+            "a bug outside the mode's lines, on purpose"
+        );
+        false
+    }
+}
+
+/// Every thread or loop that serves clients is watched: when one dies, its
+/// client is told or closed, never left hanging; then the server either
+/// carries on, its seat free and the next client served, or stops with an
+/// error. It never goes on taking clients nobody serves.
+#[test]
+fn a_thread_that_dies_leaves_no_client_hanging() {
+    for_every_model(|model| {
+        let broken = Arc::new(AtomicBool::new(false));
+        let mode = Breaking(Arc::clone(&broken));
+        let Some(mut running) = Running::start(model, mode, |s| s.workers = 2) else {
+            return;
+        };
+        let mut victim = running.connect();
+        victim.send("Hi");
+        victim.expect("Hello");
+        broken.store(true, Ordering::SeqCst);
+        victim.send("this line meets the bug");
+        let last = victim.last_line();
+        assert!(
+            matches!(last.as_deref(), None | Some("ERR internal error")),
+            "{}: {last:?}",
+            model.name
+        );
+        broken.store(false, Ordering::SeqCst);
+        let thread = running.thread.take().unwrap();
+        let clients = Arc::clone(running.server.clients());
+        until(
+            || clients.count() == 0 || thread.is_finished(),
+            || {
+                format!(
+                    "{}: the dead thread's client still holds its seat",
+                    model.name
+                )
+            },
+        );
+        // Carried on: the next client is served. Or stopped: then not as if
+        // all were well.
+        let greeted = TcpStream::connect(running.addr).ok().and_then(|stream| {
+            stream.set_read_timeout(Some(DEADLINE)).unwrap();
+            let mut next = Client {
+                reader: BufReader::new(stream),
+            };
+            next.send("Hi");
+            let mut line = String::new();
+            next.reader.read_line(&mut line).ok().map(|_| line)
+        });
+        if greeted.as_deref() == Some("Hello\n") {
+            running.thread = Some(thread);
+            running.stop();
+            return;
+        }
+        until(
+            || thread.is_finished(),
+            || format!("{}: neither serves nor stops", model.name),
+        );
+        let outcome = thread.join();
+        assert!(
+            !matches!(outcome, Ok(Ok(()))),
+            "{}: stopped as if all were well",
+            model.name
+        );
     });
 }

@@ -146,6 +146,10 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
         mut inbox,
         backlog,
     } = client;
+    let _watch = Watch {
+        id,
+        server: &server,
+    };
     let _ = stream.set_nodelay(true);
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
@@ -218,6 +222,23 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
         }
     }
     close_gently(stream).await;
+}
+
+/// Watches a task: if it dies serving its client (a panic outside the mode,
+/// which the session already contains; the runtime catches it and goes on),
+/// the client's seat is freed, and its socket, dropped with the task, closes.
+struct Watch<'a> {
+    id: ClientId,
+    server: &'a Server,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(client = %self.id, "the task serving this client died; client closed");
+            self.server.clients().leave(self.id);
+        }
+    }
 }
 
 /// Writes `bytes`, waiting at most [`WRITE_TIMEOUT`] for a client that does

@@ -244,6 +244,12 @@ impl Loop {
                 self.serve(token, true, None);
             }
             self.after_timers();
+            if self.shared.workers.as_ref().is_some_and(Workers::all_died) {
+                // Nobody is left to answer: stop, rather than take clients
+                // that would never be answered. Dropping the loop tells and
+                // closes those it has.
+                return Err(Error::Stopped("every worker thread has died"));
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 //! other threads — a slow line holds up its own connection only.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -47,6 +48,8 @@ pub(super) struct Done {
 pub(super) struct Workers {
     errands: Sender<Errand>,
     done: Receiver<Done>,
+    /// Threads still running: each counts itself out as it ends.
+    alive: Arc<AtomicUsize>,
 }
 
 impl Workers {
@@ -57,12 +60,16 @@ impl Workers {
         let (errands, waiting) = mpsc::channel::<Errand>();
         let (answered, done) = mpsc::channel();
         let waiting = Arc::new(Mutex::new(waiting));
+        let alive = Arc::new(AtomicUsize::new(0));
         for n in 1..=server.workers.max(1) {
             let (waiting, answered, waker) = (waiting.clone(), answered.clone(), waker.clone());
             let server = server.clone();
+            alive.fetch_add(1, Ordering::SeqCst);
+            let counted = CountedOut(Arc::clone(&alive));
             std::thread::Builder::new()
                 .name(format!("worker-{n}"))
                 .spawn(move || {
+                    let _counted = counted;
                     while let Some(errand) = next(&waiting) {
                         let watch = Watch {
                             token: errand.token,
@@ -78,7 +85,16 @@ impl Workers {
                     }
                 })?;
         }
-        Ok(Workers { errands, done })
+        Ok(Workers {
+            errands,
+            done,
+            alive,
+        })
+    }
+
+    /// Whether every thread of the pool has died: nobody is left to answer.
+    pub(super) fn all_died(&self) -> bool {
+        self.alive.load(Ordering::Relaxed) == 0
     }
 
     /// Sends a session out; false if the pool is gone (a thread panicked).
@@ -89,6 +105,15 @@ impl Workers {
     /// The sessions back since the last look.
     pub(super) fn done(&self) -> mpsc::TryIter<'_, Done> {
         self.done.try_iter()
+    }
+}
+
+/// Counts a pool thread out when it ends, however it ends.
+struct CountedOut(Arc<AtomicUsize>);
+
+impl Drop for CountedOut {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

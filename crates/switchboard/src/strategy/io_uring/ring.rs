@@ -185,10 +185,21 @@ struct Loop {
 }
 
 impl Drop for Loop {
-    /// However the loop ends — an error, a panic — a connection with an
+    /// However the loop ends — an error, a panic — each client still here
+    /// is told (best effort), shut down and forgotten by the registry, so
+    /// none is left hanging or holding a seat; a connection with an
     /// operation in flight is leaked, never freed under the kernel's feet.
     fn drop(&mut self) {
-        for (_, conn) in self.conns.drain() {
+        // An accept may still be in flight and keep the listener open:
+        // shut, it takes no client that nobody would serve.
+        let _ = SockRef::from(&self.listener).shutdown(Direction::Both);
+        for (_, mut conn) in self.conns.drain() {
+            self.server.clients().leave(conn.session.id());
+            let _ = conn.stream.set_nonblocking(true);
+            if !conn.sending {
+                let _ = conn.stream.write(Goodbye::Internal.line().as_bytes());
+            }
+            let _ = conn.stream.shutdown(Direction::Both);
             if conn.receiving || conn.sending {
                 std::mem::forget(conn);
             }
