@@ -75,6 +75,7 @@ def delivery(model):
     c = connect(port_of(first))
     time.sleep(0.2)  # let a blocking model admit the client
     stop = threading.Event()
+    seen = []
 
     def chatter():
         try:
@@ -82,22 +83,28 @@ def delivery(model):
                 c.sendall(b"x\n" * 50)
         except OSError:
             pass
+
+    def reader():
+        buf = b""
+        deadline = time.time() + 20
+        while len(seen) < 300 and time.time() < deadline:
+            try:
+                chunk = c.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            seen.extend(int(l[3:]) for l in lines if l.startswith(b"op-"))
+    reading = threading.Thread(target=reader)
+    reading.start()
     threading.Thread(target=chatter, daemon=True).start()
     for n in range(300):
         p.stdin.write(f"@1 op-{n}\n".encode())
         p.stdin.flush()
         time.sleep(0.002)
-    seen, buf, deadline = [], b"", time.time() + 10
-    while len(seen) < 300 and time.time() < deadline:
-        try:
-            chunk = c.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        seen += [int(l[3:]) for l in lines if l.startswith(b"op-")]
+    reading.join()
     stop.set()
     p.kill()
     return f"{len(seen)}/300 {'in order' if seen == sorted(seen) else 'OUT OF ORDER'}"

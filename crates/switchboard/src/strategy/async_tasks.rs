@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::{past_output_bound, ConnectionStrategy, Model};
+use super::{beyond_replies, past_output_bound, ConnectionStrategy, Model};
 use crate::clients::{Outbound, Outbox};
 use crate::error::Error;
 use crate::server::Server;
@@ -334,7 +334,8 @@ impl Outbox for TaskOutbox {
     fn send(&self, to: ClientId, msg: Outbound) {
         if let Outbound::Line(text) = &msg {
             let (told, unsent) = (&self.backlog.told, &self.backlog.unsent);
-            let waiting = told.load(Ordering::Relaxed) + unsent.load(Ordering::Relaxed);
+            let waiting =
+                told.load(Ordering::Relaxed) + beyond_replies(unsent.load(Ordering::Relaxed));
             if past_output_bound(to, waiting, text.len() + 1) {
                 // The task is told to close; it may be stuck in a write.
                 self.backlog.overflowed.notify_one();

@@ -80,22 +80,34 @@ pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Dura
 }
 
 /// Whether `more` bytes from outside a client's session — an operator's
-/// line, a relay from another client — would take the replies it has not
-/// taken past [`OUTPUT_LIMIT`], the one output bound. Then the client is
-/// closed instead (a client that reads has room): the line is not queued,
-/// and this logs why, once. A session's own replies never close a client:
-/// they stop its reading at the bound instead.
-pub(crate) fn past_output_bound(id: ClientId, unsent: usize, more: usize) -> bool {
-    let past = unsent.saturating_add(more) > OUTPUT_LIMIT;
+/// line, a relay from another client — would take what waits for it from
+/// outside past [`OUTPUT_LIMIT`], the one output bound. Then the client is
+/// closed instead: the line is not queued, and this logs why, once.
+///
+/// `outside` counts what already waits from outside. Where a model keeps
+/// a client's own replies in the same buffer, pass [`beyond_replies`] of
+/// that buffer: a session's own replies never close a client, as they stop
+/// its reading at [`OUTPUT_LIMIT`] instead; a client that reads, only more
+/// slowly than it sends, has its own replies waiting at that point, and an
+/// operator's line must still reach it.
+pub(crate) fn past_output_bound(id: ClientId, outside: usize, more: usize) -> bool {
+    let past = outside.saturating_add(more) > OUTPUT_LIMIT;
     if past {
         tracing::warn!(
             client = %id,
-            unsent,
+            outside,
             "client is not taking its output (over {} KiB waiting); closed",
             OUTPUT_LIMIT / 1024
         );
     }
     past
+}
+
+/// Of a buffer holding a client's own replies and lines from outside, what
+/// lies beyond the replies' allowance ([`OUTPUT_LIMIT`], where they stop the
+/// client's reading): at most what came from outside.
+pub(crate) fn beyond_replies(unsent: usize) -> usize {
+    unsent.saturating_sub(OUTPUT_LIMIT)
 }
 
 /// The lines on their way to a loop's clients through its channel, counted

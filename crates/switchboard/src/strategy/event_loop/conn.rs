@@ -14,7 +14,7 @@ use crate::clients::Outbound;
 use crate::server::Server;
 use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
-use crate::strategy::past_output_bound;
+use crate::strategy::{beyond_replies, past_output_bound};
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
@@ -436,7 +436,7 @@ impl Conn {
         match msg {
             Outbound::Line(text) => {
                 let unsent = self.unsent.as_ref().map_or(0, |own| own.len());
-                if past_output_bound(self.id(), unsent, text.len() + 1) {
+                if past_output_bound(self.id(), beyond_replies(unsent), text.len() + 1) {
                     return false;
                 }
                 let out = self.unsent.get_or_insert_with(Box::default);

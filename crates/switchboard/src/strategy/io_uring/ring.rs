@@ -22,7 +22,7 @@ use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::{
     already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF,
 };
-use crate::strategy::{idle_sweep_interval, past_output_bound, Admit, InFlight};
+use crate::strategy::{beyond_replies, idle_sweep_interval, past_output_bound, Admit, InFlight};
 
 /// Submission ring size: operations in flight at once before a submit.
 const ENTRIES: u32 = 1024;
@@ -514,7 +514,8 @@ impl Loop {
         }
         match msg {
             Outbound::Line(text) => {
-                if past_output_bound(conn.session.id(), conn.unsent(), text.len() + 1) {
+                let outside = beyond_replies(conn.unsent());
+                if past_output_bound(conn.session.id(), outside, text.len() + 1) {
                     conn.out.clear();
                     conn.phase = Phase::Done;
                 } else {
