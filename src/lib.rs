@@ -72,6 +72,9 @@ impl ServerArgs {
         };
         self.allow.iter().for_each(|&net| server.access.allow(net));
         self.deny.iter().for_each(|&net| server.access.deny(net));
+        // The operator's stdout gets a thread of its own, so that a stalled
+        // terminal or pipe never stalls the server (the library starts none).
+        server.screen = switchboard::console::Screen::start();
         server
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use switchboard::console::{self, print, Console, BANNER, COMMANDS_BANNER};
+use switchboard::console::{Console, Screen, BANNER, COMMANDS_BANNER};
 use switchboard::strategy::Model;
 use switchboard::{net, Error, Server, Shutdown};
 
@@ -75,24 +75,25 @@ pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "listening on {local}").and_then(|()| stdout.flush());
     drop(stdout);
-    let banner = match server.mode.talks_with_operator() {
-        true => BANNER,
-        false => COMMANDS_BANNER,
+    let banner = match server.mode.conversation() {
+        Some(_) => BANNER,
+        None => COMMANDS_BANNER,
     };
-    read_console(server.console(), server.shutdown.clone(), banner);
+    let screen = server.screen.clone();
+    read_console(server.console(), &screen, server.shutdown.clone(), banner);
     tracing::info!(model = model.name, "serving");
     let served = switchboard::serve(model.strategy, listener, server);
     // What the console still holds goes out, within the exit's one second.
-    console::flush(Duration::from_millis(500));
+    screen.flush(Duration::from_millis(500));
     deadline.disarm();
     served
 }
 
 /// Feeds the operator's stdin to `console` on a thread of its own, until
 /// input ends (the server keeps serving) or the server stops.
-fn read_console(console: Console, shutdown: Shutdown, banner: &str) {
+fn read_console(console: Console, screen: &Screen, shutdown: Shutdown, banner: &str) {
     if io::stdin().is_terminal() {
-        print(format_args!("{banner}"));
+        screen.print(format_args!("{banner}"));
     }
     let spawned = std::thread::Builder::new()
         .name("console".into())

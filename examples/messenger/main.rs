@@ -31,10 +31,10 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use switchboard::clients::{Clients, Outbound, Presence};
+use switchboard::clients::{Clients, Presence};
 use switchboard::mode::Speaker;
-use switchboard::session::Goodbye;
 use switchboard::{net, serve, Error, EventLoop, Mode, Server, Shutdown};
+use switchboard::{Goodbye, Outbound};
 use turns::{Input, Output, Turns};
 
 /// The clients' lines, forwarded to the thread that applies the rules.

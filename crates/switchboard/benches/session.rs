@@ -15,8 +15,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard::mode::{Echo, Mode, Reverse};
-use switchboard::{ClientId, Server, Session};
+use switchboard::mode::{Echo, Mode, NoOperator, Reverse};
+use switchboard::session::Context;
+use switchboard::{ClientId, Limits, Session};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -53,7 +54,8 @@ fn main() {
     ];
     println!("{:<34} {:>10}", "case", "ns/line");
     for (name, mode, input, lines, through) in cases {
-        let server = Server::with_mode(Arc::clone(mode));
+        let limits = Limits::default();
+        let context = Context::new(&**mode, &limits, &NoOperator);
         let mut session = Session::new(ClientId(1));
         let mut out = Vec::with_capacity(input.len());
         let mut best = f64::MAX;
@@ -65,10 +67,10 @@ fn main() {
                     out.clear();
                     let input = black_box(&input[..]);
                     let echoed = match through {
-                        true => session.passes_through(&server, input),
+                        true => session.passes_through(&context, input),
                         false => 0,
                     };
-                    black_box(session.on_bytes(&server, &input[echoed..], &mut out));
+                    black_box(session.on_bytes(&context, &input[echoed..], &mut out));
                     answered = echoed + out.len();
                 }
                 reads += 64;

@@ -17,16 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::session::{ClientId, Goodbye};
-
-/// Something to deliver to one client from outside its session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outbound {
-    /// One line of text (sent with a `\n` added).
-    Line(String),
-    /// Send the `ERR` line for this reason, then close the connection.
-    Close(Goodbye),
-}
+use crate::protocol::{ClientId, Outbound};
 
 /// A model's way of delivering [`Outbound`] messages to its clients.
 pub trait Outbox: Send + Sync {
@@ -70,8 +61,6 @@ struct State {
     /// order, and sort; a table left mostly empty by a crowd that has gone
     /// is shrunk (see [`Clients::leave`]).
     seated: HashMap<ClientId, Seat>,
-    last_speaker: Option<ClientId>,
-    anyone_spoke: bool,
 }
 
 struct Seat {
@@ -114,9 +103,6 @@ impl Clients {
         let (seat, active) = {
             let mut state = self.state();
             let seat = state.seated.remove(&id);
-            if state.last_speaker == Some(id) {
-                state.last_speaker = None;
-            }
             // Unlike a B-tree's nodes, a hash table's buckets stay when its
             // entries go: after a peak of 10,000 clients, 0.9 MB would stay
             // for the rest of the run. Halving it when three quarters are
@@ -157,24 +143,6 @@ impl Clients {
         for (id, outbox) in self.seats_by_id(|seat| Arc::clone(&seat.outbox)) {
             outbox.send(id, msg.clone());
         }
-    }
-
-    /// Remembers `id` as the client who spoke last: the one a plain operator
-    /// line answers in chat.
-    pub fn spoke(&self, id: ClientId) {
-        let mut state = self.state();
-        state.last_speaker = Some(id);
-        state.anyone_spoke = true;
-    }
-
-    /// Whether any client has spoken (in chat) since the server started.
-    pub fn anyone_spoke(&self) -> bool {
-        self.state().anyone_spoke
-    }
-
-    /// The client who spoke last, if it is still connected.
-    pub fn last_speaker(&self) -> Option<ClientId> {
-        self.state().last_speaker
     }
 
     /// Runs `hook` each time a client joins or leaves, on the model's thread
@@ -323,18 +291,5 @@ pub(crate) mod tests {
             .admit(peer(), Arc::new(Recorder::default()), 10)
             .unwrap();
         assert_eq!(clients.hooks().len(), 2);
-    }
-
-    /// The last speaker is forgotten when it leaves.
-    #[test]
-    fn last_speaker_is_forgotten_on_leave() {
-        let clients = Clients::new();
-        let a = clients
-            .admit(peer(), Arc::new(Recorder::default()), 10)
-            .unwrap();
-        clients.spoke(a);
-        assert_eq!(clients.last_speaker(), Some(a));
-        clients.leave(a);
-        assert_eq!(clients.last_speaker(), None);
     }
 }

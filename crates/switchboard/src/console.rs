@@ -14,21 +14,28 @@
 //! them from stdin on a thread of their own, since stdin cannot be polled
 //! portably (not on Windows, not when it is a file).
 //!
-//! Stdout is written by a thread of its own, line by line, each flushed at
-//! once: an operator who stops reading it (a pipe nobody drains, a terminal
-//! paused with Ctrl-S) must never stall an event loop that prints a client's
-//! chat line. While stdout is stuck, up to [`PENDING_LINES`] lines wait in
-//! order; past that, lines are counted and dropped, and
-//! `[console: N lines dropped]` is printed once stdout moves again. [`flush`] waits (briefly) for what is queued.
+//! What the operator sees goes to a [`Screen`]. The one switchboard's
+//! binaries start ([`Screen::start`]) writes stdout on a thread of its own,
+//! line by line, each flushed at once: an operator who stops reading it (a
+//! pipe nobody drains, a terminal paused with Ctrl-S) must never stall an
+//! event loop that shows a client's chat line. While stdout is stuck, up to
+//! [`PENDING_LINES`] lines and [`PENDING_BYTES`] wait in order; past that,
+//! lines are counted and dropped, and `[console: N lines dropped]` is
+//! printed once stdout moves again. [`Screen::flush`] waits (briefly) for
+//! what is queued. The library itself starts no thread: a [`Server`] made
+//! without one writes stdout directly ([`Screen::direct`]).
+//!
+//! [`Server`]: crate::Server
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::clients::{Clients, Outbound};
-use crate::session::{ClientId, Goodbye};
+use crate::clients::Clients;
+use crate::mode::{Mode, Operator};
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::shutdown::Shutdown;
 
 /// What a terminal operator of a chat server sees first: the commands, in
@@ -97,47 +104,80 @@ impl<'a> Command<'a> {
 pub struct Console {
     clients: Arc<Clients>,
     shutdown: Shutdown,
+    screen: Screen,
+    /// For a plain line's addressee: the client who spoke last, in chat.
+    mode: Arc<dyn Mode>,
 }
 
 impl Console {
-    /// A console over `clients`, whose `/quit` fires `shutdown`. A server
-    /// builds its own with [`Server::console`](crate::Server::console).
-    pub fn new(clients: Arc<Clients>, shutdown: Shutdown) -> Self {
-        Console { clients, shutdown }
+    /// A console over `clients`, whose `/quit` fires `shutdown`, answering
+    /// on `screen`. A server builds its own with
+    /// [`Server::console`](crate::Server::console).
+    pub fn new(
+        clients: Arc<Clients>,
+        shutdown: Shutdown,
+        screen: Screen,
+        mode: Arc<dyn Mode>,
+    ) -> Self {
+        Console {
+            clients,
+            shutdown,
+            screen,
+            mode,
+        }
     }
 
     /// Carries out one line of operator input.
     pub fn operator(&self, line: &str) {
+        let screen = &self.screen;
         match Command::parse(line) {
-            Command::To(id, text) => self.send_to(id, Outbound::Line(text.to_owned())),
+            Command::To(id, text) => {
+                self.send_to(id, Outbound::Line(text.to_owned()));
+            }
             Command::All(text) => self.clients.send_all(&Outbound::Line(text.to_owned())),
-            Command::Reply(text) => match self.clients.last_speaker() {
-                Some(id) => self.send_to(id, Outbound::Line(text.to_owned())),
-                None if self.clients.anyone_spoke() => print(format_args!(
-                    "the client who spoke last has left: use @ID text or @all text"
-                )),
-                None => print(format_args!(
-                    "nobody has spoken yet: use @ID text or @all text"
-                )),
-            },
-            Command::List => {
-                let clients = self.clients.list();
-                print(format_args!("{} client(s) connected", clients.len()));
-                for (id, peer) in clients {
-                    print(format_args!("[{id}] {peer}"));
+            Command::Reply(text) => {
+                let last = self.mode.conversation().map(|c| c.last_speaker());
+                match last {
+                    Some(Some(id)) => {
+                        if !self.clients.send(id, Outbound::Line(text.to_owned())) {
+                            screen.print(format_args!(
+                                "the client who spoke last has left: use @ID text or @all text"
+                            ));
+                        }
+                    }
+                    Some(None) => screen.print(format_args!(
+                        "nobody has spoken yet: use @ID text or @all text"
+                    )),
+                    None => screen.print(format_args!(
+                        "in this mode clients are answered by the server: use @ID text or @all text"
+                    )),
                 }
             }
-            Command::Kick(id) => self.send_to(id, Outbound::Close(Goodbye::Kicked)),
+            Command::List => {
+                let clients = self.clients.list();
+                screen.print(format_args!("{} client(s) connected", clients.len()));
+                for (id, peer) in clients {
+                    screen.print(format_args!("[{id}] {peer}"));
+                }
+            }
+            Command::Kick(id) => {
+                if self.send_to(id, Outbound::Close(Goodbye::Kicked)) {
+                    screen.print(format_args!("client {id} kicked"));
+                }
+            }
             Command::Quit => self.shutdown.trigger(),
             Command::Nothing => {}
-            Command::Invalid(help) => print(format_args!("{help}")),
+            Command::Invalid(help) => screen.print(format_args!("{help}")),
         }
     }
 
-    fn send_to(&self, id: ClientId, msg: Outbound) {
-        if !self.clients.send(id, msg) {
-            print(format_args!("no client {id}"));
+    /// Sends `msg` to client `id`; says so on the screen if there is none.
+    fn send_to(&self, id: ClientId, msg: Outbound) -> bool {
+        let sent = self.clients.send(id, msg);
+        if !sent {
+            self.screen.print(format_args!("no client {id}"));
         }
+        sent
     }
 }
 
@@ -176,25 +216,127 @@ enum ToStdout {
     Flush(mpsc::Sender<()>),
 }
 
-/// The stdout writer's queue, started with the first line.
-fn writer() -> Option<&'static SyncSender<ToStdout>> {
-    static WRITER: OnceLock<Option<SyncSender<ToStdout>>> = OnceLock::new();
-    WRITER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::sync_channel(PENDING_LINES);
-            let started = std::thread::Builder::new()
-                .name("stdout".into())
-                .spawn(move || write_lines(rx));
-            started.ok().map(|_| tx)
-        })
-        .as_ref()
+/// The operator's screen: where the console's answers and the chat lines
+/// of clients go. Cheap to clone; every clone is the same screen.
+#[derive(Clone)]
+pub struct Screen(Arc<ScreenState>);
+
+struct ScreenState {
+    /// The stdout thread's queue; `None` for a screen written directly.
+    writer: Option<SyncSender<ToStdout>>,
+    /// Lines dropped while stdout was stuck, not yet reported.
+    dropped: AtomicU64,
+    /// Bytes of the lines queued for the stdout thread, not yet written.
+    queued: Arc<Room>,
+    /// One flush at a time.
+    flushing: Mutex<()>,
 }
 
-/// Lines dropped while stdout was stuck, not yet reported.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
+impl Screen {
+    /// Stdout, written by a thread started here: a line never waits for
+    /// stdout, whoever shows it. switchboard's binaries start one and hand
+    /// it to their server. If no thread can be started, it writes directly.
+    pub fn start() -> Screen {
+        let (tx, rx) = mpsc::sync_channel(PENDING_LINES);
+        let screen = Screen::with_writer(Some(tx));
+        let queued = Arc::clone(&screen.0.queued);
+        let started = std::thread::Builder::new()
+            .name("stdout".into())
+            .spawn(move || write_lines(rx, &queued));
+        match started {
+            Ok(_) => screen,
+            Err(_) => Screen::direct(),
+        }
+    }
 
-/// Bytes of the lines queued for the stdout thread, not yet written.
-static QUEUED: Room = Room(AtomicUsize::new(0));
+    /// Stdout, written by whoever shows a line, waiting for it: no thread.
+    /// A server made by the library alone has this one; a stdout that
+    /// nobody reads then stalls whoever prints, an event loop included.
+    pub fn direct() -> Screen {
+        Screen::with_writer(None)
+    }
+
+    fn with_writer(writer: Option<SyncSender<ToStdout>>) -> Screen {
+        Screen(Arc::new(ScreenState {
+            writer,
+            dropped: AtomicU64::new(0),
+            queued: Arc::new(Room(AtomicUsize::new(0))),
+            flushing: Mutex::new(()),
+        }))
+    }
+
+    /// One line on the operator's screen.
+    pub fn print(&self, line: std::fmt::Arguments<'_>) {
+        let line = line.to_string();
+        let state = &*self.0;
+        let Some(writer) = &state.writer else {
+            let mut stdout = io::stdout().lock();
+            let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+            return;
+        };
+        // Lines dropped before this one are reported where they were
+        // dropped: first, once the queue takes messages again.
+        let dropped = state.dropped.load(Ordering::Relaxed);
+        if dropped > 0 && writer.try_send(ToStdout::Dropped(dropped)).is_ok() {
+            state.dropped.fetch_sub(dropped, Ordering::Relaxed);
+        }
+        let len = line.len();
+        let room = state.dropped.load(Ordering::Relaxed) == 0 && state.queued.take(len);
+        let queued = match room {
+            true => writer.try_send(ToStdout::Line(line)).inspect_err(|_| {
+                state.queued.give_back(len);
+            }),
+            // Keep the order: nothing overtakes lines already dropped.
+            false => Err(TrySendError::Full(ToStdout::Line(line))),
+        };
+        if let Err(TrySendError::Full(_)) = queued {
+            state.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every line shown so far is written, or `within` passes
+    /// (stdout may be stuck): for a process about to exit.
+    pub fn flush(&self, within: Duration) {
+        let state = &*self.0;
+        let _one = state
+            .flushing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(writer) = &state.writer else {
+            let _ = io::stdout().lock().flush();
+            return;
+        };
+        let deadline = std::time::Instant::now() + within;
+        let (done, written) = mpsc::channel();
+        let mut flush = ToStdout::Flush(done);
+        // The queue may be full of lines still being written: wait for room.
+        loop {
+            match writer.try_send(flush) {
+                Ok(()) => break,
+                Err(TrySendError::Full(again)) if std::time::Instant::now() < deadline => {
+                    flush = again;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = written.recv_timeout(left);
+    }
+}
+
+impl Default for Screen {
+    fn default() -> Self {
+        Screen::direct()
+    }
+}
+
+impl Operator for Screen {
+    /// A client's chat line, as `[ID] text`, its control characters shown.
+    fn show(&self, from: ClientId, line: &str) {
+        self.print(format_args!("[{from}] {}", visible(line)));
+    }
+}
 
 /// Room for queued bytes, up to [`PENDING_BYTES`].
 struct Room(AtomicUsize);
@@ -216,14 +358,14 @@ impl Room {
     }
 }
 
-fn write_lines(lines: Receiver<ToStdout>) {
+fn write_lines(lines: Receiver<ToStdout>, queued: &Room) {
     for message in lines {
         let mut stdout = io::stdout().lock();
         match message {
             // A closed stdout is not the clients' problem: ignored, not a panic.
             ToStdout::Line(line) => {
                 let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-                QUEUED.give_back(line.len());
+                queued.give_back(line.len());
             }
             ToStdout::Dropped(n) => {
                 let _ = writeln!(stdout, "[console: {n} lines dropped]");
@@ -234,61 +376,6 @@ fn write_lines(lines: Receiver<ToStdout>) {
             }
         }
     }
-}
-
-/// One line on the operator's stdout, written by the stdout thread: this
-/// never waits for stdout, whoever calls it.
-pub fn print(line: std::fmt::Arguments<'_>) {
-    let line = line.to_string();
-    let Some(writer) = writer() else {
-        // No thread for stdout: write it here rather than lose it.
-        let mut stdout = io::stdout().lock();
-        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-        return;
-    };
-    // Lines dropped before this one are reported where they were dropped:
-    // first, once the queue takes messages again.
-    let dropped = DROPPED.load(Ordering::Relaxed);
-    if dropped > 0 && writer.try_send(ToStdout::Dropped(dropped)).is_ok() {
-        DROPPED.fetch_sub(dropped, Ordering::Relaxed);
-    }
-    let len = line.len();
-    let queued = match DROPPED.load(Ordering::Relaxed) == 0 && QUEUED.take(len) {
-        true => writer.try_send(ToStdout::Line(line)).inspect_err(|_| {
-            QUEUED.give_back(len);
-        }),
-        // Keep the order: nothing overtakes lines already dropped.
-        false => Err(TrySendError::Full(ToStdout::Line(line))),
-    };
-    if let Err(TrySendError::Full(_)) = queued {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Waits until every line printed so far is written, or `within` passes
-/// (stdout may be stuck): for a process about to exit.
-pub fn flush(within: Duration) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(writer) = writer() else {
-        return;
-    };
-    let deadline = std::time::Instant::now() + within;
-    let (done, written) = mpsc::channel();
-    let mut flush = ToStdout::Flush(done);
-    // The queue may be full of lines still being written: wait for room.
-    loop {
-        match writer.try_send(flush) {
-            Ok(()) => break,
-            Err(TrySendError::Full(again)) if std::time::Instant::now() < deadline => {
-                flush = again;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(_) => return,
-        }
-    }
-    let left = deadline.saturating_duration_since(std::time::Instant::now());
-    let _ = written.recv_timeout(left);
 }
 
 #[cfg(test)]
@@ -354,11 +441,17 @@ mod tests {
     #[test]
     fn routing() {
         let clients = Arc::new(Clients::new());
-        let console = Console::new(Arc::clone(&clients), Shutdown::new());
+        let chat = Arc::new(crate::mode::Chat::default());
+        let console = Console::new(
+            Arc::clone(&clients),
+            Shutdown::new(),
+            Screen::direct(),
+            chat.clone(),
+        );
         let rec = Arc::new(Recorder::default());
         let a = clients.admit(peer(), rec.clone(), 10).unwrap();
         let b = clients.admit(peer(), rec.clone(), 10).unwrap();
-        clients.spoke(b);
+        chat.conversation().unwrap().spoke(b);
         console.operator("hi b");
         console.operator("@all everyone");
         console.operator(&format!("/kick {a}"));

@@ -5,14 +5,19 @@
 //!
 //! ## Layout
 //!
-//! The protocol, without I/O:
+//! From the bottom up. The protocol, without I/O — none of it imports
+//! anything from the server above it:
 //!
+//! - [`protocol`] — the words every layer shares: [`ClientId`], [`Goodbye`]
+//!   (the `ERR` lines), [`Outbound`], [`Limits`].
 //! - [`codec`] — line framing over a byte buffer: partial reads, pipelining,
 //!   the line-length limit.
-//! - [`session`] — the protocol state machine: `Hi`/`Hello`, `bye`, `ERR`
-//!   lines. Bytes in, reply bytes out; it knows nothing of sockets.
 //! - [`mode`] — what a line means ([`MODES`](mode::MODES): chat, calc, echo,
-//!   reverse), or your own [`Mode`].
+//!   reverse), or your own [`Mode`]; a mode reaches nothing but its reply
+//!   and the [`Operator`](mode::Operator).
+//! - [`session`] — the protocol state machine: `Hi`/`Hello`, `bye`, `ERR`
+//!   lines. Bytes in, reply bytes out, given a [`Context`](session::Context)
+//!   (the mode, the line limit, the operator); it knows nothing of sockets.
 //!
 //! The server around it:
 //!
@@ -20,7 +25,7 @@
 //!   (`--max-clients`), sending to a client, presence.
 //! - [`access`] — who may connect (`--allow`, `--deny`).
 //! - [`console`] — the operator's commands (`@ID text`, `/list`, `/kick`,
-//!   `/quit`) and stdout.
+//!   `/quit`) and the [`Screen`](console::Screen) they and chat write to.
 //! - [`Server`] and [`serve()`] — what a model serves, and the call that
 //!   serves it until the caller's [`Shutdown`] fires.
 //! - [`strategy`] — the [`ConnectionStrategy`] trait and one file per model,
@@ -29,7 +34,8 @@
 //!   can stop a server as a whole.
 //!
 //! The library leaves the process alone: no signal handlers, no `exit`, no
-//! stdin. switchboard's binaries add those.
+//! stdin, no thread of its own for stdout. switchboard's binaries add those,
+//! and hand the server a [`Screen::start`](console::Screen::start)ed screen.
 //!
 //! ## The models
 //!
@@ -65,22 +71,26 @@
 // code for that, with a SAFETY note at every use.
 #![deny(unsafe_code)]
 
+pub mod protocol;
+
+pub mod codec;
+pub mod mode;
+pub mod session;
+
 pub mod access;
 pub mod clients;
-pub mod codec;
 pub mod console;
 mod error;
-pub mod mode;
 pub mod net;
 mod server;
-pub mod session;
 pub mod shutdown;
 pub mod strategy;
 
 pub use error::Error;
 pub use mode::Mode;
-pub use server::{default_workers, serve, Limits, Server};
-pub use session::{ClientId, Session};
+pub use protocol::{ClientId, Goodbye, Limits, Outbound};
+pub use server::{default_workers, serve, Server};
+pub use session::Session;
 pub use shutdown::Shutdown;
 pub use strategy::{
     AsyncTasks, ConnectionStrategy, EventLoop, EventLoopWorkers, IoUring, MultiReactor,

@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use crate::access::Access;
 use crate::clients::{Clients, Outbox};
-use crate::console::Console;
+use crate::console::{Console, Screen};
 use crate::error::Error;
 use crate::mode::Mode;
-use crate::session::{ClientId, Goodbye};
+use crate::protocol::{ClientId, Goodbye, Limits};
+use crate::session::Context;
 use crate::shutdown::Shutdown;
 use crate::strategy::ConnectionStrategy;
 
@@ -46,34 +47,16 @@ pub struct Server {
     /// Fires when the server must stop; clone it to stop the server from
     /// elsewhere.
     pub shutdown: Shutdown,
+    /// The operator's screen: the console's answers and chat's lines.
+    /// Written directly unless the caller hands in one with a thread of its
+    /// own ([`Screen::start`]), as switchboard's binaries do.
+    pub screen: Screen,
     /// Private, so that every part of one server — its model, its mode, its
     /// console — sees the same clients.
     clients: Arc<Clients>,
     /// Refusals are logged like accept failures: a storm of them must not
     /// become a storm of log lines.
     refusals: Arc<Mutex<Refusals>>,
-}
-
-/// Per-server limits (the `--max-clients`, `--idle-timeout` and
-/// `--max-line` options).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Connections served at once; one more gets `ERR busy` and is closed.
-    pub max_clients: usize,
-    /// A client silent this long gets `ERR idle timeout` and is closed.
-    pub idle_timeout: Option<Duration>,
-    /// Longest line accepted, in bytes, without its `\n` or `\r\n`.
-    pub max_line: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_clients: 1024,
-            idle_timeout: None,
-            max_line: 65536,
-        }
-    }
 }
 
 impl Server {
@@ -94,6 +77,7 @@ impl Server {
             workers: default_workers(),
             access: Access::default(),
             shutdown: Shutdown::new(),
+            screen: Screen::direct(),
             clients: Arc::new(Clients::new()),
             refusals: Arc::default(),
         }
@@ -135,7 +119,18 @@ impl Server {
     /// The operator's commands (`@ID text`, `/list`, `/quit`, ...) over this
     /// server's clients; feed it lines from wherever the operator types.
     pub fn console(&self) -> Console {
-        Console::new(Arc::clone(&self.clients), self.shutdown.clone())
+        Console::new(
+            Arc::clone(&self.clients),
+            self.shutdown.clone(),
+            self.screen.clone(),
+            Arc::clone(&self.mode),
+        )
+    }
+
+    /// What a session of this server needs at each call: the mode, the
+    /// line limit, the operator's screen.
+    pub fn context(&self) -> Context<'_> {
+        Context::new(&*self.mode, &self.limits, &self.screen)
     }
 }
 

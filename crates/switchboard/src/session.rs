@@ -5,72 +5,12 @@
 //! `Hi`/`Hello`, `bye`/`exit`, the limits, the `ERR` lines — happens here,
 //! once, for every concurrency model; the [`Mode`] decides what a line means.
 
-use std::fmt;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use crate::clients::Clients;
 use crate::codec::{Halt, LineCodec, LineTooLong};
-use crate::mode::{Mode, Speaker};
-use crate::server::Server;
-
-/// A connected client's number: 1, 2, 3, ... as the operator sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ClientId(pub u64);
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Why the server ends a connection with an `ERR` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Goodbye {
-    /// No room for this client; the text says why (`serving another client`).
-    Busy(&'static str),
-    /// A line went over `--max-line`.
-    LineTooLong,
-    /// A text mode received bytes that are not UTF-8.
-    InvalidUtf8,
-    /// The client was silent for `--idle-timeout`.
-    IdleTimeout,
-    /// The server is stopping.
-    ShuttingDown,
-    /// The operator closed this client with `/kick`.
-    Kicked,
-    /// The peer's address is not allowed (`--allow`, `--deny`).
-    Forbidden,
-    /// The client left more output unread than the output bound allows (it
-    /// may never see this line: its buffers are full).
-    Overflow,
-    /// Answering this client's line failed inside the server (a panic in
-    /// its mode): this conversation ends, and every other goes on.
-    Internal,
-}
-
-impl Goodbye {
-    /// The line sent to the client, `\n` included.
-    pub fn line(self) -> String {
-        format!("ERR {self}\n")
-    }
-}
-
-impl fmt::Display for Goodbye {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Goodbye::Busy(why) => write!(f, "busy: {why}"),
-            Goodbye::LineTooLong => f.write_str("line too long"),
-            Goodbye::InvalidUtf8 => f.write_str("invalid utf-8"),
-            Goodbye::IdleTimeout => f.write_str("idle timeout"),
-            Goodbye::ShuttingDown => f.write_str("server shutting down"),
-            Goodbye::Kicked => f.write_str("kicked by the operator"),
-            Goodbye::Forbidden => f.write_str("forbidden"),
-            Goodbye::Overflow => f.write_str("too much output left unread"),
-            Goodbye::Internal => f.write_str("internal error"),
-        }
-    }
-}
+use crate::mode::{Mode, Operator, Speaker};
+use crate::protocol::{ClientId, Goodbye, Limits};
 
 /// Replies waiting for a client past which the session stops answering until
 /// they are sent: a client that sends much and reads nothing cannot make the
@@ -110,19 +50,28 @@ struct LineHandler {
     first_line: bool,
 }
 
-/// What one call needs of the server, read once per call rather than per line.
-struct Context<'a> {
+/// What a session needs of the server it runs in, handed in at each call:
+/// the mode, the line limit, and the operator a mode may show lines to.
+/// Nothing else of the server — its clients, its models, its stop signal —
+/// is within a session's reach, so a session is built and tested alone.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
     mode: &'a dyn Mode,
-    clients: &'a Clients,
+    operator: &'a dyn Operator,
+    max_line: usize,
+    /// Read once per call rather than once per line.
     raw: bool,
 }
 
 impl<'a> Context<'a> {
-    fn of(server: &'a Server) -> Self {
+    /// Lines answered by `mode`, held to `limits.max_line`, with `operator`
+    /// for a mode that shows lines to the operator (chat).
+    pub fn new(mode: &'a dyn Mode, limits: &Limits, operator: &'a dyn Operator) -> Self {
         Context {
-            mode: &*server.mode,
-            clients: server.clients(),
-            raw: server.mode.is_raw(),
+            mode,
+            operator,
+            max_line: limits.max_line,
+            raw: mode.is_raw(),
         }
     }
 }
@@ -145,24 +94,23 @@ impl Session {
     }
 
     /// Handles bytes received from the client, appending replies to `out`:
-    /// lines are answered by `server`'s mode and held to its `--max-line`.
+    /// lines are answered by the context's mode and held to its line limit.
     ///
     /// Once `out` holds [`OUTPUT_LIMIT`] bytes, or text lines have taken
     /// [`TURN_BUDGET`], the rest of the input waits: send `out`, then call
     /// [`Session::resume`] while [`Session::has_backlog`], before reading
     /// from the client again.
-    pub fn on_bytes(&mut self, server: &Server, input: &[u8], out: &mut Vec<u8>) -> Flow {
+    pub fn on_bytes(&mut self, context: &Context<'_>, input: &[u8], out: &mut Vec<u8>) -> Flow {
         if input.is_empty() && !self.has_backlog() {
             // Nothing new and nothing waiting: what a read passed through
             // whole leaves, once per read.
             return Flow::Continue;
         }
-        let context = Context::of(server);
         let mut flow = Flow::Continue;
         // When this call began answering text lines (read at its first).
         let mut began = None;
-        let framed = self.codec.decode(input, server.limits.max_line, |line| {
-            let step = self.lines.handle(&context, line, true, out, &mut began);
+        let framed = self.codec.decode(input, context.max_line, |line| {
+            let step = self.lines.handle(context, line, true, out, &mut began);
             if step == ControlFlow::Break(Halt::Close) {
                 flow = Flow::Close;
             }
@@ -176,11 +124,11 @@ impl Session {
     /// none of them `bye` or `exit`, with nothing held from earlier input.
     /// The caller sends `input[..n]` back as it is, without copying it, and
     /// hands only `input[n..]` to [`Session::on_bytes`]. 0 in other modes.
-    pub fn passes_through(&mut self, server: &Server, input: &[u8]) -> usize {
-        if !server.mode.echoes_lines() {
+    pub fn passes_through(&mut self, context: &Context<'_>, input: &[u8]) -> usize {
+        if !context.mode.echoes_lines() {
             return 0;
         }
-        let max_line = server.limits.max_line;
+        let max_line = context.max_line;
         let n = self
             .codec
             .whole_lines(input, max_line, |line| !is_goodbye(line));
@@ -196,16 +144,15 @@ impl Session {
     }
 
     /// Answers input that waited for replies to be sent.
-    pub fn resume(&mut self, server: &Server, out: &mut Vec<u8>) -> Flow {
-        self.on_bytes(server, &[], out)
+    pub fn resume(&mut self, context: &Context<'_>, out: &mut Vec<u8>) -> Flow {
+        self.on_bytes(context, &[], out)
     }
 
     /// The client stopped sending (half-close or EOF): answers a last line
     /// that had no `\n`, and the connection is then closed.
-    pub fn on_eof(&mut self, server: &Server, out: &mut Vec<u8>) -> Flow {
-        let context = Context::of(server);
-        let framed = self.codec.finish(server.limits.max_line, |line| {
-            self.lines.handle(&context, line, false, out, &mut None)
+    pub fn on_eof(&mut self, context: &Context<'_>, out: &mut Vec<u8>) -> Flow {
+        let framed = self.codec.finish(context.max_line, |line| {
+            self.lines.handle(context, line, false, out, &mut None)
         });
         Self::refuse_if_too_long(framed, out, Flow::Close)
     }
@@ -241,7 +188,7 @@ impl LineHandler {
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         let from = Speaker {
             id: self.id,
-            clients: context.clients,
+            operator: context.operator,
         };
         if context.raw {
             answer(self.id, out, |out| {
@@ -305,23 +252,27 @@ fn is_goodbye(line: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mode::{Echo, Reverse};
+    use crate::mode::{Echo, NoOperator, Reverse};
 
-    /// A session with the server it belongs to.
+    /// A session with what it runs in: a mode, a line limit, no operator.
     struct Served {
-        server: Server,
+        mode: Box<dyn Mode>,
+        limits: Limits,
         session: Session,
     }
 
     impl Served {
         fn on_bytes(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
-            self.session.on_bytes(&self.server, input, out)
+            let context = Context::new(&*self.mode, &self.limits, &NoOperator);
+            self.session.on_bytes(&context, input, out)
         }
         fn on_eof(&mut self, out: &mut Vec<u8>) -> Flow {
-            self.session.on_eof(&self.server, out)
+            let context = Context::new(&*self.mode, &self.limits, &NoOperator);
+            self.session.on_eof(&context, out)
         }
         fn resume(&mut self, out: &mut Vec<u8>) -> Flow {
-            self.session.resume(&self.server, out)
+            let context = Context::new(&*self.mode, &self.limits, &NoOperator);
+            self.session.resume(&context, out)
         }
         fn has_backlog(&self) -> bool {
             self.session.has_backlog()
@@ -329,10 +280,16 @@ mod tests {
     }
 
     fn session(mode: impl Mode + 'static, max_line: usize) -> Served {
-        let mut server = Server::new(mode);
-        server.limits.max_line = max_line;
+        let limits = Limits {
+            max_line,
+            ..Limits::default()
+        };
         let session = Session::new(ClientId(1));
-        Served { server, session }
+        Served {
+            mode: Box::new(mode),
+            limits,
+            session,
+        }
     }
 
     fn feed(s: &mut Served, input: &[u8]) -> (String, Flow) {

@@ -15,9 +15,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use switchboard::clients::Outbound;
 use switchboard::mode::{Echo, Speaker};
 use switchboard::strategy::{Model, MODELS};
+use switchboard::Outbound;
 use switchboard::{Mode, Server};
 
 /// The longest any step may wait: generous for a loaded CI machine, and
@@ -528,7 +528,8 @@ fn a_thread_that_dies_leaves_no_client_hanging() {
             let mut next = Client {
                 reader: BufReader::new(stream),
             };
-            next.send("Hi");
+            let mut stream = next.stream();
+            stream.write_all(b"Hi\n").ok()?;
             let mut line = String::new();
             next.reader.read_line(&mut line).ok().map(|_| line)
         });

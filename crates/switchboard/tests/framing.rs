@@ -2,9 +2,9 @@
 //! by line, never by read size, for every mode; and calc answers anything.
 
 use proptest::prelude::*;
-use switchboard::mode::{evaluate, MODES};
-use switchboard::session::Flow;
-use switchboard::{ClientId, Server, Session};
+use switchboard::mode::{evaluate, NoOperator, MODES};
+use switchboard::session::{Context, Flow};
+use switchboard::{ClientId, Limits, Session};
 
 /// Feeds `input` to a fresh session of `mode` in the pieces `cuts` make,
 /// then ends the input; returns every byte the session answered. With
@@ -12,8 +12,12 @@ use switchboard::{ClientId, Server, Session};
 /// event loop and thread-per-client feed it.
 fn replies(mode: &str, input: &[u8], cuts: &[usize], through: bool) -> Vec<u8> {
     let entry = switchboard::mode::find(mode).expect("a listed mode");
-    let mut server = Server::with_mode((entry.build)());
-    server.limits.max_line = 64;
+    let mode = (entry.build)();
+    let limits = Limits {
+        max_line: 64,
+        ..Limits::default()
+    };
+    let context = Context::new(&*mode, &limits, &NoOperator);
     let mut session = Session::new(ClientId(1));
     let mut out = Vec::new();
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
@@ -22,21 +26,21 @@ fn replies(mode: &str, input: &[u8], cuts: &[usize], through: bool) -> Vec<u8> {
     for end in cuts.into_iter().chain([input.len()]) {
         let piece = &input[start..end.max(start)];
         let echoed = match through {
-            true => session.passes_through(&server, piece),
+            true => session.passes_through(&context, piece),
             false => 0,
         };
         out.extend_from_slice(&piece[..echoed]);
-        if session.on_bytes(&server, &piece[echoed..], &mut out) == Flow::Close {
+        if session.on_bytes(&context, &piece[echoed..], &mut out) == Flow::Close {
             return out;
         }
         while session.has_backlog() {
-            if session.resume(&server, &mut out) == Flow::Close {
+            if session.resume(&context, &mut out) == Flow::Close {
                 return out;
             }
         }
         start = end.max(start);
     }
-    session.on_eof(&server, &mut out);
+    session.on_eof(&context, &mut out);
     out
 }
 

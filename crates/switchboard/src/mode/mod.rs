@@ -14,12 +14,11 @@ pub mod reverse;
 
 use std::sync::Arc;
 
-use crate::clients::Clients;
-use crate::session::ClientId;
+use crate::protocol::ClientId;
 
 pub use calc::Calc;
 pub use calc_eval::{evaluate, CalcError};
-pub use chat::Chat;
+pub use chat::{Chat, Conversation};
 pub use echo::Echo;
 pub use reverse::Reverse;
 
@@ -55,22 +54,39 @@ pub trait Mode: Send + Sync {
         false
     }
 
-    /// Whether the operator talks with the clients (chat): then a plain
-    /// console line answers the client who spoke last.
-    fn talks_with_operator(&self) -> bool {
-        false
+    /// The conversation with the operator, in a mode where the operator
+    /// talks with the clients (chat): a plain console line then answers the
+    /// client who spoke last, which the conversation remembers.
+    fn conversation(&self) -> Option<&Conversation> {
+        None
     }
 }
 
-/// Who sent a line: the client's id, and the registry of the server it is
-/// connected to — the server's own, so a mode that talks to other clients
-/// (chat) can never hold a different registry from the one the server uses.
+/// Who sent a line, and the one way a mode reaches beyond its reply: the
+/// operator. Everything else of the server stays out of a mode's sight.
 #[derive(Clone, Copy)]
 pub struct Speaker<'a> {
     /// The client that sent the line.
     pub id: ClientId,
-    /// Every client of the same server.
-    pub clients: &'a Clients,
+    /// The operator's screen, where a chat line is shown.
+    pub operator: &'a dyn Operator,
+}
+
+/// The operator's end, as a mode sees it: somewhere to show a client's line.
+/// The server's console provides it; a mode never writes to stdout itself.
+pub trait Operator: Send + Sync {
+    /// Shows `line`, sent by client `from`, to the operator. It must not
+    /// wait on the operator: an event loop calls it.
+    fn show(&self, from: ClientId, line: &str);
+}
+
+/// An operator nobody watches: what a line is shown to where there is no
+/// console (a mode asked for its answer alone, a test).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoOperator;
+
+impl Operator for NoOperator {
+    fn show(&self, _: ClientId, _: &str) {}
 }
 
 /// One entry of [`MODES`]: a mode as `--mode NAME` finds it.
@@ -104,10 +120,9 @@ impl ModeEntry {
     /// What this mode answers to `line` (a text line, without its `\n`),
     /// from a client alone on a fresh server.
     pub fn answer(&self, line: &str) -> Vec<u8> {
-        let clients = Clients::new();
         let from = Speaker {
             id: ClientId(1),
-            clients: &clients,
+            operator: &NoOperator,
         };
         let mut reply = Vec::new();
         (self.build)().on_line(from, line, &mut reply);

@@ -34,14 +34,13 @@ impl Mode for Reverse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::Clients;
-    use crate::session::ClientId;
+    use crate::mode::NoOperator;
+    use crate::protocol::ClientId;
 
     fn reversed(line: &str) -> String {
-        let clients = Clients::new();
         let from = Speaker {
             id: ClientId(1),
-            clients: &clients,
+            operator: &NoOperator,
         };
         let mut out = Vec::new();
         Reverse.on_line(from, line, &mut out);

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use socket2::SockRef;
 
 use crate::error::Error;
+use crate::protocol::Goodbye;
 use crate::server::Server;
-use crate::session::Goodbye;
 
 /// After an accept error such as EMFILE (out of descriptors) the pending
 /// connection stays queued and `accept` fails again at once: retrying straight

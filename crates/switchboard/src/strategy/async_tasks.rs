@@ -41,10 +41,11 @@ use tokio::task::JoinSet;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{beyond_replies, past_output_bound, ConnectionStrategy, Model};
-use crate::clients::{Outbound, Outbox};
+use crate::clients::Outbox;
 use crate::error::Error;
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{ClientId, Flow, Goodbye, Session};
+use crate::session::{Flow, Session};
 
 /// `--model async`.
 pub const MODEL: Model = Model {
@@ -161,7 +162,7 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
             // Its turn is spent (replies piled up, or the session's time
             // budget ran out): the other tasks go first, then the rest.
             tokio::task::yield_now().await;
-            session.resume(&server, &mut out)
+            session.resume(&server.context(), &mut out)
         } else {
             let idle_at = idle_timeout.map(|limit| last_heard + limit);
             let read = tokio::select! {
@@ -187,12 +188,12 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
                     }
                     tell(msg, &mut out)
                 }
-                Ok(Ok(0)) => session.on_eof(&server, &mut out),
+                Ok(Ok(0)) => session.on_eof(&server.context(), &mut out),
                 Ok(Ok(n)) => {
                     if idle_timeout.is_some() {
                         last_heard = tokio::time::Instant::now();
                     }
-                    session.on_bytes(&server, &buf[..n], &mut out)
+                    session.on_bytes(&server.context(), &buf[..n], &mut out)
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(client = %id, "read failed: {e}");

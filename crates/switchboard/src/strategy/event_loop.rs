@@ -53,10 +53,11 @@ use self::conn::{Conn, Next, Shared, WarmBuffer};
 use self::workers::{Done, Workers};
 use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{idle_sweep_interval, Admit, ConnectionStrategy, InFlight, Model};
-use crate::clients::{Outbound, Outbox};
+use crate::clients::Outbox;
 use crate::error::Error;
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{ClientId, Goodbye, Session};
+use crate::session::Session;
 
 /// `--model event-loop` (`server3`; `server4` is it in echo mode).
 pub const MODEL: Model = Model {

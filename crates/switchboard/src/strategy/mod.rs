@@ -22,8 +22,9 @@ pub mod thread_pool;
 use std::net::TcpListener;
 
 use crate::error::Error;
+use crate::protocol::ClientId;
 use crate::server::Server;
-use crate::session::{ClientId, OUTPUT_LIMIT};
+use crate::session::OUTPUT_LIMIT;
 
 pub use async_tasks::AsyncTasks;
 pub use event_loop::EventLoop;

@@ -41,8 +41,8 @@ use super::accept::{accept_blocking, close_gently};
 use super::event_loop::{Answer, Door, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
+use crate::protocol::Goodbye;
 use crate::server::Server;
-use crate::session::Goodbye;
 
 /// `--model multi-reactor`.
 pub const MODEL: Model = Model {

@@ -23,8 +23,8 @@ use std::net::TcpListener;
 use super::thread_per_client::thread_per_client;
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
+use crate::protocol::Goodbye;
 use crate::server::Server;
-use crate::session::Goodbye;
 
 /// `--model single-client` (`server1`).
 pub const MODEL: Model = Model {

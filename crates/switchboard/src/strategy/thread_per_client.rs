@@ -37,10 +37,11 @@ use socket2::SockRef;
 
 use super::accept::{accept_blocking, already_gone, has_input};
 use super::{ConnectionStrategy, Model};
-use crate::clients::{Outbound, Outbox};
+use crate::clients::Outbox;
 use crate::error::Error;
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{ClientId, Flow, Goodbye, Session};
+use crate::session::{Flow, Session};
 
 /// `--model thread-per-client` (`server2`).
 pub const MODEL: Model = Model {
@@ -283,19 +284,20 @@ pub(super) fn serve_client(client: Client, server: &Server) {
         // as it is, before `out`.
         let mut echoed = 0;
         let flow = if session.has_backlog() {
-            session.resume(server, &mut out) // replies piled up; answer the rest first
+            session.resume(&server.context(), &mut out) // replies piled up; answer the rest first
         } else {
             match stream.read(&mut buf) {
                 // Input that arrives after the console closed this client (our
                 // own shutdown's end of file included) goes unanswered.
                 Ok(_) if writer.is_closing() => Flow::Close,
-                Ok(0) => session.on_eof(server, &mut out),
+                Ok(0) => session.on_eof(&server.context(), &mut out),
                 Ok(n) => {
                     if idle_timeout.is_some() {
                         last_heard = Instant::now();
                     }
-                    echoed = session.passes_through(server, &buf[..n]);
-                    let flow = session.on_bytes(server, &buf[echoed..n], &mut out);
+                    let context = server.context();
+                    echoed = session.passes_through(&context, &buf[..n]);
+                    let flow = session.on_bytes(&context, &buf[echoed..n], &mut out);
                     if n == buf.len() && n < MAX_READ {
                         buf.resize(2 * n, 0);
                     }

@@ -31,8 +31,8 @@ use super::thread_per_client::{
 };
 use super::{idle_sweep_interval, ConnectionStrategy, Model};
 use crate::error::Error;
+use crate::protocol::Goodbye;
 use crate::server::Server;
-use crate::session::Goodbye;
 
 /// `--model thread-pool`.
 pub const MODEL: Model = Model {

@@ -10,9 +10,9 @@ use mio::net::TcpStream;
 use mio::{Registry, Token};
 
 use super::workers::{Done, Errand, Work, Workers};
-use crate::clients::Outbound;
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
+use crate::session::{Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
 use crate::strategy::{beyond_replies, past_output_bound};
 
@@ -285,7 +285,7 @@ impl Conn {
                     // waiting before them, they go back straight from the
                     // read buffer, and only what the socket refuses is kept.
                     let echoed = match out.is_empty() {
-                        true => session.passes_through(server, input),
+                        true => session.passes_through(&server.context(), input),
                         false => 0,
                     };
                     if echoed > 0 {
@@ -294,10 +294,10 @@ impl Conn {
                         let sent = self.stream.write(&input[..echoed]).unwrap_or(0);
                         out.extend_from_slice(&input[sent..echoed]);
                     }
-                    session.on_bytes(server, &input[echoed..], out)
+                    session.on_bytes(&server.context(), &input[echoed..], out)
                 }
-                Input::Eof => session.on_eof(server, out),
-                Input::Resume => session.resume(server, out),
+                Input::Eof => session.on_eof(&server.context(), out),
+                Input::Resume => session.resume(&server.context(), out),
             };
             let backlog = session.has_backlog();
             if flow == Flow::Close {

@@ -156,10 +156,11 @@ fn run(errand: Errand, server: &Server) -> Done {
         work,
     } = errand;
     let mut replies = Vec::new();
+    let context = server.context();
     let flow = match work {
-        Work::Bytes(bytes) => session.on_bytes(server, &bytes, &mut replies),
-        Work::Eof => session.on_eof(server, &mut replies),
-        Work::Resume => session.resume(server, &mut replies),
+        Work::Bytes(bytes) => session.on_bytes(&context, &bytes, &mut replies),
+        Work::Eof => session.on_eof(&context, &mut replies),
+        Work::Resume => session.resume(&context, &mut replies),
     };
     Done {
         token,

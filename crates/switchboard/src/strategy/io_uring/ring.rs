@@ -15,10 +15,11 @@ use io_uring::{opcode, squeue, types, IoUring as Uring};
 use socket2::SockRef;
 
 use super::MODEL;
-use crate::clients::{Outbound, Outbox};
+use crate::clients::Outbox;
 use crate::error::Error;
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{ClientId, Flow, Goodbye, Session, OUTPUT_LIMIT};
+use crate::session::{Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::{
     already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF,
 };
@@ -377,11 +378,12 @@ impl Loop {
         conn.receiving = false;
         if conn.phase == Phase::Open {
             let flow = match result {
-                0 => conn.session.on_eof(&self.server, &mut conn.out),
+                0 => conn.session.on_eof(&self.server.context(), &mut conn.out),
                 n if n > 0 => {
                     conn.last_heard = now;
                     let bytes = conn.recv_buf.filled(n as usize);
-                    conn.session.on_bytes(&self.server, bytes, &mut conn.out)
+                    conn.session
+                        .on_bytes(&self.server.context(), bytes, &mut conn.out)
                 }
                 _ => {
                     conn.out.clear();
@@ -425,7 +427,7 @@ impl Loop {
             return;
         };
         if conn.phase == Phase::Open && conn.can_resume() {
-            if conn.session.resume(&self.server, &mut conn.out) == Flow::Close {
+            if conn.session.resume(&self.server.context(), &mut conn.out) == Flow::Close {
                 conn.start_closing(now);
                 self.closing.push_back(id);
             } else if conn.can_resume() {

@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::time::Duration;
 
-use crate::clients::{Clients, Outbound, Outbox};
-use crate::session::{ClientId, Goodbye};
+use crate::clients::{Clients, Outbox};
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::strategy::accept::close_gently;
 use crate::strategy::past_output_bound;
 
