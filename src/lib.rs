@@ -3,6 +3,7 @@
 //! with its model and default mode fixed; `server` picks them from the
 //! library's lists.
 
+mod address;
 pub mod process;
 mod run;
 
@@ -18,25 +19,15 @@ use switchboard::mode::{self, ModeEntry, MODES};
 use switchboard::strategy::Model;
 use switchboard::{Limits, Server};
 
+pub use address::{check_host, parse as parse_address, Address, AddressArgs, Refusal};
 pub use run::run;
-
-/// Where a server listens: `[HOST] [PORT]` (the coursework's form).
-#[derive(Debug, Args)]
-pub struct Address {
-    /// Address to listen on: a name (`localhost`), an IPv4 or an IPv6 literal (`::1`).
-    #[arg(default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on; 0 picks any free port (shown in the `listening on` line).
-    #[arg(default_value_t = 5000)]
-    pub port: u16,
-}
 
 /// The command line every server accepts.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub address: Address,
+    pub address: AddressArgs,
     /// What each line means.
     #[arg(long, value_name = "MODE", value_parser = mode_parser())]
     pub mode: &'static ModeEntry,
@@ -132,8 +123,9 @@ pub fn server_main(
     let args: ServerArgs = parse_args(name, about, |command| {
         with_default_mode(command, default_mode)
     });
+    let address = args.address.or_exit(name);
     init_logging(&args.verbosity);
-    exit_code(name, run(model, &args.address, args.server()))
+    exit_code(name, run(model, &address, args.server()))
 }
 
 /// Makes `--mode` optional, defaulting to `mode`.

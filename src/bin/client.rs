@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use clap_verbosity_flag::{InfoLevel, Verbosity};
 use switchboard::console::visible;
 
@@ -34,12 +34,8 @@ const BYE_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, Parser)]
 #[command(name = "client", version)]
 struct Args {
-    /// Server to connect to: a name, an IPv4 or an IPv6 literal.
-    #[arg(default_value = "127.0.0.1")]
-    host: String,
-    /// Server port.
-    #[arg(default_value_t = 5000)]
-    port: u16,
+    #[command(flatten)]
+    address: cli::AddressArgs,
     /// Do not send `Hi` on connecting.
     #[arg(long)]
     no_hello: bool,
@@ -63,9 +59,15 @@ enum Event {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command()
+        .mut_arg("port", |port| {
+            port.help("The server's port [default: 5000]")
+        })
+        .get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let address = args.address.or_exit("client");
     cli::init_logging(&args.verbosity);
-    match run(&args) {
+    match run(&args, &address) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("client: {message}");
@@ -74,10 +76,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
-    let addrs = switchboard::net::resolve(&args.host, args.port).map_err(|e| e.to_string())?;
-    let mut stream = TcpStream::connect(&addrs[..])
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", args.host, args.port))?;
+fn run(args: &Args, address: &cli::Address) -> Result<(), String> {
+    let addrs = address.resolve().map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect(&addrs[..]).map_err(|e| format!("cannot connect to {address}: {e}"))?;
     let _ = stream.set_nodelay(true);
     tracing::debug!(server = ?stream.peer_addr().ok(), "connected");
 

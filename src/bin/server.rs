@@ -59,10 +59,11 @@ fn main() -> ExitCode {
         }
     };
     let args = options.server;
+    let address = args.address.or_exit("server");
     cli::init_logging(&args.verbosity);
     let mut server = args.server();
     if let Some(workers) = options.workers {
         server.workers = workers.into();
     }
-    cli::exit_code("server", cli::run(model, &args.address, server))
+    cli::exit_code("server", cli::run(model, &address, server))
 }
