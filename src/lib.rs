@@ -107,6 +107,9 @@ pub fn parse_args<A: Args + FromArgMatches>(
 ) -> A {
     let command = A::augment_args(Command::new(name))
         .about(about)
+        // HOST and PORT are optional, and clap's own usage line in an
+        // error shows the ones given as if they were required.
+        .override_usage(format!("{name} [HOST] [PORT] [OPTIONS]"))
         .version(env!("CARGO_PKG_VERSION"));
     let matches: ArgMatches = adjust(command).get_matches();
     A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())

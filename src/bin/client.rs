@@ -32,7 +32,11 @@ const BYE_GRACE: Duration = Duration::from_secs(5);
 
 /// Talks to a switchboard server (or any line-based TCP server).
 #[derive(Debug, Parser)]
-#[command(name = "client", version)]
+#[command(
+    name = "client",
+    version,
+    override_usage = "client [HOST] [PORT] [OPTIONS]"
+)]
 struct Args {
     #[command(flatten)]
     address: cli::AddressArgs,

@@ -46,7 +46,10 @@ fn main() -> ExitCode {
     let options: Options = cli::parse_args(
         "server",
         "Serves the line protocol with any concurrency model (--model list shows them)",
-        |command| cli::with_default_mode(command, &mode::chat::ENTRY),
+        |command| {
+            cli::with_default_mode(command, &mode::chat::ENTRY)
+                .override_usage("server [HOST] [PORT] --model <NAME> [OPTIONS]")
+        },
     );
     let model = match options.model {
         Choice::Model(model) => model,
