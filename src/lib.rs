@@ -148,16 +148,70 @@ pub fn exit_code(name: &str, result: Result<(), switchboard::Error>) -> ExitCode
 }
 
 /// Logs go to stderr; `RUST_LOG`, when set, wins over `-v` / `-q`.
+///
+/// Without either, a process whose stderr is a terminal logs warnings and
+/// errors only: there the logs share the screen with the operator's console
+/// (or the client's conversation), and a line per connection drowns it. Each
+/// `-v` is one step more (`-v` info, `-vv` debug; `RUST_LOG=trace` for all)
+/// and each `-q` one step less. Into a pipe or a file (CI, tests, `2>log`)
+/// nothing changes: info, `-v` debug, `-vv` trace.
 pub fn init_logging(verbosity: &Verbosity<InfoLevel>) {
     use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
-        _ => EnvFilter::new(verbosity.tracing_level_filter().to_string()),
-    };
+    let on_terminal = std::io::stderr().is_terminal();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = log_filter(verbosity, on_terminal, rust_log.as_deref());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(on_terminal)
         .with_target(false)
-        .with_env_filter(filter)
+        .with_env_filter(EnvFilter::new(filter))
         .init();
+}
+
+/// The `tracing` filter [`init_logging`] sets up, as text.
+fn log_filter(
+    verbosity: &Verbosity<InfoLevel>,
+    on_terminal: bool,
+    rust_log: Option<&str>,
+) -> String {
+    use tracing_subscriber::filter::LevelFilter;
+    if let Some(spec) = rust_log.filter(|s| !s.is_empty()) {
+        return spec.to_owned();
+    }
+    let level = verbosity.tracing_level_filter();
+    let level = match (on_terminal, level) {
+        (false, level) => level,
+        (true, LevelFilter::TRACE) => LevelFilter::DEBUG,
+        (true, LevelFilter::DEBUG) => LevelFilter::INFO,
+        (true, LevelFilter::INFO) => LevelFilter::WARN,
+        (true, LevelFilter::WARN) => LevelFilter::ERROR,
+        (true, _) => LevelFilter::OFF,
+    };
+    level.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a terminal the default is one step quieter (warnings), each `-v`
+    /// one step louder from there; elsewhere info as before; `RUST_LOG` wins.
+    #[test]
+    fn log_levels() {
+        let at = |v, q, terminal, rust_log| {
+            log_filter(&Verbosity::<InfoLevel>::new(v, q), terminal, rust_log).to_lowercase()
+        };
+        assert_eq!(at(0, 0, false, None), "info");
+        assert_eq!(at(1, 0, false, None), "debug");
+        assert_eq!(at(0, 1, false, None), "warn");
+        assert_eq!(at(0, 0, true, None), "warn");
+        assert_eq!(at(1, 0, true, None), "info");
+        assert_eq!(at(2, 0, true, None), "debug");
+        assert_eq!(at(3, 0, true, None), "debug");
+        assert_eq!(at(0, 1, true, None), "error");
+        assert_eq!(at(0, 2, true, None), "off");
+        assert_eq!(at(0, 0, true, Some("info")), "info");
+        assert_eq!(at(0, 2, false, Some("debug")), "debug");
+        assert_eq!(at(0, 0, true, Some("")), "warn");
+    }
 }
