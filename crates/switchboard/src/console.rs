@@ -109,16 +109,15 @@ impl Console {
     /// Carries out one line of operator input.
     pub fn operator(&self, line: &str) {
         match Command::parse(line) {
-            Command::To(id, text) => self.send_to(id, Outbound::Line(text.to_owned())),
+            Command::To(id, text) => {
+                self.send_to(id, Outbound::Line(text.to_owned()));
+            }
             Command::All(text) => self.clients.send_all(&Outbound::Line(text.to_owned())),
             Command::Reply(text) => match self.clients.last_speaker() {
-                Some(id) => self.send_to(id, Outbound::Line(text.to_owned())),
-                None if self.clients.anyone_spoke() => print(format_args!(
-                    "the client who spoke last has left: use @ID text or @all text"
-                )),
-                None => print(format_args!(
-                    "nobody has spoken yet: use @ID text or @all text"
-                )),
+                Some(id) => {
+                    self.send_to(id, Outbound::Line(text.to_owned()));
+                }
+                None => print(format_args!("{}", self.nobody_to_answer())),
             },
             Command::List => {
                 let clients = self.clients.list();
@@ -127,16 +126,35 @@ impl Console {
                     print(format_args!("[{id}] {peer}"));
                 }
             }
-            Command::Kick(id) => self.send_to(id, Outbound::Close(Goodbye::Kicked)),
+            Command::Kick(id) => {
+                if self.send_to(id, Outbound::Close(Goodbye::Kicked)) {
+                    print(format_args!("kicked client {id}"));
+                }
+            }
             Command::Quit => self.shutdown.trigger(),
             Command::Nothing => {}
             Command::Invalid(help) => print(format_args!("{help}")),
         }
     }
 
-    fn send_to(&self, id: ClientId, msg: Outbound) {
-        if !self.clients.send(id, msg) {
+    /// Whether client `id` was there to take `msg`; says so when not.
+    fn send_to(&self, id: ClientId, msg: Outbound) -> bool {
+        let sent = self.clients.send(id, msg);
+        if !sent {
             print(format_args!("no client {id}"));
+        }
+        sent
+    }
+
+    /// Why a plain line has nobody to go to. A client's greeting (`Hi`) is
+    /// not speaking: the session answers it, the operator never sees it.
+    fn nobody_to_answer(&self) -> &'static str {
+        match (self.clients.count(), self.clients.anyone_spoke()) {
+            (0, _) => "no client is connected",
+            (_, false) => "nobody has spoken yet: use @ID text or @all text",
+            // Whoever is connected now has not spoken since, or would be
+            // the last speaker.
+            (_, true) => "nobody has spoken since the last speaker left: use @ID text or @all text",
         }
     }
 }
