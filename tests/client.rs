@@ -315,3 +315,63 @@ fn a_port_typed_alone_connects_to_loopback() {
     let status = common::wait_exit(&mut client.0, Instant::now() + IO_TIMEOUT);
     assert_eq!(status.and_then(|s| s.code()), Some(0));
 }
+
+/// A greeting still unanswered after 2 s gets one line on stderr, and the
+/// client goes on waiting: the late answer is printed, and it ends as usual.
+#[test]
+fn an_unanswered_greeting_is_reported_after_two_seconds() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let started = Instant::now();
+    let mut client = Running(
+        Command::new(bin("client"))
+            .args([addr.ip().to_string(), addr.port().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("client starts"),
+    );
+    let (mut conn, _) = listener.accept().expect("the client connects");
+    conn.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut hi = [0; 3];
+    conn.read_exact(&mut hi).expect("the client says Hi");
+    assert_eq!(&hi, b"Hi\n");
+
+    let (tx, stderr_lines) = mpsc::channel();
+    let err = BufReader::new(client.0.stderr.take().expect("stderr piped"));
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = stderr_lines.recv_timeout(IO_TIMEOUT);
+    let waited = started.elapsed();
+    assert_eq!(
+        line.as_deref(),
+        Ok("connected, no answer yet: the server may be busy")
+    );
+    assert!(waited >= Duration::from_secs(2), "said after {waited:?}");
+
+    let (tx, stdout_lines) = mpsc::channel();
+    let out = BufReader::new(client.0.stdout.take().expect("stdout piped"));
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    conn.write_all(b"Hello\n").expect("write");
+    assert_eq!(
+        stdout_lines.recv_timeout(IO_TIMEOUT).as_deref(),
+        Ok("Hello")
+    );
+    // End of input half-closes; our close then ends the session normally.
+    drop(client.0.stdin.take());
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).expect("the client half-closes");
+    drop(conn);
+    let status = common::wait_exit(&mut client.0, Instant::now() + IO_TIMEOUT);
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    // Said once only.
+    assert_eq!(stderr_lines.recv_timeout(IO_TIMEOUT).ok(), None);
+}

@@ -9,12 +9,17 @@
 //! - your input ends (Ctrl-D, or a file piped in): the sending side is shut, the
 //!   server answers what it got, and the session ends when it closes;
 //! - the server sends an `ERR ...` line, resets, or vanishes: exit status 1.
+//!
+//! A greeting still unanswered after 2 s gets one line on stderr (`connected,
+//! no answer yet: the server may be busy`), and the client goes on waiting: a
+//! thread-pool server keeps the clients it has no worker for in its queue,
+//! silent, and a student should know the connection itself worked.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use clap_verbosity_flag::{InfoLevel, Verbosity};
@@ -29,6 +34,10 @@ const LINE_PIECE: u64 = 64 * 1024;
 
 /// How long to wait for the server's `bye` after sending `bye` ourselves.
 const BYE_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the greeting may go unanswered before the client says so: a
+/// thread-pool server keeps a client it has no worker for waiting, silent.
+const GREETING_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Talks to a switchboard server (or any line-based TCP server).
 #[derive(Debug, Parser)]
@@ -56,6 +65,8 @@ enum Event {
     /// piece of a longer one, or a last line input ended before its `\n`
     /// (`None`: input ended).
     Typed(Option<Vec<u8>>),
+    /// The server's first bytes arrived.
+    Answered,
     /// The server closed the connection; `saw_bye` if its last line was `bye`.
     Closed { saw_bye: bool },
     /// The server said `ERR ...`, or the connection failed.
@@ -103,8 +114,12 @@ fn run(args: &Args, address: &cli::Address) -> Result<(), String> {
             .write_all(&[line, b"\n"].concat())
             .map_err(|e| format!("connection lost: {e}"))
     };
+    // Until the greeting is answered (or we stop waiting), when to say that
+    // the server has not answered yet.
+    let mut greeting_due = None;
     if !args.no_hello {
         send(&mut stream, b"Hi")?;
+        greeting_due = Some(Instant::now() + GREETING_PATIENCE);
     }
     let mut input_done = false;
     let mut bye_sent = false;
@@ -115,10 +130,21 @@ fn run(args: &Args, address: &cli::Address) -> Result<(), String> {
                 Err(RecvTimeoutError::Timeout) => return Ok(()),
                 Err(RecvTimeoutError::Disconnected) => Event::Closed { saw_bye: true },
             }
+        } else if let Some(due) = greeting_due {
+            match events.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => {
+                    eprintln!("connected, no answer yet: the server may be busy");
+                    greeting_due = None;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Event::Closed { saw_bye: false },
+            }
         } else {
             events.recv().unwrap_or(Event::Closed { saw_bye: false })
         };
         match event {
+            Event::Answered => greeting_due = None,
             Event::Typed(Some(line)) if bye_sent => {
                 tracing::debug!("not sent after bye: {}", String::from_utf8_lossy(&line));
             }
@@ -152,6 +178,7 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
     let mut lines = BufReader::new(stream);
     let mut line = Vec::new();
     let mut last_was_bye = false;
+    let mut answered = false;
     // Whether this piece begins a line (a long line comes in pieces).
     let mut starts_line = true;
     let terminal = io::stdout().is_terminal();
@@ -169,6 +196,10 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
                 return;
             }
             Ok(_) => {
+                if !answered {
+                    answered = true;
+                    let _ = tx.send(Event::Answered);
+                }
                 let ended = line.last() == Some(&b'\n');
                 if !ended {
                     cut = line.split_off(line.len() - unfinished_char(&line));
