@@ -3,6 +3,7 @@
 //! with its model and default mode fixed; `server` picks them from the
 //! library's lists.
 
+mod address;
 pub mod process;
 mod run;
 
@@ -18,25 +19,15 @@ use switchboard::mode::{self, ModeEntry, MODES};
 use switchboard::strategy::Model;
 use switchboard::{Limits, Server};
 
+pub use address::{check_host, parse as parse_address, Address, AddressArgs, Refusal};
 pub use run::run;
-
-/// Where a server listens: `[HOST] [PORT]` (the coursework's form).
-#[derive(Debug, Args)]
-pub struct Address {
-    /// Address to listen on: a name (`localhost`), an IPv4 or an IPv6 literal (`::1`).
-    #[arg(default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on; 0 picks any free port (shown in the `listening on` line).
-    #[arg(default_value_t = 5000)]
-    pub port: u16,
-}
 
 /// The command line every server accepts.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub address: Address,
+    pub address: AddressArgs,
     /// What each line means.
     #[arg(long, value_name = "MODE", value_parser = mode_parser())]
     pub mode: &'static ModeEntry,
@@ -119,6 +110,9 @@ pub fn parse_args<A: Args + FromArgMatches>(
 ) -> A {
     let command = A::augment_args(Command::new(name))
         .about(about)
+        // HOST and PORT are optional, and clap's own usage line in an
+        // error shows the ones given as if they were required.
+        .override_usage(format!("{name} [HOST] [PORT] [OPTIONS]"))
         .version(env!("CARGO_PKG_VERSION"));
     let matches: ArgMatches = adjust(command).get_matches();
     A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
@@ -135,8 +129,9 @@ pub fn server_main(
     let args: ServerArgs = parse_args(name, about, |command| {
         with_default_mode(command, default_mode)
     });
+    let address = args.address.or_exit(name);
     init_logging(&args.verbosity);
-    exit_code(name, run(model, &args.address, args.server()))
+    exit_code(name, run(model, &address, args.server()))
 }
 
 /// Makes `--mode` optional, defaulting to `mode`.
@@ -156,16 +151,70 @@ pub fn exit_code(name: &str, result: Result<(), switchboard::Error>) -> ExitCode
 }
 
 /// Logs go to stderr; `RUST_LOG`, when set, wins over `-v` / `-q`.
+///
+/// Without either, a process whose stderr is a terminal logs warnings and
+/// errors only: there the logs share the screen with the operator's console
+/// (or the client's conversation), and a line per connection drowns it. Each
+/// `-v` is one step more (`-v` info, `-vv` debug; `RUST_LOG=trace` for all)
+/// and each `-q` one step less. Into a pipe or a file (CI, tests, `2>log`)
+/// nothing changes: info, `-v` debug, `-vv` trace.
 pub fn init_logging(verbosity: &Verbosity<InfoLevel>) {
     use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
-        _ => EnvFilter::new(verbosity.tracing_level_filter().to_string()),
-    };
+    let on_terminal = std::io::stderr().is_terminal();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = log_filter(verbosity, on_terminal, rust_log.as_deref());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(on_terminal)
         .with_target(false)
-        .with_env_filter(filter)
+        .with_env_filter(EnvFilter::new(filter))
         .init();
+}
+
+/// The `tracing` filter [`init_logging`] sets up, as text.
+fn log_filter(
+    verbosity: &Verbosity<InfoLevel>,
+    on_terminal: bool,
+    rust_log: Option<&str>,
+) -> String {
+    use tracing_subscriber::filter::LevelFilter;
+    if let Some(spec) = rust_log.filter(|s| !s.is_empty()) {
+        return spec.to_owned();
+    }
+    let level = verbosity.tracing_level_filter();
+    let level = match (on_terminal, level) {
+        (false, level) => level,
+        (true, LevelFilter::TRACE) => LevelFilter::DEBUG,
+        (true, LevelFilter::DEBUG) => LevelFilter::INFO,
+        (true, LevelFilter::INFO) => LevelFilter::WARN,
+        (true, LevelFilter::WARN) => LevelFilter::ERROR,
+        (true, _) => LevelFilter::OFF,
+    };
+    level.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a terminal the default is one step quieter (warnings), each `-v`
+    /// one step louder from there; elsewhere info as before; `RUST_LOG` wins.
+    #[test]
+    fn log_levels() {
+        let at = |v, q, terminal, rust_log| {
+            log_filter(&Verbosity::<InfoLevel>::new(v, q), terminal, rust_log).to_lowercase()
+        };
+        assert_eq!(at(0, 0, false, None), "info");
+        assert_eq!(at(1, 0, false, None), "debug");
+        assert_eq!(at(0, 1, false, None), "warn");
+        assert_eq!(at(0, 0, true, None), "warn");
+        assert_eq!(at(1, 0, true, None), "info");
+        assert_eq!(at(2, 0, true, None), "debug");
+        assert_eq!(at(3, 0, true, None), "debug");
+        assert_eq!(at(0, 1, true, None), "error");
+        assert_eq!(at(0, 2, true, None), "off");
+        assert_eq!(at(0, 0, true, Some("info")), "info");
+        assert_eq!(at(0, 2, false, Some("debug")), "debug");
+        assert_eq!(at(0, 0, true, Some("")), "warn");
+    }
 }

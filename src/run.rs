@@ -64,7 +64,7 @@ pub fn run(model: &Model, address: &Address, server: Server) -> Result<(), Error
         Err(e) => tracing::debug!("open files limit unchanged: {e}"),
     }
     bound_malloc_arenas();
-    let listener = net::bind(&net::resolve(&address.host, address.port)?)?;
+    let listener = net::bind(&address.resolve()?)?;
     let local = listener
         .local_addr()
         .map_err(Error::io("reading the bound address"))?;

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -245,4 +246,132 @@ fn a_long_line_is_printed_whole_across_pieces() {
         lines[0].len()
     );
     server.close_stdin();
+}
+
+/// A host that is a number or numeric shorthand is refused with one line and
+/// status 2, before anything is looked up or connected: `127.1` is loopback
+/// to a resolver, yet the listener held at 127.0.0.1:PORT sees no connection.
+#[test]
+fn numeric_hosts_are_refused_without_connecting() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    held.set_nonblocking(true).expect("nonblocking");
+    let port = held.local_addr().expect("addr").port().to_string();
+    for host in ["127.1", "0x7f.1", "2130706433", "0177.0.0.1"] {
+        let out = common::run("client", &[host, &port], IO_TIMEOUT);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{host}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{host}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("client: `{host}` is not a host")),
+            "{host}: {stderr}"
+        );
+        // The client has exited: a connection it made would be queued.
+        match held.accept() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => panic!("{host}: the client connected: {other:?}"),
+        }
+    }
+}
+
+/// A child process killed when dropped, so a failed assertion leaves none behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A number typed alone is the port on 127.0.0.1: `client PORT` reaches the
+/// listener there.
+#[test]
+fn a_port_typed_alone_connects_to_loopback() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // Never start a client that would take the port for a host and leave
+    // this machine: the parsing it uses must agree first.
+    let parsed = cli::parse_address(Some(&port.to_string()), None);
+    assert_eq!(parsed, Ok(cli::Address::loopback(port)));
+    listener.set_nonblocking(true).expect("nonblocking");
+    let mut client = Running(
+        Command::new(bin("client"))
+            .args([&port.to_string(), "--no-hello"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("client starts"),
+    );
+    let accepted = common::retry(IO_TIMEOUT, || listener.accept().ok());
+    let (mut conn, _) = accepted.expect("the client connects to 127.0.0.1:PORT");
+    // Its input is empty: it half-closes at once, and ends when we close.
+    conn.set_nonblocking(false).expect("blocking");
+    conn.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut sent = Vec::new();
+    conn.read_to_end(&mut sent).expect("the client half-closes");
+    assert_eq!(sent, b"");
+    drop(conn);
+    let status = common::wait_exit(&mut client.0, Instant::now() + IO_TIMEOUT);
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+/// A greeting still unanswered after 2 s gets one line on stderr, and the
+/// client goes on waiting: the late answer is printed, and it ends as usual.
+#[test]
+fn an_unanswered_greeting_is_reported_after_two_seconds() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let started = Instant::now();
+    let mut client = Running(
+        Command::new(bin("client"))
+            .args([addr.ip().to_string(), addr.port().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("client starts"),
+    );
+    let (mut conn, _) = listener.accept().expect("the client connects");
+    conn.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut hi = [0; 3];
+    conn.read_exact(&mut hi).expect("the client says Hi");
+    assert_eq!(&hi, b"Hi\n");
+
+    let (tx, stderr_lines) = mpsc::channel();
+    let err = BufReader::new(client.0.stderr.take().expect("stderr piped"));
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = stderr_lines.recv_timeout(IO_TIMEOUT);
+    let waited = started.elapsed();
+    assert_eq!(
+        line.as_deref(),
+        Ok("connected, no answer yet: the server may be busy")
+    );
+    assert!(waited >= Duration::from_secs(2), "said after {waited:?}");
+
+    let (tx, stdout_lines) = mpsc::channel();
+    let out = BufReader::new(client.0.stdout.take().expect("stdout piped"));
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    conn.write_all(b"Hello\n").expect("write");
+    assert_eq!(
+        stdout_lines.recv_timeout(IO_TIMEOUT).as_deref(),
+        Ok("Hello")
+    );
+    // End of input half-closes; our close then ends the session normally.
+    drop(client.0.stdin.take());
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).expect("the client half-closes");
+    drop(conn);
+    let status = common::wait_exit(&mut client.0, Instant::now() + IO_TIMEOUT);
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    // Said once only.
+    assert_eq!(stderr_lines.recv_timeout(IO_TIMEOUT).ok(), None);
 }

@@ -2,8 +2,9 @@
 //! writes. Runs are kept tiny (0.2 s windows); every run is killed and fails the test if
 //! it outlives its time limit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const COMPARE: &str = env!("CARGO_BIN_EXE_compare");
@@ -20,10 +21,29 @@ const TINY: [&str; 8] = [
     "2",
 ];
 
-/// Runs compare with `args`, killing it after `limit`.
+/// Runs compare with `args`, killing it after `limit`, in a scratch directory of its
+/// own that is removed afterwards.
 fn compare(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(COMPARE)
-        .args(args)
+    let dir = scratch_dir("run");
+    let out = compare_in(&dir, args, limit);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// Runs compare with `args` in `dir`, killing it after `limit`. Whatever the test
+/// asks, nothing lands in the user's report: without `--html` or `--no-html` the page
+/// goes to `dir/report.html`, never to compare's default (`target/compare/report.html`,
+/// which `cargo run --release --bin compare` wrote for the user).
+fn compare_in(dir: &Path, args: &[&str], limit: Duration) -> Output {
+    let page = dir.join("report.html");
+    let mut command = Command::new(COMPARE);
+    command.args(args);
+    if !args.iter().any(|a| matches!(*a, "--html" | "--no-html")) {
+        command.arg("--html").arg(&page);
+    }
+    let mut child = command
+        // Any output named by a relative path lands here too.
+        .current_dir(dir)
         // `cargo test` has just built every server; no need for compare to
         // run cargo again (it does when started by `cargo run`).
         .env_remove("CARGO")
@@ -60,6 +80,16 @@ fn stderr(out: &Output) -> String {
 /// A scratch file path unique to this test process.
 fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("switchboard-compare-{}-{name}", std::process::id()))
+}
+
+/// A fresh, empty scratch directory unique to this call.
+fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = scratch(&format!("{name}-{n}.d"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
 }
 
 /// The lines of the table for one strategy.
@@ -790,4 +820,36 @@ fn the_async_baseline_is_a_row_beside_the_async_model() {
     if cfg!(target_os = "linux") {
         assert_eq!(cols[12], "4", "threads: {text}");
     }
+}
+
+/// `cargo test` leaves the user's report alone: a run that names no page writes it in
+/// the test's own directory, and compare's default page (`target/compare/report.html`,
+/// the README's first command's output) is exactly as it was, or still absent.
+#[test]
+fn a_test_run_leaves_the_users_report_alone() {
+    let users_report = Path::new(COMPARE)
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("compare").join("report.html"));
+    let before = users_report.as_deref().map(std::fs::read);
+    let dir = scratch_dir("own-page");
+    let mut args = vec!["-s", "baseline", "-w", "pingpong", "-c", "1", "-q"];
+    args.extend(TINY);
+    let out = compare_in(&dir, &args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = dir.join("report.html");
+    assert!(
+        stdout(&out).contains(&format!("Report: {}", page.display())),
+        "{}",
+        stdout(&out)
+    );
+    let written = std::fs::read_to_string(&page).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(written.starts_with("<!DOCTYPE html>"), "{written}");
+    let after = users_report.as_deref().map(std::fs::read);
+    assert_eq!(
+        before.map(|r| r.ok()),
+        after.map(|r| r.ok()),
+        "{users_report:?} changed"
+    );
 }

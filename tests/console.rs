@@ -295,3 +295,44 @@ fn client_control_characters_are_shown_escaped() {
         "[{id}] innocent\\r[2] I am client two\\u{{1b}}[2J"
     ));
 }
+
+/// `/kick ID` says on stdout that it was done. A plain line with nobody to go
+/// to says why: a client's automatic `Hi` is not speaking, so with one client
+/// that has only greeted, nobody has spoken yet.
+#[test]
+fn kick_confirms_and_a_plain_line_says_why_it_went_nowhere() {
+    in_parallel(&models(), |&name| {
+        let mut server = chat_server(name);
+        server.console("anyone?");
+        server.expect_stdout("no client is connected");
+        let mut greeted = server.connect();
+        greeted.greet();
+        server.console("hello?");
+        server.expect_stdout("nobody has spoken yet: use @ID text or @all text");
+        let listed = list(&mut server);
+        let id = listed.keys().next().expect("one client listed").clone();
+        server.console(&format!("/kick {id}"));
+        server.expect_stdout(&format!("kicked client {id}"));
+        greeted.expect_last("ERR kicked by the operator");
+        wait_gone(&mut server, &id);
+
+        let (mut spoke, spoke_id) = join(&server, "leaving");
+        spoke.ask("bye", "bye");
+        spoke.expect_closed();
+        wait_gone(&mut server, &spoke_id);
+        let mut quiet = server.connect();
+        quiet.greet();
+        server.console("still there?");
+        server.expect_stdout(
+            "nobody has spoken since the last speaker left: use @ID text or @all text",
+        );
+    });
+}
+
+/// Waits until `/list` no longer shows client `id`.
+fn wait_gone(server: &mut Server, id: &str) {
+    let gone = retry(IO_TIMEOUT, || {
+        (!list(server).contains_key(id)).then_some(())
+    });
+    assert!(gone.is_some(), "{}: client {id} never left", server.name);
+}

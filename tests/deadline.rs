@@ -33,10 +33,7 @@ fn hanging_server() {
     server
         .shutdown
         .on_trigger(|| eprintln!("shutdown triggered"));
-    let address = cli::Address {
-        host: "127.0.0.1".into(),
-        port: 0,
-    };
+    let address = cli::Address::loopback(0);
     cli::run(&event_loop::MODEL, &address, server).expect("serves");
 }
 

@@ -44,6 +44,45 @@ fn defaults_are_loopback_port_5000() {
     });
 }
 
+/// A number typed alone is the PORT, on 127.0.0.1 (never a host, which a
+/// resolver would make 0.0.22.81 of `5713`): while the test holds
+/// 127.0.0.1:PORT, `NAME PORT` fails naming exactly that address.
+#[test]
+fn a_port_typed_alone_is_the_port() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let names: Vec<&str> = COURSEWORK.into_iter().chain(models()).collect();
+    in_parallel(&names, |&name| {
+        let out = run(name, &[&port], Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("127.0.0.1:{port}")),
+            "{name}: {stderr}"
+        );
+    });
+}
+
+/// A host that is a number or numeric shorthand is a usage error: one line
+/// naming it, status 2, and no `listening on` line.
+#[test]
+fn numeric_hosts_are_refused() {
+    let names: Vec<&str> = COURSEWORK.into_iter().chain(models()).collect();
+    in_parallel(&names, |&name| {
+        for host in ["5713", "127.1", "0x7f.1", "2130706433"] {
+            let out = run(name, &[host, "0"], Duration::from_secs(10));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} {host}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{name} {host}: {stderr}");
+            assert!(
+                stderr.contains(&format!("`{host}` is not a host")),
+                "{name} {host}: {stderr}"
+            );
+            assert!(out.stdout.is_empty(), "{name} {host}");
+        }
+    });
+}
+
 /// `localhost` resolves to 127.0.0.1, as the coursework form `server2 localhost 5000` expects.
 #[test]
 fn localhost_means_ipv4_loopback() {

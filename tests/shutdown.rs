@@ -183,6 +183,46 @@ fn help_and_version_exit_0() {
     });
 }
 
+/// The usage line shows HOST and PORT as optional, `[HOST] [PORT]`, in
+/// `--help` and in usage errors after them: clap's own line in an error shows
+/// those given as required (`server --model <NAME> <HOST> <PORT>`).
+#[test]
+fn usage_shows_host_and_port_as_optional() {
+    let usage = |text: &[u8]| {
+        let text = String::from_utf8_lossy(text);
+        let line = text.lines().find(|l| l.starts_with("Usage: "));
+        line.map(str::to_owned)
+            .unwrap_or_else(|| panic!("no usage in {text}"))
+    };
+    let binaries: Vec<&str> = COURSEWORK
+        .iter()
+        .copied()
+        .chain(["server", "client"])
+        .collect();
+    in_parallel(&binaries, |&name| {
+        let help = run(name, &["--help"], Duration::from_secs(10));
+        let error = run(
+            name,
+            &["localhost", "5000", "--bogus"],
+            Duration::from_secs(10),
+        );
+        assert_eq!(error.status.code(), Some(2), "{name}");
+        for line in [usage(&help.stdout), usage(&error.stderr)] {
+            assert!(line.contains(" [HOST] [PORT] "), "{name}: {line}");
+            assert!(
+                !line.contains("<HOST>") && !line.contains("<PORT>"),
+                "{line}"
+            );
+        }
+    });
+    let no_model = run("server", &["localhost", "5000"], Duration::from_secs(10));
+    assert_eq!(no_model.status.code(), Some(2));
+    assert_eq!(
+        usage(&no_model.stderr),
+        "Usage: server [HOST] [PORT] --model <NAME> [OPTIONS]"
+    );
+}
+
 /// A usage error exits 2 with clap's message on stderr, on every server.
 #[test]
 fn usage_error_exits_2() {

@@ -9,14 +9,19 @@
 //! - your input ends (Ctrl-D, or a file piped in): the sending side is shut, the
 //!   server answers what it got, and the session ends when it closes;
 //! - the server sends an `ERR ...` line, resets, or vanishes: exit status 1.
+//!
+//! A greeting still unanswered after 2 s gets one line on stderr (`connected,
+//! no answer yet: the server may be busy`), and the client goes on waiting: a
+//! thread-pool server keeps the clients it has no worker for in its queue,
+//! silent, and a student should know the connection itself worked.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use clap_verbosity_flag::{InfoLevel, Verbosity};
 use switchboard::console::visible;
 
@@ -30,16 +35,20 @@ const LINE_PIECE: u64 = 64 * 1024;
 /// How long to wait for the server's `bye` after sending `bye` ourselves.
 const BYE_GRACE: Duration = Duration::from_secs(5);
 
+/// How long the greeting may go unanswered before the client says so: a
+/// thread-pool server keeps a client it has no worker for waiting, silent.
+const GREETING_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Talks to a switchboard server (or any line-based TCP server).
 #[derive(Debug, Parser)]
-#[command(name = "client", version)]
+#[command(
+    name = "client",
+    version,
+    override_usage = "client [HOST] [PORT] [OPTIONS]"
+)]
 struct Args {
-    /// Server to connect to: a name, an IPv4 or an IPv6 literal.
-    #[arg(default_value = "127.0.0.1")]
-    host: String,
-    /// Server port.
-    #[arg(default_value_t = 5000)]
-    port: u16,
+    #[command(flatten)]
+    address: cli::AddressArgs,
     /// Do not send `Hi` on connecting.
     #[arg(long)]
     no_hello: bool,
@@ -56,6 +65,8 @@ enum Event {
     /// piece of a longer one, or a last line input ended before its `\n`
     /// (`None`: input ended).
     Typed(Option<Vec<u8>>),
+    /// The server's first bytes arrived.
+    Answered,
     /// The server closed the connection; `saw_bye` if its last line was `bye`.
     Closed { saw_bye: bool },
     /// The server said `ERR ...`, or the connection failed.
@@ -63,9 +74,15 @@ enum Event {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command()
+        .mut_arg("port", |port| {
+            port.help("The server's port [default: 5000]")
+        })
+        .get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let address = args.address.or_exit("client");
     cli::init_logging(&args.verbosity);
-    match run(&args) {
+    match run(&args, &address) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("client: {message}");
@@ -74,10 +91,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
-    let addrs = switchboard::net::resolve(&args.host, args.port).map_err(|e| e.to_string())?;
-    let mut stream = TcpStream::connect(&addrs[..])
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", args.host, args.port))?;
+fn run(args: &Args, address: &cli::Address) -> Result<(), String> {
+    let addrs = address.resolve().map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect(&addrs[..]).map_err(|e| format!("cannot connect to {address}: {e}"))?;
     let _ = stream.set_nodelay(true);
     tracing::debug!(server = ?stream.peer_addr().ok(), "connected");
 
@@ -97,8 +114,12 @@ fn run(args: &Args) -> Result<(), String> {
             .write_all(&[line, b"\n"].concat())
             .map_err(|e| format!("connection lost: {e}"))
     };
+    // Until the greeting is answered (or we stop waiting), when to say that
+    // the server has not answered yet.
+    let mut greeting_due = None;
     if !args.no_hello {
         send(&mut stream, b"Hi")?;
+        greeting_due = Some(Instant::now() + GREETING_PATIENCE);
     }
     let mut input_done = false;
     let mut bye_sent = false;
@@ -109,10 +130,21 @@ fn run(args: &Args) -> Result<(), String> {
                 Err(RecvTimeoutError::Timeout) => return Ok(()),
                 Err(RecvTimeoutError::Disconnected) => Event::Closed { saw_bye: true },
             }
+        } else if let Some(due) = greeting_due {
+            match events.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => {
+                    eprintln!("connected, no answer yet: the server may be busy");
+                    greeting_due = None;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Event::Closed { saw_bye: false },
+            }
         } else {
             events.recv().unwrap_or(Event::Closed { saw_bye: false })
         };
         match event {
+            Event::Answered => greeting_due = None,
             Event::Typed(Some(line)) if bye_sent => {
                 tracing::debug!("not sent after bye: {}", String::from_utf8_lossy(&line));
             }
@@ -146,6 +178,7 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
     let mut lines = BufReader::new(stream);
     let mut line = Vec::new();
     let mut last_was_bye = false;
+    let mut answered = false;
     // Whether this piece begins a line (a long line comes in pieces).
     let mut starts_line = true;
     let terminal = io::stdout().is_terminal();
@@ -163,6 +196,10 @@ fn print_server_lines(stream: TcpStream, tx: &SyncSender<Event>) {
                 return;
             }
             Ok(_) => {
+                if !answered {
+                    answered = true;
+                    let _ = tx.send(Event::Answered);
+                }
                 let ended = line.last() == Some(&b'\n');
                 if !ended {
                     cut = line.split_off(line.len() - unfinished_char(&line));

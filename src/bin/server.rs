@@ -46,7 +46,10 @@ fn main() -> ExitCode {
     let options: Options = cli::parse_args(
         "server",
         "Serves the line protocol with any concurrency model (--model list shows them)",
-        |command| cli::with_default_mode(command, &mode::chat::ENTRY),
+        |command| {
+            cli::with_default_mode(command, &mode::chat::ENTRY)
+                .override_usage("server [HOST] [PORT] --model <NAME> [OPTIONS]")
+        },
     );
     let model = match options.model {
         Choice::Model(model) => model,
@@ -59,10 +62,11 @@ fn main() -> ExitCode {
         }
     };
     let args = options.server;
+    let address = args.address.or_exit("server");
     cli::init_logging(&args.verbosity);
     let mut server = args.server();
     if let Some(workers) = options.workers {
         server.workers = workers.into();
     }
-    cli::exit_code("server", cli::run(model, &args.address, server))
+    cli::exit_code("server", cli::run(model, &address, server))
 }

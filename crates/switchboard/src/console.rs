@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clients::Clients;
-use crate::mode::{Mode, Operator};
+use crate::mode::{Conversation, Mode, Operator};
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::shutdown::Shutdown;
 
@@ -136,21 +136,10 @@ impl Console {
             }
             Command::All(text) => self.clients.send_all(&Outbound::Line(text.to_owned())),
             Command::Reply(text) => {
-                let last = self.mode.conversation().map(|c| c.last_speaker());
-                match last {
-                    Some(Some(id)) => {
-                        if !self.clients.send(id, Outbound::Line(text.to_owned())) {
-                            screen.print(format_args!(
-                                "the client who spoke last has left: use @ID text or @all text"
-                            ));
-                        }
-                    }
-                    Some(None) => screen.print(format_args!(
-                        "nobody has spoken yet: use @ID text or @all text"
-                    )),
-                    None => screen.print(format_args!(
-                        "in this mode clients are answered by the server: use @ID text or @all text"
-                    )),
+                let last = self.mode.conversation().and_then(Conversation::last_speaker);
+                let line = || Outbound::Line(text.to_owned());
+                if !last.is_some_and(|id| self.clients.send(id, line())) {
+                    screen.print(format_args!("{}", self.nobody_to_answer(last)));
                 }
             }
             Command::List => {
@@ -162,12 +151,25 @@ impl Console {
             }
             Command::Kick(id) => {
                 if self.send_to(id, Outbound::Close(Goodbye::Kicked)) {
-                    screen.print(format_args!("client {id} kicked"));
+                    screen.print(format_args!("kicked client {id}"));
                 }
             }
             Command::Quit => self.shutdown.trigger(),
             Command::Nothing => {}
             Command::Invalid(help) => screen.print(format_args!("{help}")),
+        }
+    }
+
+    /// Why a plain line has nobody to go to, given the client who spoke
+    /// last (in chat). A client's greeting (`Hi`) is not speaking: the
+    /// session answers it, and the operator never sees it.
+    fn nobody_to_answer(&self, last: Option<ClientId>) -> &'static str {
+        match (self.clients.count(), last) {
+            (0, _) => "no client is connected",
+            (_, None) => "nobody has spoken yet: use @ID text or @all text",
+            (_, Some(_)) => {
+                "nobody has spoken since the last speaker left: use @ID text or @all text"
+            }
         }
     }
 
