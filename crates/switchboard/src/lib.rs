@@ -43,7 +43,7 @@
 //!
 //! | model | threads | waits in | per idle client | breaks down when |
 //! |---|---|---|---|---|
-//! | [`SingleClient`] | 2 | `read` | nothing: others are turned away | a second client wants service |
+//! | [`SingleClient`] | 1 | `read`, watching the door between reads | nothing: others are turned away | a second client wants service |
 //! | [`ThreadPerClient`] | 1 + one per client | `read`, per thread | a thread and its stack | thousands of clients; a context switch per message |
 //! | [`ThreadPool`] | 1 + N | `read`, per worker | a place in the queue | more clients than workers: the rest wait unanswered |
 //! | [`EventLoop`] | 1 | `poll`, once for all | a few hundred bytes | one line is slow (everyone waits), or one core is not enough |

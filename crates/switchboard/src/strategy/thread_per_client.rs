@@ -118,7 +118,7 @@ pub(super) fn thread_per_client(
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
                     let _counted = counted;
-                    serve_client(client, &server_for_thread);
+                    serve_client(client, &server_for_thread, None);
                 });
             if spawned.is_err() {
                 // Out of threads or memory: this client is told so; the others
@@ -222,7 +222,7 @@ pub(super) fn accept_loop(
 }
 
 /// Admits the client, or turns it away with `busy` if every seat is taken.
-fn admit(
+pub(super) fn admit(
     stream: TcpStream,
     peer: SocketAddr,
     server: &Server,
@@ -244,9 +244,17 @@ fn admit(
     }))
 }
 
+/// Work a serving thread does between its client's reads, at least once
+/// every `every`: single-client's one thread watches its door there. A
+/// goodbye it returns ends the conversation with that `ERR` line.
+pub(super) struct Between<'a> {
+    pub(super) every: Duration,
+    pub(super) work: &'a mut dyn FnMut() -> Option<Goodbye>,
+}
+
 /// One client's life on a thread: block in `read`, feed the session, write
 /// the replies, until either side ends it.
-pub(super) fn serve_client(client: Client, server: &Server) {
+pub(super) fn serve_client(client: Client, server: &Server, mut between: Option<Between<'_>>) {
     let Client {
         id,
         writer,
@@ -264,12 +272,14 @@ pub(super) fn serve_client(client: Client, server: &Server) {
     // The read gives up when the client is next due to be found silent (and
     // on Windows, every so often), so the idle timeout can be checked.
     let mut last_heard = arrived;
+    let work_every = between.as_ref().map(|b| b.every);
     let wake_in = |last_heard: Instant| {
         let due = idle_timeout.map(|limit| {
             let left = limit.saturating_sub(last_heard.elapsed());
             left.max(Duration::from_millis(1))
         });
-        match (due, CHECK_CLOSED_EVERY) {
+        let every = work_every.or(CHECK_CLOSED_EVERY);
+        match (due, every) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -279,11 +289,22 @@ pub(super) fn serve_client(client: Client, server: &Server) {
     }
     let mut buf = vec![0; FIRST_READ];
     let mut out = Vec::new();
+    let mut worked = Instant::now();
     loop {
         // Echo's whole lines are their own answer: `buf[..echoed]` goes back
         // as it is, before `out`.
         let mut echoed = 0;
-        let flow = if session.has_backlog() {
+        let goodbye = match &mut between {
+            Some(between) if worked.elapsed() >= between.every => {
+                worked = Instant::now();
+                (between.work)()
+            }
+            _ => None,
+        };
+        let flow = if let Some(why) = goodbye {
+            out.extend_from_slice(why.line().as_bytes());
+            Flow::Close
+        } else if session.has_backlog() {
             session.resume(&server.context(), &mut out) // replies piled up; answer the rest first
         } else {
             match stream.read(&mut buf) {

@@ -66,7 +66,7 @@ impl ConnectionStrategy for ThreadPool {
                     let _counted = counted;
                     let _watch = CrewMember(&crew, &server);
                     while let Some(client) = waiting.pop() {
-                        serve_client(client, &server);
+                        serve_client(client, &server, None);
                     }
                 });
             if let Err(e) = spawned {
