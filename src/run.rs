@@ -33,9 +33,9 @@ const INTERRUPTED: i32 = 130;
 
 /// Under an address-space limit (`ulimit -v`, `prlimit --as`), glibc's
 /// malloc reserves 64 MiB of it for each arena it adds — one per busy thread,
-/// up to eight per core. server2 under a 400 MB limit had five arenas, 320 MB
-/// of reservations, at a hundred clients, and aborted when its next
-/// allocation found no room. Two arenas are plenty for servers whose threads
+/// up to eight per core, and server2 under such a limit aborted when its next
+/// allocation found no room (docs/measurements/figures-behind-the-code.md).
+/// Two arenas are plenty for servers whose threads
 /// allocate little (each thread still has its own cache of small blocks).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn bound_malloc_arenas() {

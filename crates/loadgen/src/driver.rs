@@ -55,8 +55,8 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// sooner than this is waited for by polling without a timeout, yielding the CPU
 /// between polls; otherwise every send could go out up to a millisecond late, and the
 /// latency timed from when it was due would carry the generator's own lateness. A
-/// sleep instead would be cheaper but deaf: replies arriving during it wait (measured:
-/// 50 µs sleeps put 140 µs on the median at 15k requests/s). So in open loop above
+/// sleep instead would be cheaper but deaf: replies arriving during it wait, which
+/// shows on the median (docs/measurements/figures-behind-the-code.md). So in open loop above
 /// about a thousand requests per second the generator's thread reads as a busy core:
 /// that is waiting, not work, and the achieved rate tells whether it kept up.
 const FINE_WAIT: Duration = Duration::from_millis(1);

@@ -55,10 +55,9 @@ pub struct Clients {
 #[derive(Default)]
 struct State {
     /// A hash table, not a B-tree: ids only grow, so a B-tree's nodes are
-    /// split at their end and stay about half full — 107 bytes for each
-    /// 56-byte seat at 10,000 clients (heaptrack), against the table's 57
-    /// per bucket at 44–87% load (93 there). `/list` and `@all` want them in
-    /// order, and sort; a table left mostly empty by a crowd that has gone
+    /// split at their end and stay about half full, nearly twice the memory
+    /// per seat (docs/measurements/figures-behind-the-code.md). `/list` and
+    /// `@all` want them in order, and sort; a table left mostly empty by a crowd that has gone
     /// is shrunk (see [`Clients::leave`]).
     seated: HashMap<ClientId, Seat>,
 }

@@ -15,10 +15,11 @@
 //! they bring — `compare` shows it. Per client, the same few hundred bytes.
 //! Threads: the loop, N workers, the console's helpers.
 //!
-//! **Where it wins.** A slow line — `calc` asked for `9**99999` — ties up one
-//! worker, not the loop: every other client is still read, answered by the
-//! other workers, and written to. On the plain event loop the same line
-//! stalls everyone (`compare -w heavy` shows both). It breaks down when
+//! **Where it wins.** A slow line — a `calc` line of thousands of big-number
+//! remainders, as `compare -w heavy` sends — ties up one worker, not the
+//! loop: every other client is still read, answered by the other workers,
+//! and written to. On the plain event loop the same line stalls everyone
+//! (`compare -w heavy` shows both). It breaks down when
 //! every worker is busy with slow lines, or when the loop's single thread
 //! is itself the bottleneck (then see `multi-reactor`).
 

@@ -84,10 +84,9 @@ enum Input {
 /// while that connection has nothing waiting to go out.
 ///
 /// Why: a connection that owned its buffer allocated it, grew it (copying a
-/// long line again) and freed it for every message, and kept one while idle.
-/// Measured side by side (`compare --external`, 16 KiB lines, 50 clients),
-/// lending one warm buffer cut user CPU per message from 1.02 µs to 0.69 µs,
-/// and memory per idle connection at 10,000 connections from 570 B to 412 B.
+/// long line again) and freed it for every message, and kept one while idle;
+/// lending one cut both user CPU per message and memory per idle connection
+/// by about a third (docs/measurements/figures-behind-the-code.md).
 /// A connection keeps a buffer of its own only while its client has not
 /// taken everything.
 #[derive(Default)]
@@ -110,8 +109,7 @@ impl WarmBuffer {
 }
 
 /// Every field counts: ten thousand idle clients hold ten thousand of these
-/// (88 bytes each on x86-64; the registry's seat and the table's slot come
-/// on top). So the client's id lives in its session, one time serves both
+/// (the registry's seat and the table's slot come on top). So the client's id lives in its session, one time serves both
 /// phases, and a buffer of replies is a connection's own only while its
 /// client is behind.
 pub(super) struct Conn {
