@@ -36,7 +36,7 @@ pub mod workload;
 
 pub use driver::{run, Mark, Report};
 pub use stats::{Latency, Summary};
-pub use workload::{Exchange, Plan, Workload};
+pub use workload::{load_line, Exchange, Plan, Workload};
 
 /// Everything that can stop a load run or a measurement from happening at all.
 ///

@@ -74,6 +74,23 @@ fn letters(size: usize) -> Vec<u8> {
     (0..size).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
+/// A request line of about `size` bytes (without its `\n`) that a server in `mode`
+/// answers by itself, for load tests: letters for `echo` and `reverse`, `1+1+...+1` for
+/// `calc` (cheap to parse, and every term is work). `None` for a mode the generator
+/// does not load: `chat` answers only through an operator. The reply to expect is the
+/// mode's own answer (`switchboard::mode::ModeEntry::answer`).
+pub fn load_line(mode: &str, size: usize) -> Option<String> {
+    match mode {
+        "echo" | "reverse" => Some(String::from_utf8(letters(size)).expect("ASCII letters")),
+        "calc" => {
+            let mut line = "1+".repeat(size.div_ceil(2).max(1));
+            line.pop();
+            Some(line)
+        }
+        _ => None,
+    }
+}
+
 impl Exchange {
     /// For an echo server (the baselines, and `--mode echo`): a line of `size` payload bytes (plus `\n`), returned unchanged.
     pub fn echo(size: usize) -> Self {
@@ -199,6 +216,16 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
+    /// Each loaded mode's line has about the size asked for; chat has none.
+    #[test]
+    fn load_lines() {
+        assert_eq!(super::load_line("echo", 3).as_deref(), Some("abc"));
+        assert_eq!(super::load_line("reverse", 28).unwrap().len(), 28);
+        assert_eq!(super::load_line("calc", 5).as_deref(), Some("1+1+1"));
+        assert_eq!(super::load_line("calc", 0).as_deref(), Some("1"));
+        assert_eq!(super::load_line("chat", 10), None);
+    }
+
     use super::*;
 
     /// Echo requests are letters plus newline and come back byte for byte.

@@ -47,8 +47,11 @@ pub fn measure(cli: &Cli, job: &Job) -> Result<Row, String> {
 
     let mut plan = Plan::new(server.addr, job.workload, job.clients);
     // The baseline has no modes: it always echoes.
-    plan.exchange = match mode.0.load_exchange(cli.size) {
-        Some((request, reply)) if framed => Exchange { request, reply },
+    plan.exchange = match loadgen::load_line(mode.as_str(), cli.size) {
+        Some(line) if framed => Exchange {
+            request: format!("{line}\n").into_bytes(),
+            reply: mode.0.answer(&line),
+        },
         _ => Exchange::echo(cli.size),
     };
     if heavy {

@@ -237,7 +237,9 @@ impl LoadMode {
 
     /// `--mode`'s values, from the library's one list of modes.
     pub fn parser() -> impl TypedValueParser<Value = LoadMode> {
-        let loadable = MODES.iter().filter(|m| m.load_line.is_some());
+        let loadable = MODES
+            .iter()
+            .filter(|m| loadgen::load_line(m.name, 1).is_some());
         let names = loadable.map(|m| PossibleValue::new(m.name).help(m.about));
         PossibleValuesParser::new(names)
             .try_map(|name| mode::find(&name).map(LoadMode).ok_or("no such mode"))

@@ -10,7 +10,6 @@ pub const ENTRY: ModeEntry = ModeEntry {
     name: "calc",
     about: "each line is an arithmetic expression; the reply is its value",
     build: || Arc::new(Calc),
-    load_line: Some(load_line),
     example: Some(("6*7", "42")),
 };
 
@@ -26,13 +25,4 @@ impl Mode for Calc {
             Err(e) => reply(out, &format!("invalid expression: {e}")),
         }
     }
-}
-
-/// `1+1+...+1`, at most `size` bytes long (at least `1`): cheap to parse,
-/// and every term is work.
-fn load_line(size: usize) -> String {
-    let terms = size.div_ceil(2).max(1);
-    let mut line = "1+".repeat(terms);
-    line.pop();
-    line
 }

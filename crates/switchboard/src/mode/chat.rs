@@ -11,7 +11,6 @@ pub const ENTRY: ModeEntry = ModeEntry {
     name: "chat",
     about: "the operator at the server's console talks with the clients",
     build: || Arc::new(Chat::default()),
-    load_line: None,
     example: None,
 };
 

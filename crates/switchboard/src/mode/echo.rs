@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use super::{letters, Mode, ModeEntry, Speaker};
+use super::{Mode, ModeEntry, Speaker};
 
 /// `--mode echo`.
 pub const ENTRY: ModeEntry = ModeEntry {
     name: "echo",
     about: "every line comes back unchanged, byte for byte",
     build: || Arc::new(Echo),
-    load_line: Some(letters),
     example: Some(("ping", "ping")),
 };
 

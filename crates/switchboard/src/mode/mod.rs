@@ -97,9 +97,6 @@ pub struct ModeEntry {
     pub about: &'static str,
     /// A fresh instance.
     pub build: fn() -> Arc<dyn Mode>,
-    /// A request line of about `size` bytes for load tests, whose reply the
-    /// mode itself gives; `None` where no reply comes without an operator.
-    pub load_line: Option<fn(size: usize) -> String>,
     /// A line and its reply, as a person would check the mode by hand.
     pub example: Option<(&'static str, &'static str)>,
 }
@@ -109,14 +106,6 @@ pub struct ModeEntry {
 pub const MODES: &[ModeEntry] = &[chat::ENTRY, calc::ENTRY, echo::ENTRY, reverse::ENTRY];
 
 impl ModeEntry {
-    /// A request of about `size` bytes (its `\n` included) and the exact
-    /// reply this mode gives it: what a load generator sends and checks.
-    /// `None` for a mode that answers only through an operator.
-    pub fn load_exchange(&self, size: usize) -> Option<(Vec<u8>, Vec<u8>)> {
-        let line = (self.load_line?)(size);
-        Some((format!("{line}\n").into_bytes(), self.answer(&line)))
-    }
-
     /// What this mode answers to `line` (a text line, without its `\n`),
     /// from a client alone on a fresh server.
     pub fn answer(&self, line: &str) -> Vec<u8> {
@@ -141,11 +130,6 @@ pub fn reply(out: &mut Vec<u8>, text: &str) {
     out.push(b'\n');
 }
 
-/// `size` letters, `abc...zab...`: a load line any text mode takes.
-pub fn letters(size: usize) -> String {
-    (b'a'..=b'z').cycle().take(size).map(char::from).collect()
-}
-
 impl std::fmt::Debug for ModeEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModeEntry")
@@ -158,29 +142,14 @@ impl std::fmt::Debug for ModeEntry {
 mod tests {
     use super::*;
 
-    /// Each mode's load exchange is what that mode answers, line for line.
+    /// What each mode answers a line by itself, as a load generator checks it;
+    /// chat answers nothing without an operator.
     #[test]
-    fn load_exchanges() {
-        let exchange = |name, size| find(name).and_then(|m| m.load_exchange(size));
-        let text = |(q, a): (Vec<u8>, Vec<u8>)| {
-            (String::from_utf8(q).unwrap(), String::from_utf8(a).unwrap())
-        };
-        assert_eq!(
-            exchange("echo", 3).map(text),
-            Some(("abc\n".into(), "abc\n".into()))
-        );
-        assert_eq!(
-            exchange("reverse", 3).map(text),
-            Some(("abc\n".into(), "cba\n".into()))
-        );
-        assert_eq!(
-            exchange("calc", 5).map(text),
-            Some(("1+1+1\n".into(), "3\n".into()))
-        );
-        assert_eq!(
-            exchange("calc", 0).map(text),
-            Some(("1\n".into(), "1\n".into()))
-        );
-        assert_eq!(exchange("chat", 10), None);
+    fn answers() {
+        let answer = |name, line| String::from_utf8(find(name).unwrap().answer(line)).unwrap();
+        assert_eq!(answer("echo", "abc"), "abc\n");
+        assert_eq!(answer("reverse", "abc"), "cba\n");
+        assert_eq!(answer("calc", "1+1+1"), "3\n");
+        assert_eq!(answer("chat", "hello"), "");
     }
 }

@@ -4,14 +4,13 @@ use std::sync::Arc;
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::{letters, Mode, ModeEntry, Speaker};
+use super::{Mode, ModeEntry, Speaker};
 
 /// `--mode reverse`.
 pub const ENTRY: ModeEntry = ModeEntry {
     name: "reverse",
     about: "every line comes back reversed, as a person reads it",
     build: || Arc::new(Reverse),
-    load_line: Some(letters),
     example: Some(("abc", "cba")),
 };
 
