@@ -15,6 +15,7 @@
 
 use std::process::ExitCode;
 
+use switchboard::address::Address;
 use switchboard::mode::{reply, Speaker};
 use switchboard::{net, serve, Error, EventLoop, Mode, Server};
 
@@ -32,13 +33,15 @@ impl Mode for KeywordEcho {
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
-    let Ok(port) = args.next().map_or(Ok(5000), |p| p.parse::<u16>()) else {
-        eprintln!("usage: keyword_echo [HOST] [PORT]");
-        return ExitCode::from(2);
+    // A port typed alone is the port; a host in numeric shorthand is refused.
+    let address = match Address::from_args(std::env::args().skip(1)) {
+        Ok(address) => address,
+        Err(why) => {
+            eprintln!("keyword_echo: {why}\nusage: keyword_echo [HOST] [PORT]");
+            return ExitCode::from(2);
+        }
     };
-    match run(&host, port) {
+    match run(&address) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyword_echo: {e}");
@@ -47,8 +50,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(host: &str, port: u16) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(host, port)?)?;
+fn run(address: &Address) -> Result<(), Error> {
+    let listener = net::bind(&address.resolve()?)?;
     let server = Server::new(KeywordEcho);
     let stop = server.shutdown.clone();
     if let Err(e) = ctrlc::set_handler(move || stop.trigger()) {

@@ -15,17 +15,20 @@
 
 use std::process::ExitCode;
 
+use switchboard::address::Address;
 use switchboard::mode::Reverse;
 use switchboard::{net, serve, Error, Server, ThreadPerClient};
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
-    let Ok(port) = args.next().map_or(Ok(5000), |p| p.parse::<u16>()) else {
-        eprintln!("usage: reverse_server [HOST] [PORT]");
-        return ExitCode::from(2);
+    // A port typed alone is the port; a host in numeric shorthand is refused.
+    let address = match Address::from_args(std::env::args().skip(1)) {
+        Ok(address) => address,
+        Err(why) => {
+            eprintln!("reverse_server: {why}\nusage: reverse_server [HOST] [PORT]");
+            return ExitCode::from(2);
+        }
     };
-    match run(&host, port) {
+    match run(&address) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reverse_server: {e}");
@@ -34,8 +37,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(host: &str, port: u16) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(host, port)?)?;
+fn run(address: &Address) -> Result<(), Error> {
+    let listener = net::bind(&address.resolve()?)?;
     let server = Server::new(Reverse);
 
     // Ctrl-C stops the server: every client is told, then `serve` returns.

@@ -435,3 +435,24 @@ fn resident_kib(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The examples read `[HOST] [PORT]` as the binaries do: a port typed alone
+/// is that port on 127.0.0.1, and a host in numeric shorthand is refused
+/// with exit status 2, before any lookup.
+#[test]
+fn examples_take_a_port_alone_and_refuse_numeric_hosts() {
+    let program = Process::spawn(Command::new(example_path("reverse_server")).arg("0"));
+    let first = program.line();
+    assert!(
+        first.starts_with("listening on 127.0.0.1:"),
+        "a lone 0 is the port: {first:?}"
+    );
+    let refused = Command::new(example_path("keyword_echo"))
+        .args(["127.1", "5000"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("`127.1` is not a host"), "{said}");
+}

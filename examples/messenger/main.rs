@@ -31,6 +31,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, Sender};
 
+use switchboard::address::Address;
 use switchboard::clients::{Clients, Presence};
 use switchboard::mode::Speaker;
 use switchboard::{net, serve, Error, EventLoop, Mode, Server, Shutdown};
@@ -47,13 +48,15 @@ impl Mode for Relay {
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
-    let Ok(port) = args.next().map_or(Ok(5000), |p| p.parse::<u16>()) else {
-        eprintln!("usage: messenger [HOST] [PORT]");
-        return ExitCode::from(2);
+    // A port typed alone is the port; a host in numeric shorthand is refused.
+    let address = match Address::from_args(std::env::args().skip(1)) {
+        Ok(address) => address,
+        Err(why) => {
+            eprintln!("messenger: {why}\nusage: messenger [HOST] [PORT]");
+            return ExitCode::from(2);
+        }
     };
-    match run(&host, port) {
+    match run(&address) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("messenger: {e}");
@@ -62,8 +65,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(host: &str, port: u16) -> Result<(), Error> {
-    let listener = net::bind(&net::resolve(host, port)?)?;
+fn run(address: &Address) -> Result<(), Error> {
+    let listener = net::bind(&address.resolve()?)?;
     let addr = listener
         .local_addr()
         .map_err(Error::io("reading the bound address"))?;

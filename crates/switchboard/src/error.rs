@@ -17,6 +17,10 @@ pub enum Error {
         /// What the resolver said.
         source: io::Error,
     },
+    /// The host as typed is not one: a bare number or numeric shorthand,
+    /// refused before any lookup.
+    #[error(transparent)]
+    Address(#[from] crate::address::Refusal),
     /// Binding or listening on the address failed (in use, permission, ...).
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -24,6 +24,8 @@
 //! - [`clients`] — the registry of connected clients: admission
 //!   (`--max-clients`), sending to a client, presence.
 //! - [`access`] — who may connect (`--allow`, `--deny`).
+//! - [`address`] — `[HOST] [PORT]` as typed: a port alone is the port, and a
+//!   host in numeric shorthand is refused before any lookup.
 //! - [`console`] — the operator's commands (`@ID text`, `/list`, `/kick`,
 //!   `/quit`) and the [`Screen`](console::Screen) they and chat write to.
 //! - [`Server`] and [`serve()`] — what a model serves, and the call that
@@ -78,6 +80,7 @@ pub mod mode;
 pub mod session;
 
 pub mod access;
+pub mod address;
 pub mod clients;
 pub mod console;
 mod error;

@@ -4,6 +4,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::address::check_host;
 use crate::error::Error;
 
 /// Pending connections the kernel may queue. std and mio use 128, which a
@@ -14,7 +15,12 @@ pub const BACKLOG: i32 = 1024;
 
 /// Resolves `host` (a name, an IPv4 or an IPv6 literal) with `port`,
 /// IPv4 addresses first so `localhost` means 127.0.0.1 as the coursework expects.
+///
+/// A host that is a bare number or numeric shorthand (`5713`, `127.1`) is
+/// refused before any lookup ([`check_host`]): the system's resolver would
+/// turn it into an address nobody meant, often off this machine.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    check_host(host)?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let resolve_error = |source| Error::Resolve {
         host: host.to_owned(),
