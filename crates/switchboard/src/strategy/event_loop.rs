@@ -36,7 +36,6 @@
 //! channel and wakes the loop with a [`Waker`]; the loop does the writing.
 
 mod conn;
-mod workers;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
@@ -50,8 +49,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::SockRef;
 
 use self::conn::{Conn, Next, Shared, WarmBuffer};
-use self::workers::{Done, Workers};
 use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::event_loop_workers::{Done, Workers};
 use super::{idle_sweep_interval, Admit, ConnectionStrategy, InFlight, Model};
 use crate::clients::Outbox;
 use crate::error::Error;

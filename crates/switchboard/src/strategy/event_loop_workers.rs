@@ -8,7 +8,10 @@
 //! complete line through the mode, and sends the session back with its
 //! replies, waking the loop; the loop writes them. While its session is
 //! away a connection is not read, so its replies keep the order of its
-//! lines (`event_loop/workers.rs` is the hand-off, in a few dozen lines).
+//! lines. The pool is below, after the model: `Workers::send` is the
+//! hand-off, and each pool thread sends the session back and wakes the
+//! loop's poll (`Workers::start`). In the loop, `SessionAt::Worker` in
+//! `event_loop/conn.rs` marks a connection whose session is away.
 //!
 //! **What it costs.** Per cheap line, more than the plain loop: a copy of
 //! the bytes, two channel hand-offs and a wake-up, and the thread switches
@@ -23,12 +26,19 @@
 //! every worker is busy with slow lines, or when the loop's single thread
 //! is itself the bottleneck (then see `multi-reactor`).
 
+use std::io;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mio::{Token, Waker};
 
 use super::event_loop::{Answer, Door, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
+use crate::session::{Flow, Session};
 
 /// `--model event-loop-workers`.
 pub const MODEL: Model = Model {
@@ -45,5 +55,166 @@ impl ConnectionStrategy for EventLoopWorkers {
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
         let (one_loop, _) = Loop::new(Door::Listener(listener), server, Answer::OnWorkers)?;
         one_loop.run()
+    }
+}
+
+// The pool: a connection's session travels to a pool thread with the bytes
+// to answer, and comes back, with its replies, through the loop's waker.
+//
+// Order needs no sequence numbers: a connection has at most one errand out
+// at a time (its session is *in* the errand), and the loop reads nothing
+// more from it until the session is back. Its replies therefore go out in
+// the order its lines came in, while other connections' errands run on the
+// other threads — a slow line holds up its own connection only.
+
+/// What a session is asked to do with its errand.
+pub(super) enum Work {
+    /// Answer these bytes, as read from the client.
+    Bytes(Vec<u8>),
+    /// The client stopped sending: answer a last unterminated line.
+    Eof,
+    /// Answer input that waited while replies piled up.
+    Resume,
+}
+
+/// A session sent out, and what it must do.
+pub(super) struct Errand {
+    pub(super) token: Token,
+    pub(super) session: Session,
+    pub(super) work: Work,
+}
+
+/// A session back from a pool thread, with what it answered; without it if
+/// the thread died answering (a bug): the connection is then closed.
+pub(super) struct Done {
+    pub(super) token: Token,
+    pub(super) session: Option<Session>,
+    pub(super) replies: Vec<u8>,
+    pub(super) flow: Flow,
+}
+
+/// The pool: errands go out on one channel, answers come back on another.
+pub(super) struct Workers {
+    errands: Sender<Errand>,
+    done: Receiver<Done>,
+    /// Threads still running: each counts itself out as it ends.
+    alive: Arc<AtomicUsize>,
+}
+
+impl Workers {
+    /// Starts `server.workers` threads that answer for `server` and wake the
+    /// loop through `waker` after each errand. They end when the pool is
+    /// dropped.
+    pub(super) fn start(server: &Server, waker: Arc<Waker>) -> io::Result<Workers> {
+        let (errands, waiting) = mpsc::channel::<Errand>();
+        let (answered, done) = mpsc::channel();
+        let waiting = Arc::new(Mutex::new(waiting));
+        let alive = Arc::new(AtomicUsize::new(0));
+        for n in 1..=server.workers.max(1) {
+            let (waiting, answered, waker) = (waiting.clone(), answered.clone(), waker.clone());
+            let server = server.clone();
+            alive.fetch_add(1, Ordering::SeqCst);
+            let counted = CountedOut(Arc::clone(&alive));
+            std::thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .spawn(move || {
+                    let _counted = counted;
+                    while let Some(errand) = next(&waiting) {
+                        let watch = Watch {
+                            token: errand.token,
+                            answered: &answered,
+                            waker: &waker,
+                        };
+                        let done = run(errand, &server);
+                        std::mem::forget(watch);
+                        if answered.send(done).is_err() {
+                            break; // the loop has stopped
+                        }
+                        let _ = waker.wake();
+                    }
+                })?;
+        }
+        Ok(Workers {
+            errands,
+            done,
+            alive,
+        })
+    }
+
+    /// Whether every thread of the pool has died: nobody is left to answer.
+    pub(super) fn all_died(&self) -> bool {
+        self.alive.load(Ordering::Relaxed) == 0
+    }
+
+    /// Sends a session out; false if the pool is gone (a thread panicked).
+    pub(super) fn send(&self, errand: Errand) -> bool {
+        self.errands.send(errand).is_ok()
+    }
+
+    /// The sessions back since the last look.
+    pub(super) fn done(&self) -> mpsc::TryIter<'_, Done> {
+        self.done.try_iter()
+    }
+}
+
+/// Counts a pool thread out when it ends, however it ends.
+struct CountedOut(Arc<AtomicUsize>);
+
+impl Drop for CountedOut {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Watches one errand: if its thread dies on it (a panic outside the mode,
+/// which the session already contains), the loop still hears back, without
+/// the session, and closes that client instead of waiting for it forever.
+/// The other threads go on; when none is left, the loop finds the pool
+/// gone (`Workers::send`).
+struct Watch<'a> {
+    token: Token,
+    answered: &'a Sender<Done>,
+    waker: &'a Waker,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        tracing::error!("a worker thread died answering a client; that client is closed");
+        let lost = Done {
+            token: self.token,
+            session: None,
+            replies: Vec::new(),
+            flow: Flow::Close,
+        };
+        if self.answered.send(lost).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+fn next(waiting: &Mutex<Receiver<Errand>>) -> Option<Errand> {
+    let waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+    waiting.recv().ok()
+}
+
+/// Does the errand: the session, framing and mode included, runs here.
+fn run(errand: Errand, server: &Server) -> Done {
+    let Errand {
+        token,
+        mut session,
+        work,
+    } = errand;
+    let mut replies = Vec::new();
+    let context = server.context();
+    let flow = match work {
+        Work::Bytes(bytes) => session.on_bytes(&context, &bytes, &mut replies),
+        Work::Eof => session.on_eof(&context, &mut replies),
+        Work::Resume => session.resume(&context, &mut replies),
+    };
+    Done {
+        token,
+        session: Some(session),
+        replies,
+        flow,
     }
 }

@@ -4,7 +4,7 @@
 //! **How it works.** This is the first server every course writes, and its
 //! whole logic is three steps, below in [`SingleClient::serve`]: *accept* a
 //! client (blocking until one connects), *talk* with it until it leaves
-//! (block in `read`, answer, write: [`serve_client`], the same loop a
+//! (block in `read`, answer, write: `serve_client`, the same loop a
 //! thread-per-client thread runs), then *accept the next*.
 //!
 //! **The catch.** While the one thread talks, nobody accepts. A second
@@ -18,7 +18,7 @@
 //! - *a non-blocking accept*, which is what this file does: while a
 //!   conversation is going on, the listener is switched to non-blocking and,
 //!   between reads, at least every [`DOOR_EVERY`], the thread accepts
-//!   whoever is queued and turns each away ([`turn_away`]). For that the
+//!   whoever is queued and turns each away (`turn_away`). For that the
 //!   read must give up now and then (a read timeout), even when the client
 //!   is silent: a wake-up every [`DOOR_EVERY`] is this model's price for a
 //!   second thread it does not have.

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Registry, Token};
 
-use super::workers::{Done, Errand, Work, Workers};
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::{Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
+use crate::strategy::event_loop_workers::{Done, Errand, Work, Workers};
 use crate::strategy::{beyond_replies, past_output_bound};
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
