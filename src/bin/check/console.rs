@@ -11,6 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Bytes written to stdin at a time.
+const PIECE: usize = 16 * 1024;
 /// Bytes of stdout kept for searching (the most recent ones).
 const STDOUT_KEPT: usize = 1024 * 1024;
 
@@ -32,12 +34,16 @@ impl Stdin {
             let _ = thread::Builder::new()
                 .name("server stdin".into())
                 .spawn(move || {
-                    for bytes in rx {
+                    // Counted piece by piece, so a report can say how far a server
+                    // that stopped reading got.
+                    for piece in rx.iter().flat_map(|b: Vec<u8>| {
+                        b.chunks(PIECE).map(<[u8]>::to_vec).collect::<Vec<_>>()
+                    }) {
                         // The server exiting closes the pipe: stop there.
-                        if pipe.write_all(&bytes).and_then(|()| pipe.flush()).is_err() {
+                        if pipe.write_all(&piece).and_then(|()| pipe.flush()).is_err() {
                             return;
                         }
-                        count.fetch_add(bytes.len() as u64, Ordering::Release);
+                        count.fetch_add(piece.len() as u64, Ordering::Release);
                     }
                 });
             tx

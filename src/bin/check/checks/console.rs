@@ -68,7 +68,7 @@ fn say(ctx: &Ctx, conn: &mut Conn, text: &str) -> Result<String, Verdict> {
 
 /// Types `line` at the server's console.
 fn type_line(ctx: &mut Ctx, line: &str) {
-    ctx.log.note("console", format!("typed {line:?}"));
+    ctx.log.note("stdin", format!("typed {line:?}"));
     ctx.server
         .stdin
         .type_bytes(format!("{line}\n").into_bytes());
@@ -107,7 +107,7 @@ pub fn non_reader(ctx: &mut Ctx) -> Result<(), Verdict> {
         .flat_map(|i| format!("{i:06} {}\n", "x".repeat(992)).into_bytes())
         .collect();
     ctx.log.note(
-        "console",
+        "stdin",
         format!(
             "typed {LINES} lines of 1000 bytes ({} bytes) for X, which reads none of them",
             filler.len()
@@ -119,7 +119,7 @@ pub fn non_reader(ctx: &mut Ctx) -> Result<(), Verdict> {
     let read = ctx.server.stdin.drained(PROMPT);
     let (written, typed) = ctx.server.stdin.progress();
     ctx.log.note(
-        "console",
+        "stdin",
         match read {
             true => format!("all {typed} bytes went into the server's stdin"),
             false => format!(
@@ -154,7 +154,7 @@ pub fn non_reader(ctx: &mut Ctx) -> Result<(), Verdict> {
             other => {
                 let seen = crate::conn::describe(&other, PROMPT);
                 ctx.log
-                    .note("Y", format!("{seen} (after {skipped} lines for X)"));
+                    .note("Y", format!("(after {skipped} lines meant for X)"));
                 return Err(fail(
                     format!("Y waited {PROMPT:?} for the line typed for it and {seen}"),
                     CONSOLE_STUCK,
