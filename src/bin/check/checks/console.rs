@@ -14,6 +14,11 @@ use crate::outcome::{fail, Verdict};
 
 const NO_GREETING: &str = "the server did not answer `Hi` with the greeting";
 
+/// How long a client's line may take to show on stdout: longer than a reply, since
+/// it passes through the server's stdout pipe and a thread of ours, and a line that
+/// shows ends the wait at once.
+const PRINTED: Duration = Duration::from_secs(5);
+
 const NOT_PRINTED: &str = "a client's line never showed on the server's stdout: a chat \
      server prints each line it receives for its operator (for example `[ID] text`) and \
      flushes it (print(..., flush=True))";
@@ -48,18 +53,18 @@ fn say(ctx: &Ctx, conn: &mut Conn, text: &str) -> Result<String, Verdict> {
     conn.send(format!("{text}\n").as_bytes())?;
     ctx.log
         .note("stdout", format!("expect a line with {text:?}"));
-    if let Some(line) = ctx.server.stdout.wait_for(text, mark, REPLY) {
+    if let Some(line) = ctx.server.stdout.wait_for(text, mark, PRINTED) {
         ctx.log.note("stdout", format!("printed {line:?}"));
         return Ok(line);
     }
     ctx.log
-        .note("stdout", format!("no such line within {REPLY:?}"));
+        .note("stdout", format!("no such line within {PRINTED:?}"));
     let sent_back = matches!(conn.next(Duration::from_millis(200)),
         Reply::Line(l) if l.trim_ascii_end() == text.as_bytes());
     let cause = if sent_back { SENT_BACK } else { NOT_PRINTED };
     Err(fail(
         format!(
-            "{} said {text:?}; the server's stdout did not show it within {REPLY:?}",
+            "{} said {text:?}; the server's stdout did not show it within {PRINTED:?}",
             conn.name()
         ),
         cause,
@@ -269,7 +274,7 @@ pub fn kick(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut clients = speakers(ctx)?;
     let (first, id) = &mut clients[0];
     type_line(ctx, &format!("/kick {id}"));
-    closes(first, KICK)?;
+    first.expect_closed_after_err(REPLY, KICK)?;
     if let Some((other, id)) = clients.get_mut(1) {
         let line = tag(ctx, "still here on");
         type_line(ctx, &format!("@{id} {line}"));
@@ -285,11 +290,6 @@ pub fn kick(ctx: &mut Ctx) -> Result<(), Verdict> {
     Ok(())
 }
 
-/// Reads what is left of `conn` (lines starting `ERR` allowed) until it closes.
-fn closes(conn: &mut Conn, cause: &str) -> Result<(), Verdict> {
-    conn.expect_closed_after_err(REPLY, cause)
-}
-
 /// `/quit` tells each client (an `ERR` line, or a close) and ends the server.
 pub fn quit(ctx: &mut Ctx) -> Result<(), Verdict> {
     const QUIT: &str = "`/quit` did not end the server: tell every client `ERR server \
@@ -297,7 +297,7 @@ pub fn quit(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut clients = speakers(ctx)?;
     type_line(ctx, "/quit");
     for (conn, _) in &mut clients {
-        closes(conn, QUIT)?;
+        conn.expect_closed_after_err(REPLY, QUIT)?;
     }
     ctx.gone_within(Duration::from_secs(2), QUIT)
 }
