@@ -27,6 +27,8 @@ pub struct Conn<'a> {
     /// Bytes received and not yet returned as a line.
     pending: Vec<u8>,
     log: &'a Log,
+    /// Received lines are not logged (a flood of them would crowd the log out).
+    quiet: bool,
 }
 
 /// The usual cause when a connection cannot be made at all.
@@ -74,6 +76,7 @@ impl<'a> Conn<'a> {
                 stream,
                 pending: Vec::new(),
                 log,
+                quiet: false,
             }),
             Err(e) => {
                 log.note(name, format!("connect failed: {e}"));
@@ -85,6 +88,43 @@ impl<'a> Conn<'a> {
     /// This connection's name in the log.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Stops (or resumes) logging each line received.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
+    /// Expects the server to close this connection within `within`, after at most a
+    /// few lines starting `ERR` (a reset counts as a close).
+    pub fn expect_closed_after_err(
+        &mut self,
+        within: Duration,
+        cause: &str,
+    ) -> Result<(), Verdict> {
+        self.log.note(
+            &self.name,
+            "expect the server to close (an ERR line first is fine)",
+        );
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left) {
+                Reply::Line(line) if line.starts_with(b"ERR") => {}
+                Reply::Closed(rest) if rest.is_empty() || rest.starts_with(b"ERR") => return Ok(()),
+                Reply::Reset => return Ok(()),
+                other => {
+                    return Err(fail(
+                        format!(
+                            "{} expected the connection closed, {}",
+                            self.name,
+                            describe(&other, within)
+                        ),
+                        cause,
+                    ))
+                }
+            }
+        }
     }
 
     /// The socket, for options and non-blocking floods.
@@ -125,7 +165,9 @@ impl<'a> Conn<'a> {
             if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
                 let mut line: Vec<u8> = self.pending.drain(..=end).collect();
                 line.pop();
-                self.log.note(&self.name, format!("got {}", quote(&line)));
+                if !self.quiet {
+                    self.log.note(&self.name, format!("got {}", quote(&line)));
+                }
                 return Reply::Line(line);
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -175,6 +217,19 @@ impl<'a> Conn<'a> {
             |line: &[u8]| line == want || (!exact && line.strip_suffix(b"\r") == Some(want));
         match got {
             Reply::Line(line) if matches(&line) => Ok(()),
+            Reply::Silent(rest) | Reply::Closed(rest) if unterminated(&rest, want) => {
+                Err(no_line_end(&self.name, want))
+            }
+            Reply::Line(line) if runs_on(&line, want) => Err(fail(
+                format!(
+                    "{} expected {}, got {}: no line end after {}",
+                    self.name,
+                    quote(want),
+                    quote(&line),
+                    quote(want)
+                ),
+                NO_LINE_END,
+            )),
             other => Err(fail(
                 format!(
                     "{} expected {}, {}",
@@ -218,6 +273,34 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// The usual cause when a reply comes without its `\n`.
+pub const NO_LINE_END: &str = "the reply has no line end: every line the server sends must \
+     end in `\\n` (send \"Hello\\n\", not \"Hello\"), or a client reading lines waits forever";
+
+/// Whether `rest`, the unfinished line left when nothing more came, is `want`
+/// without its line end.
+pub fn unterminated(rest: &[u8], want: &[u8]) -> bool {
+    !want.is_empty() && (rest == want || rest.strip_suffix(b"\r") == Some(want))
+}
+
+/// Whether `line` is `want` run into the next reply (`Hellobye`): `want` was sent
+/// without its line end.
+pub fn runs_on(line: &[u8], want: &[u8]) -> bool {
+    !want.is_empty()
+        && line.starts_with(want)
+        && line
+            .get(want.len())
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// The failure for `want` arriving without its line end.
+pub fn no_line_end(name: &str, want: &[u8]) -> Verdict {
+    fail(
+        format!("{name} got {} but no line end after it", quote(want)),
+        NO_LINE_END,
+    )
+}
+
 /// What was received, for a failure message: `got "Hi"`, `got nothing within 2s`.
 pub fn describe(reply: &Reply, within: Duration) -> String {
     match reply {
@@ -227,5 +310,20 @@ pub fn describe(reply: &Reply, within: Duration) -> String {
         Reply::Reset => "the connection was reset".into(),
         Reply::Silent(rest) if rest.is_empty() => format!("got nothing within {within:.1?}"),
         Reply::Silent(rest) => format!("got only {} within {within:.1?}", quote(rest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply without its `\n` is told apart from a wrong reply: whether it stopped
+    /// there or ran into the next one.
+    #[test]
+    fn a_missing_line_end_is_recognised() {
+        assert!(unterminated(b"Hello", b"Hello") && unterminated(b"Hello\r", b"Hello"));
+        assert!(!unterminated(b"Hell", b"Hello") && !unterminated(b"", b""));
+        assert!(runs_on(b"Hellobye", b"Hello"));
+        assert!(!runs_on(b"Hello there", b"Hello") && !runs_on(b"Hello", b"Hello"));
     }
 }

@@ -8,19 +8,21 @@
 //!
 //! For every check the named role must pass, `check` starts the command afresh on a
 //! free loopback port (in a process group of its own), waits until the port accepts
-//! connections, drives the check, and kills the group. Only the protocol of SPEC
-//! section 4 is assumed. The report goes to stdout; `--junit`, `--json` and
+//! connections, drives the check, and kills the group. The protocol of SPEC
+//! section 4 is assumed, and the mode's behaviour (sections 6 and 7). The report goes to stdout; `--junit`, `--json` and
 //! `--gradescope` write files. Exit status: 0 all passed, 1 any failed, 2 a usage
 //! error or a server that never started listening.
 //!
-//! Layout: `cli` (options, the roles), `server` (the process) and `ready` (is it
-//! listening), `conn` (a client with deadlines and a step log), `outcome` (results),
+//! Layout: `cli` (options, the roles and modes), `server` (the process), `console`
+//! (its stdin and stdout) and `ready` (is it listening), `conn` (a client with
+//! deadlines and a step log), `outcome` (results),
 //! `checks/` (the list and the runner; `lines`, `clients`, `lifecycle`), `report`
 //! (stdout), `files` (JUnit, JSON, Gradescope); this file runs them in order.
 
 mod checks;
 mod cli;
 mod conn;
+mod console;
 mod files;
 mod outcome;
 mod ready;
@@ -56,33 +58,46 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode, String> {
-    let role = cli.role;
-    let chosen: Vec<&checks::Check> = checks::for_role(role)
+    let grading = cli.grading();
+    let chosen: Vec<&checks::Check> = checks::for_grading(grading)
         .filter(|c| cli.only.is_empty() || cli.only.iter().any(|n| n == c.name))
         .collect();
     if let Some(unknown) = cli
         .only
         .iter()
-        .find(|n| !checks::for_role(role).any(|c| c.name == *n))
+        .find(|n| !checks::for_grading(grading).any(|c| c.name == *n))
     {
-        let names: Vec<&str> = checks::for_role(role).map(|c| c.name).collect();
+        let names: Vec<&str> = checks::for_grading(grading).map(|c| c.name).collect();
         return Err(format!(
-            "--only: {role_name} has no check `{unknown}`; its checks are {}",
+            "--only: {} has no check `{unknown}`; its checks are {}",
+            grading.describe(),
             names.join(", "),
-            role_name = role.name()
         ));
     }
 
     // One start up front: a server that never listens is a usage problem (exit 2),
-    // shown with its output, rather than a failure of every check.
-    match ServerProcess::start(&cli.command, cli.start_timeout) {
-        Ok(mut server) => server.stop(),
-        Err(e) => {
-            let mut out = std::io::stdout();
-            let _ = writeln!(out, "check: {}", e.message);
-            let _ = writeln!(out, "server output:\n{}", indent(&e.output));
-            return Ok(ExitCode::from(UNUSABLE));
-        }
+    // shown with its output, rather than a failure of every check. The report files
+    // are written all the same (every check failed, score 0, the output in each), so
+    // an autograder shows a score and the reason rather than an error.
+    if let Err(e) = ServerProcess::start(&cli.command, cli.start_timeout) {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "check: {}", e.message);
+        let _ = writeln!(out, "server output:\n{}", indent(&e.output));
+        let outcomes: Vec<Outcome> = chosen
+            .iter()
+            .map(|check| {
+                let mut o = checks::not_run(
+                    check,
+                    Status::Fail,
+                    format!("not run: {}", e.message),
+                    Some(NEVER_STARTED.into()),
+                );
+                o.server_output = Some(e.output.clone());
+                o
+            })
+            .collect();
+        write_files(cli, grading, &outcomes)?;
+        return Ok(ExitCode::from(UNUSABLE));
     }
 
     let deadline = Instant::now() + cli.timeout;
@@ -93,30 +108,50 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             outcomes.push(timed_out(check, cli.timeout));
             continue;
         }
+        if let Some(need) = checks::failed_need(check, grading, &outcomes) {
+            let why = format!(
+                "skipped: it relies on `{}` ({}), which failed",
+                need.name, need.title
+            );
+            outcomes.push(checks::not_run(check, Status::Skip, why, None));
+            continue;
+        }
         tracing::debug!(check = check.name, "running");
-        outcomes.push(checks::run(check, role, &cli.command, cli.start_timeout));
+        outcomes.push(checks::run(check, grading, &cli.command, cli.start_timeout));
     }
 
     let colour = std::io::stdout().is_terminal();
-    let text = report::report(role.name(), &cli.command, &outcomes, colour);
+    let text = report::report(&grading.describe(), &cli.command, &outcomes, colour);
     let mut out = std::io::stdout();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
-    if let Some(path) = &cli.junit {
-        files::write_junit(path, role.name(), &outcomes)?;
-    }
-    if let Some(path) = &cli.json {
-        files::write_json(path, role.name(), &cli.command, &outcomes)?;
-    }
-    if let Some(path) = &cli.gradescope {
-        files::write_gradescope(path, role.name(), &outcomes)?;
-    }
+    write_files(cli, grading, &outcomes)?;
     let failed = outcomes.iter().any(|o| o.status == Status::Fail);
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The cause given for every check when the server never started.
+const NEVER_STARTED: &str = "the server never started listening, so no check could run: \
+     run the command yourself and read its output (a syntax error, a crash at start, a \
+     hard-coded port instead of the one given)";
+
+/// Writes the `--junit`, `--json` and `--gradescope` files asked for.
+fn write_files(cli: &Cli, grading: cli::Grading, outcomes: &[Outcome]) -> Result<(), String> {
+    let name = grading.describe();
+    if let Some(path) = &cli.junit {
+        files::write_junit(path, &name, outcomes)?;
+    }
+    if let Some(path) = &cli.json {
+        files::write_json(path, &name, &cli.command, outcomes)?;
+    }
+    if let Some(path) = &cli.gradescope {
+        files::write_gradescope(path, &name, outcomes)?;
+    }
+    Ok(())
 }
 
 /// A check not started because the whole run's `--timeout` had passed.

@@ -5,11 +5,12 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::console::{Stdin, Stdout};
 use crate::ready::{self, Ready};
 
 /// Bytes of the server's output kept (the most recent ones).
@@ -28,9 +29,11 @@ pub struct ServerProcess {
     /// The command line as run, `{port}` replaced.
     pub line: String,
     output: Arc<Mutex<VecDeque<u8>>>,
-    /// Held open and never written: an operator who types nothing. A chat server that
-    /// reads its console sees no end of input, as at a terminal.
-    _stdin: Option<ChildStdin>,
+    /// The console's input: held open, so a chat server that reads it sees no end of
+    /// input, as at a terminal; written only by the console checks.
+    pub stdin: Stdin,
+    /// The console's output alone (stderr is only in `output`).
+    pub stdout: Stdout,
 }
 
 /// Why a server did not start, with what it printed.
@@ -57,7 +60,7 @@ impl ServerProcess {
         let mut attempts = 3;
         loop {
             attempts -= 1;
-            match Self::start_once(template, within) {
+            match Self::start_once(template, None, within) {
                 Err(Taken::Yes(_)) if attempts > 0 => continue,
                 Err(Taken::Yes(e) | Taken::No(e)) => return Err(e),
                 Ok(server) => return Ok(server),
@@ -65,16 +68,34 @@ impl ServerProcess {
         }
     }
 
-    fn start_once(template: &str, within: Duration) -> Result<ServerProcess, Taken> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| {
-                Taken::No(StartError {
-                    message: format!("cannot find a free loopback port: {e}"),
-                    output: String::new(),
-                })
-            })?
-            .port();
+    /// Runs `template` again on `port`, the one a server before it had: a restart.
+    pub fn start_at(
+        template: &str,
+        port: u16,
+        within: Duration,
+    ) -> Result<ServerProcess, StartError> {
+        match Self::start_once(template, Some(port), within) {
+            Ok(server) => Ok(server),
+            Err(Taken::Yes(e) | Taken::No(e)) => Err(e),
+        }
+    }
+
+    fn start_once(
+        template: &str,
+        port: Option<u16>,
+        within: Duration,
+    ) -> Result<ServerProcess, Taken> {
+        let free = || {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+        };
+        let port = port.map_or_else(free, Ok).map_err(|e| {
+            Taken::No(StartError {
+                message: format!("cannot find a free loopback port: {e}"),
+                output: String::new(),
+            })
+        })?;
         let line = template.replace("{port}", &port.to_string());
         let mut child = shell(&line).spawn().map_err(|e| {
             Taken::No(StartError {
@@ -87,20 +108,22 @@ impl ServerProcess {
             live.push(pid);
         }
         let output = Arc::new(Mutex::new(VecDeque::new()));
+        let stdout = Stdout::default();
         if let Some(out) = child.stdout.take() {
-            keep(out, Arc::clone(&output));
+            keep(out, Arc::clone(&output), Some(stdout.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            keep(err, Arc::clone(&output));
+            keep(err, Arc::clone(&output), None);
         }
-        let stdin = child.stdin.take();
+        let stdin = Stdin::new(child.stdin.take());
         let mut server = ServerProcess {
             child,
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             line,
             output,
-            _stdin: stdin,
+            stdin,
+            stdout,
         };
         tracing::debug!(pid, line = %server.line, "started");
         let deadline = Instant::now() + within;
@@ -144,12 +167,26 @@ impl ServerProcess {
     }
 
     /// Whether any process of the server's group is still running (Linux: every
-    /// process of the group; elsewhere: the one started). Signals are
-    /// Unix's, and so is the one check that waits on them.
-    #[cfg(unix)]
+    /// process of the group; elsewhere: the one started).
     pub fn running(&mut self) -> bool {
         let started = self.exit_status().is_none();
-        group_running(self.pid).unwrap_or(started)
+        #[cfg(unix)]
+        return group_running(self.pid).unwrap_or(started);
+        #[cfg(not(unix))]
+        started
+    }
+
+    /// Descriptors open in the server's whole process group (Linux, from `/proc`).
+    pub fn open_descriptors(&self) -> Option<usize> {
+        let pids = loadgen::procstat::group_pids(self.pid).ok()?;
+        let mut open = 0;
+        for pid in pids {
+            // A process that has just exited has no descriptors left to count.
+            if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                open += fds.count();
+            }
+        }
+        Some(open)
     }
 
     /// How long the process group's threads have been running or ready to
@@ -251,11 +288,19 @@ fn group_running(pgid: u32) -> Option<bool> {
     Some(!pids.is_empty())
 }
 
-/// Appends everything `pipe` delivers to `output`, keeping the last [`OUTPUT_KEPT`] bytes.
-fn keep(mut pipe: impl Read + Send + 'static, output: Arc<Mutex<VecDeque<u8>>>) {
+/// Appends everything `pipe` delivers to `output`, keeping the last [`OUTPUT_KEPT`]
+/// bytes, and to `console` too when it is the server's stdout.
+fn keep(
+    mut pipe: impl Read + Send + 'static,
+    output: Arc<Mutex<VecDeque<u8>>>,
+    console: Option<Stdout>,
+) {
     thread::spawn(move || {
         let mut chunk = [0; 4096];
         while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+            if let Some(console) = &console {
+                console.push(&chunk[..n]);
+            }
             if let Ok(mut kept) = output.lock() {
                 kept.extend(&chunk[..n]);
                 let excess = kept.len().saturating_sub(OUTPUT_KEPT);

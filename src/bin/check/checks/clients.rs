@@ -6,6 +6,7 @@ use std::io::{ErrorKind, Write};
 use std::time::{Duration, Instant};
 
 use super::{Ctx, REPLY};
+use crate::cli::Mode;
 use crate::conn::{describe, Conn, Reply};
 use crate::outcome::{fail, Verdict};
 
@@ -33,22 +34,19 @@ pub fn turned_away(ctx: &mut Ctx) -> Result<(), Verdict> {
     }
 }
 
-/// server1: once A has said bye, the next client is served.
+/// server1: once A has said bye (and gone), the next client is served.
 pub fn next_client(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut a = ctx.greeted("A", NO_GREETING)?;
     a.send(b"bye\n")?;
-    a.expect(
-        b"bye",
-        REPLY,
-        false,
-        "`bye` must be answered with the line `bye`",
-    )?;
-    a.expect_closed(REPLY, "`bye` was answered but the connection was left open")?;
+    // How `bye` is answered is `bye`'s to grade: here A just leaves.
+    let _ = a.next(REPLY);
+    a.close();
     ctx.greeted_retrying(
         "B",
         REPLY,
-        "after the first client left, the next one was not served: close the finished \
-         client's socket and go back to accept()",
+        "after the first client left, the next one was not served: free the seat when \
+         a session ends (bye, or recv() returning nothing), close the finished client's \
+         socket and go back to accept()",
     )
     .map(drop)
 }
@@ -62,7 +60,7 @@ pub fn served_meanwhile(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut a = ctx.connect("A")?;
     ctx.greeted("B", SERIAL)?;
     a.send(b"Hi\n")?;
-    a.expect(ctx.role.greeting(), REPLY, ctx.role.echo(), NO_GREETING)
+    a.expect(ctx.greeting(), REPLY, ctx.echo(), NO_GREETING)
 }
 
 /// Clients opened at once by `many`.
@@ -94,7 +92,7 @@ pub fn many(ctx: &mut Ctx) -> Result<(), Verdict> {
             .saturating_duration_since(Instant::now())
             .max(REPLY);
         match conn.next(left) {
-            Reply::Line(line) if line.trim_ascii_end() == ctx.role.greeting() => {}
+            Reply::Line(line) if line.trim_ascii_end() == ctx.greeting() => {}
             other => {
                 let seen = describe(&other, left);
                 ctx.log.note(conn.name(), seen.clone());
@@ -137,7 +135,7 @@ pub fn reset(ctx: &mut Ctx) -> Result<(), Verdict> {
     ctx.after(RESET, |ctx| {
         if let Some(mut a) = waiting {
             a.send(b"Hi\n")?;
-            a.expect(ctx.role.greeting(), REPLY, ctx.role.echo(), RESET)?;
+            a.expect(ctx.greeting(), REPLY, ctx.echo(), RESET)?;
             a.close();
         }
         ctx.greeted_retrying("C", REPLY, RESET)?;
@@ -145,9 +143,10 @@ pub fn reset(ctx: &mut Ctx) -> Result<(), Verdict> {
     })
 }
 
-/// How much a non-reading client pushes at most, and for how long. An echo server
-/// must be pushed until its replies back up; a chat server sends no replies to lines
-/// after the greeting (they go to its operator), so a little is enough there.
+/// How much a non-reading client pushes at most, and for how long. A server that
+/// answers every line must be pushed until its replies back up; a chat server sends
+/// no replies to lines after the greeting (they go to its operator), so a little is
+/// enough there.
 const FLOOD_BYTES: usize = 48 * 1024 * 1024;
 const FLOOD_BYTES_CHAT: usize = 256 * 1024;
 const FLOOD_TIME: Duration = Duration::from_secs(4);
@@ -164,10 +163,9 @@ pub fn slow_reader(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut x = Conn::open_with(ctx.log, "X", ctx.addr, super::CONNECT, Some(4096))?;
     x.send(b"Hi\n")?;
     let line = [[b'x'; 1023].as_slice(), b"\n"].concat();
-    let limit = if ctx.role.echo() {
-        FLOOD_BYTES
-    } else {
-        FLOOD_BYTES_CHAT
+    let limit = match ctx.grading.mode {
+        Mode::Chat => FLOOD_BYTES_CHAT,
+        _ => FLOOD_BYTES,
     };
     let sent = flood(x.stream(), &line, limit);
     ctx.log.note(
@@ -203,4 +201,76 @@ fn flood(stream: &std::net::TcpStream, line: &[u8], limit: usize) -> usize {
         }
     }
     sent
+}
+
+const NOT_UTF8: &str = "the thread (or loop) that read those bytes died: decode with \
+     errors='replace' or catch UnicodeDecodeError, then answer `ERR invalid utf-8` or carry \
+     on; never leave the client in silence";
+
+/// Bytes that are not UTF-8: the client gets a line, an `ERR` line or a close (a chat
+/// server need not answer), its `bye` is answered or finds the connection closed, and
+/// the next client is served.
+pub fn not_utf8(ctx: &mut Ctx) -> Result<(), Verdict> {
+    let mut a = ctx.greeted_retrying("A", REPLY, NO_GREETING)?;
+    let mark = ctx.server.stdout.mark();
+    if a.send(b"caf\xe9 \xff\xfe not utf-8\n").is_err() {
+        return next_served(ctx);
+    }
+    if ctx.grading.mode == Mode::Chat {
+        // No answer is due; `bye` waits until the line has been handled (it shows
+        // on stdout, in whatever form), so the two never arrive as one packet.
+        ctx.log
+            .note("stdout", "expect a line ending in \"not utf-8\"");
+        match ctx.server.stdout.wait_for("not utf-8", mark, REPLY) {
+            Some(line) => ctx.log.note("stdout", format!("printed {line:?}")),
+            None => ctx
+                .log
+                .note("stdout", format!("no such line within {REPLY:?}")),
+        }
+    } else {
+        ctx.log.note("A", "expect a line, an ERR line or a close");
+        match a.next(REPLY) {
+            Reply::Line(_) => {}
+            Reply::Closed(_) | Reply::Reset => return next_served(ctx),
+            Reply::Silent(_) => {
+                return Err(fail(
+                    format!("A sent bytes that are not UTF-8 and got nothing within {REPLY:?}"),
+                    NOT_UTF8,
+                ))
+            }
+        }
+    }
+    if a.send(b"bye\n").is_err() {
+        return next_served(ctx);
+    }
+    ctx.log
+        .note("A", "expect `bye` (lines before it allowed) or a close");
+    let deadline = Instant::now() + REPLY;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match a.next(left) {
+            Reply::Line(line) if line.trim_ascii_end() == b"bye" => break,
+            Reply::Line(_) => {}
+            Reply::Closed(_) | Reply::Reset => break,
+            Reply::Silent(_) => {
+                return Err(fail(
+                    format!(
+                        "after bytes that are not UTF-8, A said bye and got nothing within \
+                         {REPLY:?}"
+                    ),
+                    NOT_UTF8,
+                ))
+            }
+        }
+    }
+    a.close();
+    next_served(ctx)
+}
+
+/// The next client is served (the server did not die of the last one).
+fn next_served(ctx: &mut Ctx) -> Result<(), Verdict> {
+    ctx.after(NOT_UTF8, |ctx| {
+        ctx.greeted_retrying("B", REPLY, NOT_UTF8)?;
+        ctx.alive(NOT_UTF8)
+    })
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{CONNECT, REPLY};
-use crate::cli::Role;
+use crate::cli::{Grading, Role};
 use crate::conn::{Conn, Reply};
 use crate::outcome::{fail, Log, Verdict};
 use crate::server::ServerProcess;
@@ -15,6 +15,12 @@ use crate::server::ServerProcess;
 pub struct Ctx<'a> {
     /// The coursework server it is graded as.
     pub role: Role,
+    /// The role, the mode and the console.
+    pub grading: Grading,
+    /// The command that started the server, `{port}` not yet replaced.
+    pub command: &'a str,
+    /// How long a start may take.
+    pub start_timeout: Duration,
     /// The server, started for this check alone.
     pub server: &'a mut ServerProcess,
     /// Where it listens.
@@ -24,6 +30,16 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The answer to `Hi`.
+    pub fn greeting(&self) -> &'static [u8] {
+        self.grading.greeting()
+    }
+
+    /// Whether lines come back byte for byte (echo mode).
+    pub fn echo(&self) -> bool {
+        self.grading.echo()
+    }
+
     /// A new connection named `name`.
     pub fn connect(&self, name: &str) -> Result<Conn<'a>, Verdict> {
         Conn::open(self.log, name, self.addr, CONNECT)
@@ -33,7 +49,7 @@ impl<'a> Ctx<'a> {
     pub fn greeted(&self, name: &str, cause: &str) -> Result<Conn<'a>, Verdict> {
         let mut conn = self.connect(name)?;
         conn.send(b"Hi\n")?;
-        conn.expect(self.role.greeting(), REPLY, self.role.echo(), cause)?;
+        conn.expect(self.greeting(), REPLY, self.echo(), cause)?;
         Ok(conn)
     }
 
@@ -52,14 +68,17 @@ impl<'a> Ctx<'a> {
             conn.send(b"Hi\n")?;
             self.log.note(
                 name,
-                format!("expect {}", crate::outcome::quote(self.role.greeting())),
+                format!("expect {}", crate::outcome::quote(self.greeting())),
             );
             let reply = conn.next(REPLY);
             let turned_away = match &reply {
-                Reply::Line(line) if line.trim_ascii_end() == self.role.greeting() => {
-                    return Ok(conn)
-                }
+                Reply::Line(line) if line.trim_ascii_end() == self.greeting() => return Ok(conn),
                 Reply::Line(line) => line.starts_with(b"ERR"),
+                Reply::Closed(rest) | Reply::Silent(rest)
+                    if crate::conn::unterminated(rest, self.greeting()) =>
+                {
+                    return Err(crate::conn::no_line_end(name, self.greeting()));
+                }
                 Reply::Closed(_) | Reply::Reset => true,
                 Reply::Silent(_) => false,
             };
@@ -67,7 +86,7 @@ impl<'a> Ctx<'a> {
                 let seen = crate::conn::describe(&reply, REPLY);
                 return Err(fail(format!("{name} said Hi and {seen}"), cause));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -88,6 +107,24 @@ impl<'a> Ctx<'a> {
             }
             other => other,
         }
+    }
+
+    /// Fails unless every process of the server is gone within `within`.
+    pub fn gone_within(&mut self, within: Duration, cause: &str) -> Result<(), Verdict> {
+        let deadline = Instant::now() + within;
+        while self.server.running() {
+            if Instant::now() >= deadline {
+                self.log
+                    .note("server", format!("still running after {within:?}"));
+                return Err(fail(
+                    format!("the server was still running {within:?} later"),
+                    cause,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.log.note("server", "gone");
+        Ok(())
     }
 
     /// Fails unless the server process is still running.

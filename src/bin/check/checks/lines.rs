@@ -1,5 +1,5 @@
 //! The wire protocol on one connection (SPEC section 4): the greeting, `bye`, framing
-//! by line however the bytes arrive, and server4's byte-exact echo.
+//! by line however the bytes arrive, and echo mode's byte-exact echo.
 
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ const SPLIT: &str = "a line that arrived in two packets was not answered as one 
 pub fn split(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut a = ctx.connect("A")?;
     a.send_pieces(&[b"H", b"i\n"], GAP)?;
-    a.expect(ctx.role.greeting(), REPLY, ctx.role.echo(), SPLIT)?;
+    a.expect(ctx.greeting(), REPLY, ctx.echo(), SPLIT)?;
     a.send_pieces(&[b"by", b"e\n"], GAP)?;
     a.expect(b"bye", REPLY, false, SPLIT)
 }
@@ -63,19 +63,19 @@ const SEVERAL: &str = "two lines that arrived in one packet were answered as one
 /// `Hi\n` and `bye\n` (and, for echo, a line between) in one write.
 pub fn several(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut a = ctx.connect("A")?;
-    let echo = ctx.role.echo();
+    let echo = ctx.echo();
     let packet: &[u8] = if echo {
         b"Hi\nping\nbye\n"
     } else {
         b"Hi\nbye\n"
     };
     a.send(packet)?;
-    a.expect(ctx.role.greeting(), REPLY, echo, SEVERAL)?;
+    a.expect(ctx.greeting(), REPLY, echo, SEVERAL)?;
     if echo {
         a.expect(b"ping", REPLY, true, SEVERAL)?;
     }
-    a.expect(b"bye", REPLY, false, SEVERAL)?;
-    a.expect_closed(REPLY, "`bye` was answered but the connection was left open")
+    // Whether the connection then closes is `bye`'s to grade, not this check's.
+    a.expect(b"bye", REPLY, false, SEVERAL)
 }
 
 /// `Hi\n` one byte at a time.
@@ -83,9 +83,9 @@ pub fn dribble(ctx: &mut Ctx) -> Result<(), Verdict> {
     let mut a = ctx.connect("A")?;
     a.send_pieces(&[b"H", b"i", b"\n"], GAP)?;
     a.expect(
-        ctx.role.greeting(),
+        ctx.greeting(),
         REPLY,
-        ctx.role.echo(),
+        ctx.echo(),
         "a line sent one byte at a time was not answered: keep partial lines until their \
          `\\n` arrives, however small each recv() is",
     )
@@ -130,5 +130,5 @@ pub fn echo_exact(ctx: &mut Ctx) -> Result<(), Verdict> {
              complete line in the buffer, in order",
         )?;
     }
-    say_bye(&mut a)
+    Ok(())
 }

@@ -1,5 +1,6 @@
-"""FAULTY ("multi-threaded" but one at a time), as server2: each client's thread
-is joined at once, so the next client waits until this one leaves."""
+"""FAULTY (reverses code points, not graphemes), as server2 --mode reverse: `café`
+written with a combining accent loses its accent to the wrong letter, a skin tone
+leaves its thumb, and a flag's two letters swap into another flag."""
 import socket
 import sys
 import threading
@@ -26,7 +27,7 @@ def serve(conn):
                     if not greeted and text.lower() == "hi":
                         conn.sendall(b"Hello\n")
                     else:
-                        print(text, flush=True)
+                        conn.sendall(text[::-1].encode() + b"\n")  # BUG: code points
                 except OSError:
                     return
                 greeted = True
@@ -38,6 +39,4 @@ server.bind((sys.argv[1], int(sys.argv[2])))
 server.listen(128)
 while True:
     conn, _ = server.accept()
-    worker = threading.Thread(target=serve, args=(conn,), daemon=True)
-    worker.start()
-    worker.join()  # BUG: waits for this client before accepting the next
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
