@@ -366,7 +366,11 @@ fn heavy_workload_times_the_cheap_clients() {
         "--workers",
         "2",
     ]);
-    args.extend(TINY);
+    // The slow line takes a debug build a good part of TINY's window on a
+    // loaded machine, and the one event loop serves nobody meanwhile: a
+    // longer window, so every client is answered within it.
+    args.extend(["-d", "1.5"]);
+    args.extend(&TINY[2..]);
     let out = compare(&args, Duration::from_secs(60));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -376,7 +380,12 @@ fn heavy_workload_times_the_cheap_clients() {
         let cols: Vec<&str> = rows[0].split_whitespace().collect();
         assert_eq!(&cols[1..4], ["heavy", "4", "4"], "{text}");
     }
-    assert!(text.contains("the cheap clients waited: "), "{text}");
+    // The summary gives no verdict on a run other processes disturbed.
+    let disturbed = text.contains("on a disturbed run this report gives no verdict");
+    assert!(
+        text.contains("the cheap clients waited: ") || disturbed,
+        "{text}"
+    );
     assert!(!text.contains("First error"), "{text}");
 }
 
