@@ -193,6 +193,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         duration_s: cli.duration.as_secs_f64(),
         warmup_s: cli.warmup.as_secs_f64(),
         gen_threads: cli.gen_threads,
+        heavy_clients: cli.heavy_clients,
         repeat: cli.repeat,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         process_stats: procstat::SUPPORTED,
