@@ -105,6 +105,14 @@ pub fn render(page: &Page) -> Result<String, String> {
              times slower than release and say little about the models.</p>\n",
         );
     }
+    let verdict = crate::verdict::verdict(page.rows, page.memory, page.sweeps);
+    if !verdict.is_empty() {
+        out.push_str("<div class=\"verdict\"><strong>In short, from this run:</strong>\n<ul>\n");
+        for line in &verdict {
+            let _ = writeln!(out, "<li>{}</li>", escape(line));
+        }
+        out.push_str("</ul></div>\n");
+    }
     out.push_str("<div class=\"charts\">\n");
     for (title, svg, note) in &figures {
         if svg.is_empty() {

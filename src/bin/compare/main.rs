@@ -15,7 +15,7 @@
 //! Layout: `cli` (options), `jobs` (what to run, in which order), `servers` (start,
 //! sample, stop), `measure` (one row), `progress` (stderr), `model` (rows, settings),
 //! `stats` (ratios to the baseline), `flags` (why a row is not to be quoted), `report`,
-//! `table`, `summary` and `units` (the text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
+//! `table`, `summary`, `verdict` and `units` (the text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
 
 mod charts;
 mod cli;
@@ -36,6 +36,7 @@ mod summary;
 mod sweep;
 mod table;
 mod units;
+mod verdict;
 
 use std::collections::HashMap;
 use std::io::Write;
