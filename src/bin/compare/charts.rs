@@ -70,11 +70,16 @@ impl Axis {
         match self {
             // Counts are where the points sit (10, 100): a little room on either side
             // keeps the markers off the frame.
-            // Memory, likewise: whole decades would squeeze the lean models, which sit
-            // within a few megabytes of each other, into a sliver of the height.
-            Axis::LogCount | Axis::LogMiB => {
+            Axis::LogCount => {
                 let (lo, hi) = positive_or_one(lo, hi);
                 (lo / COUNT_PAD, hi * COUNT_PAD)
+            }
+            // Memory from the decade below its lowest line (plotters labels a log
+            // axis from a power of ten up), to a little above its highest: a whole
+            // decade on top would squeeze the lean models into a sliver.
+            Axis::LogMiB => {
+                let (lo, hi) = positive_or_one(lo, hi);
+                (decades(lo, hi).0, hi * COUNT_PAD)
             }
             _ if self.log() => decades(lo, hi),
             _ => (0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 }),

@@ -240,7 +240,7 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  compare                                   every strategy, every workload, about a minute
+  compare                                   every strategy, every workload: about two minutes on 2 cores
   compare -w pingpong -c 50,500 -d 3        ping-pong only, two loads, 3 s windows
   compare -w pipelined --depth 32 --size 16384
   compare -s baseline,server3,server4 -w idle --idle 10000
@@ -257,7 +257,7 @@ impl Cli {
 
     /// The options as given, and — when no workload was named, so every one runs —
     /// the default run's shorter windows for the options left at their default: a
-    /// tour of every model and workload that takes about a minute on two cores.
+    /// tour of every model and workload that takes about two minutes on two cores.
     fn resolve(matches: &clap::ArgMatches) -> Result<Cli, clap::Error> {
         use clap::FromArgMatches;
         let mut cli = Cli::from_arg_matches(matches)?;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release --bins
-//! target/release/compare                      # every strategy and workload, under a minute
+//! target/release/compare                      # every strategy and workload, about two minutes
 //! target/release/compare --help
 //! ```
 //!
