@@ -397,9 +397,9 @@ pub fn sweep_lines(sweeps: &[Sweep]) -> String {
     let Some(first) = sweeps.first() else {
         return String::new();
     };
-    let mut out = format!(
-        "\nWhere each model breaks (-w sweep): closed-loop maximum at {} clients, then open-loop \
-         steps, each measured {} times (the median, and the range of p99 over the repeats used). {}{}\n",
+    let intro = format!(
+        "Where each model breaks (-w sweep): closed-loop maximum at {} clients, then open-loop \
+         steps, each measured {} times (the median, and the range of p99 over the repeats used). {}{}",
         first.clients,
         first.repeats,
         KNEE_RULE,
@@ -408,6 +408,7 @@ pub fn sweep_lines(sweeps: &[Sweep]) -> String {
             None => String::new(),
         }
     );
+    let mut out = format!("\n{}", crate::units::wrap(&intro, 100));
     for s in sweeps {
         if s.steps.is_empty() {
             let why = s.failed.as_deref().unwrap_or("no step ran");
