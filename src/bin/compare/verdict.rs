@@ -169,6 +169,13 @@ fn heavy(rows: &[Row]) -> Option<String> {
             worst.p99_us / best.p99_us.max(1e-9)
         );
     }
+    let flagged: Vec<&str> = (at.iter())
+        .filter(|r| r.messages > 0 && !r.flags.is_empty())
+        .map(|r| r.strategy.as_str())
+        .collect();
+    if !flagged.is_empty() {
+        said += &format!("; not ranked (flagged): {}", flagged.join(", "));
+    }
     let unserved: Vec<&str> = (at.iter())
         .filter(|r| r.messages == 0)
         .map(|r| r.strategy.as_str())
@@ -387,5 +394,21 @@ mod tests {
         let said = verdict(&[shaky], &[], &[]);
         assert_eq!(said.len(), 1);
         assert!(said[0].contains("no answer"), "{said:?}");
+        // One clean heavy row is not "the fastest" of the others: they are named.
+        let heavy = |name: &str, flags: Vec<String>| Row {
+            workload: WorkloadName::Heavy,
+            flags,
+            ..row(name, 10, 5.0)
+        };
+        let busy = vec!["other processes used 50% of a core".to_owned()];
+        let said = verdict(
+            &[heavy("async", vec![]), heavy("event-loop", busy)],
+            &[],
+            &[],
+        );
+        assert!(
+            said[0].ends_with("; not ranked (flagged): event-loop."),
+            "{said:?}"
+        );
     }
 }
