@@ -78,14 +78,20 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = positive)]
     pub sweep_steps: Option<usize>,
 
-    /// Sweep: measured window of each step, in seconds (CPU figures need 0.5 s).
+    /// Sweep: times each step is measured, in rounds that run the steps up, then down.
+    /// Each step is drawn as the median of its repeats with their range.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = positive)]
+    pub sweep_repeats: usize,
+
+    /// Sweep: measured window of each step, in seconds (CPU figures need 0.5 s); a step
+    /// at a low rate is given longer (up to 3 s), so that it holds 2,000 requests.
     #[arg(long, default_value = "0.5", value_parser = nonzero_seconds)]
     pub sweep_duration: Duration,
 
-    /// Sweep: the p99 latency a step must stay under to count toward the knee
-    /// (`1ms`, `500us`, `0.002` seconds).
-    #[arg(long, default_value = "1ms", value_parser = latency)]
-    pub slo: Duration,
+    /// Sweep: a p99 latency the knee must also stay under (`1ms`, `500us`, `0.002`
+    /// seconds) [default: none; the knee is where latency and throughput break].
+    #[arg(long, value_parser = latency)]
+    pub slo: Option<Duration>,
 
     /// Open loop: ping-pong at R requests per second in total, each client on a fixed
     /// schedule (staggered, so they never fire together), latency timed from when each
@@ -234,7 +240,7 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  compare                                   every strategy, every workload, about a minute
+  compare                                   every strategy, every workload: about two minutes on 2 cores
   compare -w pingpong -c 50,500 -d 3        ping-pong only, two loads, 3 s windows
   compare -w pipelined --depth 32 --size 16384
   compare -s baseline,server3,server4 -w idle --idle 10000
@@ -251,7 +257,7 @@ impl Cli {
 
     /// The options as given, and — when no workload was named, so every one runs —
     /// the default run's shorter windows for the options left at their default: a
-    /// tour of every model and workload that takes about a minute on two cores.
+    /// tour of every model and workload that takes about two minutes on two cores.
     fn resolve(matches: &clap::ArgMatches) -> Result<Cli, clap::Error> {
         use clap::FromArgMatches;
         let mut cli = Cli::from_arg_matches(matches)?;
@@ -491,7 +497,7 @@ mod tests {
             ("0.002", 2000),
         ] {
             let cli = Cli::try_parse_from(["compare", "--slo", slo]).unwrap();
-            assert_eq!(cli.slo, Duration::from_micros(us), "{slo}");
+            assert_eq!(cli.slo, Some(Duration::from_micros(us)), "{slo}");
         }
         assert!(Cli::try_parse_from(["compare", "--slo", "0ms"]).is_err());
         let cli = Cli::try_parse_from(["compare", "--rate", "2.5e4"]).unwrap();

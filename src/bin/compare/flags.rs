@@ -36,6 +36,15 @@ pub fn reasons(row: &Row) -> Vec<String> {
             ));
         }
     }
+    why.extend(disturbances(row));
+    why
+}
+
+/// The reasons that say the window was disturbed — the generator late or held up or
+/// busy, other processes busy, clients missing — rather than that the server fell
+/// short of the rate offered, which is what a sweep is looking for.
+pub fn disturbances(row: &Row) -> Vec<String> {
+    let mut why = Vec::new();
     if let Some(late) = row.gen_late_p99_us {
         if late > LATE_FLOOR_US && late > LATE_SHARE * row.p99_us {
             why.push(format!(

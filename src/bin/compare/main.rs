@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release --bins
-//! target/release/compare                      # every strategy and workload, under a minute
+//! target/release/compare                      # every strategy and workload, about two minutes
 //! target/release/compare --help
 //! ```
 //!
@@ -15,7 +15,7 @@
 //! Layout: `cli` (options), `jobs` (what to run, in which order), `servers` (start,
 //! sample, stop), `measure` (one row), `progress` (stderr), `model` (rows, settings),
 //! `stats` (ratios to the baseline), `flags` (why a row is not to be quoted), `report`,
-//! `table`, `summary` and `units` (the text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
+//! `table`, `summary`, `verdict` and `units` (the text on stdout), `files` (JSON/CSV/SVG); this file runs the rows.
 
 mod charts;
 mod cli;
@@ -36,6 +36,7 @@ mod summary;
 mod sweep;
 mod table;
 mod units;
+mod verdict;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -193,6 +194,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         duration_s: cli.duration.as_secs_f64(),
         warmup_s: cli.warmup.as_secs_f64(),
         gen_threads: cli.gen_threads,
+        heavy_clients: cli.heavy_clients,
         repeat: cli.repeat,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         process_stats: procstat::SUPPORTED,

@@ -25,7 +25,7 @@ const MIN_CPU_WINDOW: Duration = Duration::from_millis(500);
 /// The slow line of the heavy workload: 2,000 big-number remainders, 44 KB,
 /// milliseconds of work for any calculator. (`9**99999` would be the obvious
 /// choice, but calc refuses results over 4096 bits before computing them.)
-fn slow_calc_line() -> String {
+pub fn slow_calc_line() -> String {
     vec!["(3**2500)%(2**4000-1)"; 2000].join("+")
 }
 

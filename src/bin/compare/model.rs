@@ -155,6 +155,8 @@ pub struct Settings {
     pub warmup_s: f64,
     /// Generator threads.
     pub gen_threads: usize,
+    /// Heavy: how many clients send the slow calc line.
+    pub heavy_clients: usize,
     /// Measurements per row (the least disturbed is kept).
     pub repeat: usize,
     /// Logical CPUs of this machine.

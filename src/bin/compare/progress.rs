@@ -35,7 +35,7 @@ impl Progress {
             .collect();
         for _ in 0..sweeps {
             estimates.push((cli.warmup + cli.duration).as_secs_f64() + 0.15);
-            for _ in 0..cli.sweep_steps() {
+            for _ in 0..cli.sweep_steps() * cli.sweep_repeats {
                 estimates.push((cli.warmup + cli.sweep_duration).as_secs_f64() + 0.15);
             }
         }

@@ -136,6 +136,18 @@ pub fn report(
         out.push_str(&errors.join("\n"));
         out.push('\n');
     }
+    let verdict = crate::verdict::verdict(rows, memory, sweeps);
+    if !verdict.is_empty() {
+        out.push_str("\nIn short, from this run:\n");
+        for line in verdict {
+            let wrapped = crate::units::wrap(&line, 98);
+            for (i, part) in wrapped.lines().enumerate() {
+                out.push_str(if i == 0 { "- " } else { "  " });
+                out.push_str(part);
+                out.push('\n');
+            }
+        }
+    }
     out.push('\n');
     out.push_str(&summary(rows, ratios));
     let more = [
