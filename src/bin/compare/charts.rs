@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::model::{Row, Settings};
+use crate::row::{Row, Settings};
 
 /// Colour-blind-safe colours that all read on white (Okabe and Ito's, less the
 /// yellow, then a few darker ones); a model keeps its colour in every chart.

@@ -9,7 +9,7 @@ use clap::builder::PossibleValuesParser;
 use clap::Parser;
 use switchboard::strategy::MODELS;
 
-use crate::model::{LoadMode, WorkloadName};
+use crate::row::{LoadMode, WorkloadName};
 
 /// Runs every concurrency model side by side under the same load and prints one table.
 ///

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::charts;
 use crate::manifest::Manifest;
 use crate::memory::MemoryFit;
-use crate::model::{Row, Settings, WorkloadName};
+use crate::row::{Row, Settings, WorkloadName};
 use crate::stats::Ratios;
 use crate::sweep::Sweep;
 
@@ -132,7 +132,7 @@ mod tests {
     /// A row's flags, a list, are one CSV cell, quoted when they need it.
     #[test]
     fn csv_flags_are_one_cell() {
-        let mut row = crate::model::test_row("server4", 10, 2.0);
+        let mut row = crate::row::test_row("server4", 10, 2.0);
         row.flags = vec!["rate not achieved".into(), "other, busy".into()];
         let path = std::env::temp_dir().join(format!("compare-csv-{}.csv", std::process::id()));
         write_csv(&path, &[row]).unwrap();

@@ -2,7 +2,7 @@
 //! row carries its own ([`Row::flags`]); the report lists them under the table and the
 //! summary leaves flagged rows out.
 
-use crate::model::{Row, WorkloadName};
+use crate::row::{Row, WorkloadName};
 
 /// Below this share of the offered rate, an open-loop row did not get the load it
 /// was meant to measure.
@@ -105,7 +105,7 @@ pub fn flag_lines(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_row as row;
+    use crate::row::test_row as row;
 
     /// Each of the four conditions raises its own flag, and a clean row has none.
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::model::label;
+use crate::row::label;
 use crate::stats::Ratios;
 
 /// One figure's ratio now and in the stored run.
@@ -137,7 +137,7 @@ pub fn over(changes: &[Change], pct: f64) -> Vec<&Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_row as row;
+    use crate::row::test_row as row;
     use crate::stats::ratios;
 
     /// Ratios are matched by row, set beside the stored ones, and only CPU per message

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::charts::{self, Axis, Chart, Legend, Series};
 use crate::manifest::Manifest;
 use crate::memory::MemoryFit;
-use crate::model::{Row, Settings, WorkloadName};
+use crate::row::{Row, Settings, WorkloadName};
 use crate::sweep::{Step, Sweep};
 use crate::units::micros;
 
@@ -408,9 +408,7 @@ fn heavy(page: &Page) -> Option<Chart> {
 /// What the heavy rows ran: calc mode whatever `--mode` was, a short sum from the
 /// cheap clients and a long big-number line from the heavy ones.
 fn heavy_caption(settings: &Settings, clients: usize) -> String {
-    let sum = switchboard::mode::find("calc")
-        .and_then(|m| m.load_line)
-        .map_or(0, |line| line(settings.size).len());
+    let sum = loadgen::load_line("calc", settings.size).map_or(0, |line| line.len());
     let slow = crate::measure::slow_calc_line().len();
     let heavy = settings.heavy_clients.min(clients);
     format!(
@@ -448,7 +446,7 @@ mod tests {
             row("event-loop", 4, 300, 9_000.0),
         ];
         let settings = Settings {
-            mode: crate::model::LoadMode(switchboard::mode::find("echo").unwrap()),
+            mode: crate::row::LoadMode(switchboard::mode::find("echo").unwrap()),
             size: 64,
             duration_s: 0.5,
             warmup_s: 0.1,
@@ -517,7 +515,7 @@ mod tests {
             closed_loop_max_per_s: 100_000.0,
             slo_us: None,
             repeats: 3,
-            closed_loop: crate::model::test_row("event-loop", 10, 5.0),
+            closed_loop: crate::row::test_row("event-loop", 10, 5.0),
             steps,
             floor_p99_us: found.floor_p99_us,
             knee: found.knee,
@@ -525,7 +523,7 @@ mod tests {
             failed: None,
         };
         let settings = Settings {
-            mode: crate::model::LoadMode(switchboard::mode::find("echo").unwrap()),
+            mode: crate::row::LoadMode(switchboard::mode::find("echo").unwrap()),
             size: 64,
             duration_s: 0.5,
             warmup_s: 0.1,

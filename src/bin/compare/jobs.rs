@@ -7,7 +7,7 @@ use std::path::Path;
 use loadgen::Workload;
 
 use crate::cli::Cli;
-use crate::model::WorkloadName;
+use crate::row::WorkloadName;
 use crate::servers::{self, Kind, Yardstick};
 use switchboard::strategy;
 

@@ -27,9 +27,9 @@ mod jobs;
 mod manifest;
 mod measure;
 mod memory;
-mod model;
 mod progress;
 mod report;
+mod row;
 mod servers;
 mod stats;
 mod summary;
@@ -48,8 +48,8 @@ use loadgen::baseline::Baseline;
 use loadgen::procstat;
 
 use cli::Cli;
-use model::{Row, Settings};
 use progress::Progress;
+use row::{Row, Settings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -128,13 +128,13 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let stored = cli.against.as_deref().map(gate::load).transpose()?;
     let targets = jobs::targets(cli)?;
     let jobs = jobs::jobs(cli, &targets);
-    let sweeping = cli.workloads.contains(&model::WorkloadName::Sweep);
+    let sweeping = cli.workloads.contains(&row::WorkloadName::Sweep);
     if jobs.is_empty() && !sweeping {
         return Err("nothing to run".into());
     }
     jobs::check_descriptors(&jobs)?;
     servers::install_interrupt_handler();
-    if model::BUILD == "debug" {
+    if row::BUILD == "debug" {
         eprintln!(
             "compare: WARNING: this is a DEBUG build, and so are the servers beside it: \
              their figures are many times slower than a release build's and say little. \
@@ -142,7 +142,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         );
     }
 
-    let manifest = manifest::collect(model::BUILD);
+    let manifest = manifest::collect(row::BUILD);
     let order = jobs::schedule(&jobs, cli.repeat);
     let sweeps = if sweeping { targets.len() } else { 0 };
     let mut progress = Progress::new(cli, &jobs, &order, sweeps);
@@ -174,7 +174,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 // A closed-loop ping-pong row at the sweep's client count is its 100%.
                 let closed = rows.iter().find(|r| {
                     r.strategy == t.name
-                        && r.workload == model::WorkloadName::PingPong
+                        && r.workload == row::WorkloadName::PingPong
                         && r.clients == cli.sweep_clients
                         && !r.open_loop()
                         && r.msgs_per_s > 0.0
@@ -198,7 +198,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         repeat: cli.repeat,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         process_stats: procstat::SUPPORTED,
-        build: model::BUILD,
+        build: row::BUILD,
     };
     let text = report::report(&settings, &rows, &ratios, &memory, &sweeps, &manifest);
     let mut stdout = std::io::stdout();

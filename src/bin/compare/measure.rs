@@ -9,7 +9,7 @@ use switchboard::mode;
 
 use crate::cli::Cli;
 use crate::jobs::Job;
-use crate::model::{LoadMode, Row};
+use crate::row::{LoadMode, Row};
 use crate::servers::{self, Kind};
 
 /// Fewest surviving idle connections for which memory per connection is shown.

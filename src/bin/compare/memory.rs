@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::model::{Row, WorkloadName};
+use crate::row::{Row, WorkloadName};
 use crate::units::{bytes, opt};
 
 /// A straight line fitted to points by least squares.

@@ -4,7 +4,7 @@
 use crate::flags::flag_lines;
 use crate::manifest::Manifest;
 use crate::memory::{fit_lines, MemoryFit};
-use crate::model::{Row, Settings};
+use crate::row::{Row, Settings};
 use crate::stats::{ratio_lines, Ratios};
 use crate::summary::summary;
 use crate::sweep::{sweep_lines, Sweep};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use loadgen::procstat::{self, ProcSample};
 
-use crate::model::LoadMode;
+use crate::row::LoadMode;
 
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::{label, Row, WorkloadName};
+use crate::row::{label, Row, WorkloadName};
 
 /// A figure of one strategy as a multiple of the baseline's: the median over the rounds
 /// in which both were measured, and the lowest and highest round.
@@ -221,7 +221,7 @@ pub fn least_disturbed(runs: &[Row]) -> Option<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_row as row;
+    use crate::row::test_row as row;
 
     /// Ratios are taken against the baseline row of the same workload and load.
     #[test]

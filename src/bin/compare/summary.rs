@@ -2,7 +2,7 @@
 //! each model against the baseline, memory per idle connection, churn, and whether the
 //! load generator or other processes limited a row), wrapped to 100 columns.
 
-use crate::model::{Row, WorkloadName};
+use crate::row::{Row, WorkloadName};
 use crate::servers::Yardstick;
 use crate::stats::Ratios;
 use crate::units::{bytes, micros, si, wrap};
@@ -218,7 +218,7 @@ pub fn summary(all: &[Row], ratios: &[Ratios]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_row as row;
+    use crate::row::test_row as row;
     use crate::stats::ratios;
 
     /// With the thread-per-client baseline in the run, the summary sets server2 against

@@ -17,8 +17,8 @@ use crate::cli::Cli;
 use crate::flags::MIN_ACHIEVED;
 use crate::jobs::{Job, Target};
 use crate::measure::measure;
-use crate::model::Row;
 use crate::progress::Progress;
+use crate::row::Row;
 use crate::stats::Spread;
 use crate::units::{cpu, micros, opt, si};
 
@@ -471,7 +471,7 @@ fn clean_count(step: &Step) -> usize {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::model::test_row;
+    use crate::row::test_row;
 
     /// One repeat of an open-loop step: `p99_us` from the due time, `achieved` of
     /// `offered`, disturbed (the generator held up) or not.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Row, WorkloadName};
+use crate::row::{Row, WorkloadName};
 use crate::units::{bytes, cpu, micros, opt, percent, si};
 
 const HEADERS: [&str; 19] = [
@@ -104,7 +104,7 @@ pub fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_row as row;
+    use crate::row::test_row as row;
 
     /// The table has a header and one line per row, and marks missing figures n/a.
     #[test]

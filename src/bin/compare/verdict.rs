@@ -8,7 +8,7 @@
 
 use crate::cli::BASELINES;
 use crate::memory::MemoryFit;
-use crate::model::{Row, WorkloadName};
+use crate::row::{Row, WorkloadName};
 use crate::sweep::Sweep;
 use crate::units::{bytes, cpu, micros, si};
 
@@ -256,7 +256,7 @@ fn broke_first(sweeps: &[Sweep]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_row as row;
+    use crate::row::test_row as row;
     use crate::sweep::knee;
     use crate::sweep::tests::step;
 

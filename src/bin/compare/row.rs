@@ -1,5 +1,5 @@
-//! The data model of a comparison: a measured [`Row`] per strategy and load, and the
-//! run's [`Settings`]. Their field names are the keys of the JSON and CSV files, so
+//! The rows of a comparison: a measured [`Row`] per model and load (not a model: the
+//! models are `switchboard::strategy`), and the run's [`Settings`]. Their field names are the keys of the JSON and CSV files, so
 //! renaming one changes the files.
 
 use std::fmt;
