@@ -29,7 +29,7 @@ mod turns;
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use switchboard::address::Address;
 use switchboard::clients::{Clients, Presence};
@@ -38,8 +38,11 @@ use switchboard::{net, serve, Error, EventLoop, Mode, Server, Shutdown};
 use switchboard::{Goodbye, Outbound};
 use turns::{Input, Output, Turns};
 
+/// Inputs waiting for the rules thread, at most.
+const INPUTS_WAITING: usize = 1024;
+
 /// The clients' lines, forwarded to the thread that applies the rules.
-struct Relay(Sender<Input>);
+struct Relay(SyncSender<Input>);
 
 impl Mode for Relay {
     fn on_line(&self, from: Speaker<'_>, line: &str, _out: &mut Vec<u8>) {
@@ -73,7 +76,10 @@ fn run(address: &Address) -> Result<(), Error> {
     say(&format!("listening on {addr}"));
     say("* you are user1: user2 and user3 write first, then you reply to each; # ends a turn, Exit quits");
 
-    let (tx, inputs) = mpsc::channel();
+    // Bounded, so that user1 typing (or pasting) faster than the rules are
+    // applied cannot grow it without end: the keyboard's thread then waits,
+    // and so, briefly, would the loop handing in a client's line.
+    let (tx, inputs) = mpsc::sync_channel(INPUTS_WAITING);
     let server = Server::new(Relay(tx.clone()));
     let presence = tx.clone();
     server.clients().on_presence(move |change| {

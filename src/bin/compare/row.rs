@@ -1,6 +1,6 @@
-//! The rows of a comparison: a measured [`Row`] per model and load (not a model: the
-//! models are `switchboard::strategy`), and the run's [`Settings`]. Their field names are the keys of the JSON and CSV files, so
-//! renaming one changes the files.
+//! The rows of a comparison: a measured [`Row`] per model and load (the models
+//! themselves are `switchboard::strategy`), and the run's [`Settings`]. Their field
+//! names are the keys of the JSON and CSV files, so renaming one changes the files.
 
 use std::fmt;
 
