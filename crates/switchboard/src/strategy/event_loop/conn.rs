@@ -160,8 +160,8 @@ impl Conn {
 
     /// Adds WRITABLE to the socket's interest while replies wait for it, and
     /// takes it away once they are sent: the same `epoll_ctl` a C epoll
-    /// server makes, and only for a client that fell behind. Why not
-    /// WRITABLE from the start: docs/measurements/2026-12-07-event-loop-vs-c-epoll.md.
+    /// server makes, and only for a client that fell behind (why: the
+    /// module's opening comment in `event_loop.rs`).
     pub(super) fn watch_writes(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         let wanted = self.unsent.is_some();
         if wanted == self.watching_writes {
