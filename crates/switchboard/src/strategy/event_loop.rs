@@ -12,12 +12,14 @@
 //!   a short read, which on epoll and kqueue says the same — or we note the
 //!   connection in `again` and come back without waiting for a new edge.
 //! - *Never assume a write completes.* Replies the socket will not take yet
-//!   wait in a buffer of the connection's own (`unsent`). Each socket is registered for
-//!   READABLE and WRITABLE once, at accept, as tokio and our load generator
-//!   do: with edges, a WRITABLE event comes only after a write found the
-//!   socket's buffer full, so a client that takes its replies at once never
-//!   wakes us for it, and a client that stalls costs no `epoll_ctl` calls to
-//!   switch the interest on and off.
+//!   wait in a buffer of the connection's own (`unsent`). A socket is
+//!   registered for READABLE alone, and WRITABLE is added only while replies
+//!   wait, then taken away once they are sent — what a C epoll server does.
+//!   A client that takes its replies at once never costs an `epoll_ctl`; one
+//!   that falls behind costs two. Registering both once, at accept, as tokio
+//!   does, measured no cheaper against a C epoll echo, and this way the loop
+//!   and its C yardstick ask the kernel for the same thing, so what is left
+//!   between them is ours: docs/measurements/2026-12-07-event-loop-vs-c-epoll.md.
 //! - *Push back.* While a client leaves its replies unread, we stop reading
 //!   its requests, so no client can make the server buffer without bound.
 //!
@@ -302,14 +304,12 @@ impl Loop {
         };
         let _ = stream.set_nodelay(true);
         let token = token_of(id);
-        let both = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut stream, token, both) {
+        let mut conn = Box::new(Conn::new(stream, Session::new(id), self.now));
+        if let Err(e) = conn.register(self.poll.registry(), token) {
             tracing::warn!(%peer, "cannot register connection: {e}");
             return self.server.clients().leave(id);
         }
-        let session = Session::new(id);
-        self.conns
-            .insert(token, Box::new(Conn::new(stream, session, self.now)));
+        self.conns.insert(token, conn);
     }
 
     /// Passes on the `news` (an operator's line, a goodbye, a session back
@@ -320,8 +320,8 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        // Writable with nothing waiting to go out (as every new socket is):
-        // there is nothing to do.
+        // Writable with nothing waiting to go out (an edge that came as the
+        // last replies left): there is nothing to do.
         if !readable && news.is_none() && !conn.has_unsent() {
             return;
         }
@@ -342,6 +342,10 @@ impl Loop {
             Ok(Next::Wait) => {}
             Ok(Next::Again) => self.again.push(token),
             Ok(Next::Done) | Err(_) => return self.close(token),
+        }
+        if let Err(e) = conn.watch_writes(self.poll.registry(), token) {
+            tracing::debug!(client = %conn.id(), "cannot watch for writes: {e}");
+            return self.close(token);
         }
         if conn.is_closing() && !was_closing {
             self.closing.push_back(token);

@@ -7,7 +7,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Registry, Token};
+use mio::{Interest, Registry, Token};
 
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
@@ -132,6 +132,8 @@ pub(super) struct Conn {
     /// together make one edge, and no later edge announces the FIN, so a
     /// short read must not be taken as drained: read on until `Ok(0)`.
     peer_closed: bool,
+    /// WRITABLE is in the socket's interest: only while replies wait.
+    watching_writes: bool,
 }
 
 impl Conn {
@@ -144,7 +146,32 @@ impl Conn {
             since: now,
             read_paused: false,
             peer_closed: false,
+            watching_writes: false,
         }
+    }
+
+    /// Registers the socket for READABLE alone: a client that takes its
+    /// replies at once never needs WRITABLE (see [`Conn::watch_writes`]).
+    pub(super) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut self.stream, token, Interest::READABLE)
+    }
+
+    /// Adds WRITABLE to the socket's interest while replies wait for it, and
+    /// takes it away once they are sent: the same `epoll_ctl` a C epoll
+    /// server makes, and only for a client that fell behind (why: the
+    /// module's opening comment in `event_loop.rs`).
+    pub(super) fn watch_writes(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let wanted = self.unsent.is_some();
+        if wanted == self.watching_writes {
+            return Ok(());
+        }
+        let interest = match wanted {
+            true => Interest::READABLE | Interest::WRITABLE,
+            false => Interest::READABLE,
+        };
+        registry.reregister(&mut self.stream, token, interest)?;
+        self.watching_writes = wanted;
+        Ok(())
     }
 
     pub(super) fn id(&self) -> ClientId {
