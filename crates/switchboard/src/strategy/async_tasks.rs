@@ -11,10 +11,15 @@
 //! of a connection is simply the task's local variables.
 //!
 //! **What it costs.** Per idle client, one task: its future (the locals of
-//! `serve_client` across an `.await`, a read buffer among them) plus the
-//! runtime's per-socket state, a few KiB. Per message, what the event loop
-//! pays plus the runtime's scheduling: a waker, a queue push and pop, and
-//! with several workers, now and then a steal from another thread.
+//! `serve_client` across an `.await`) plus the runtime's per-socket state
+//! and the client's channel. An idle connection holds its session, its
+//! channel and the task's waiting state: no buffer. The task waits for
+//! readiness (`readable().await`) and reads into a buffer that belongs to
+//! the worker thread, as the event loop lends one buffer to every
+//! connection; it owns bytes only while a line is unfinished (the session
+//! holds it) or replies wait to be written. Per message, what the event
+//! loop pays plus the runtime's scheduling: a waker, a queue push and pop,
+//! and with several workers, now and then a steal from another thread.
 //!
 //! **Where it breaks.** Where any event loop does, but later: a line that
 //! takes long to answer (a big `calc`) blocks one worker thread and the tasks
@@ -34,7 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
@@ -141,6 +146,13 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
 /// One client's life: wait for whichever comes first — a message from the
 /// console (or the goodbye at shutdown), bytes from the client, the idle
 /// timeout — answer, write, and wait again, until either side ends it.
+///
+/// The task waits for its socket to be *readable* and only then reads, into
+/// the worker thread's buffer ([`read_lent`]): across its `.await`s it holds
+/// no read buffer, and no reply buffer once its replies are written. That
+/// is the one place this reads less plainly than `stream.read(&mut buf)`:
+/// readiness can be stale, so a read may say `WouldBlock`, and the task
+/// then simply waits again.
 async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
     let Client {
         id,
@@ -154,7 +166,6 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
     let _ = stream.set_nodelay(true);
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
-    let mut buf = vec![0; 4096];
     let mut out = Vec::new();
     let mut last_heard = tokio::time::Instant::now();
     loop {
@@ -165,42 +176,43 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
             session.resume(&server.context(), &mut out)
         } else {
             let idle_at = idle_timeout.map(|limit| last_heard + limit);
-            let read = tokio::select! {
+            let event = tokio::select! {
                 // Checked first: a goodbye comes before anything else.
                 biased;
-                Some(msg) = inbox.recv() => Err(msg),
-                read = stream.read(&mut buf) => Ok(read),
+                Some(msg) = inbox.recv() => Event::Told(msg),
+                ready = stream.readable() => Event::Readable(ready),
+                _ = sleep_until(idle_at) => Event::IdleTimer,
+            };
+            let (flow, heard) = match event {
+                Event::Told(msg) => {
+                    if let Outbound::Line(text) = &msg {
+                        backlog.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
+                    }
+                    (tell(msg, &mut out), false)
+                }
+                Event::Readable(Ok(())) => read_lent(
+                    |buf| stream.try_read(buf),
+                    |read| answer(read, &mut session, &server, &mut out),
+                ),
+                Event::Readable(Err(e)) => answer(Err(e), &mut session, &server, &mut out),
                 // The timer and the client's data can be due together (after
                 // the server stalled): what arrived is read before the
                 // client is judged silent. The kernel is asked, as tokio's
                 // record of readiness may not have caught up yet.
-                _ = sleep_until(idle_at) => match std::io::Read::read(&mut &*SockRef::from(&stream), &mut buf) {
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        Err(Outbound::Close(Goodbye::IdleTimeout))
-                    }
-                    read => Ok(read),
-                },
+                Event::IdleTimer => read_lent(
+                    |buf| std::io::Read::read(&mut &*SockRef::from(&stream), buf),
+                    |read| match read {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            (tell(Outbound::Close(Goodbye::IdleTimeout), &mut out), false)
+                        }
+                        read => answer(read, &mut session, &server, &mut out),
+                    },
+                ),
             };
-            match read {
-                Err(msg) => {
-                    if let Outbound::Line(text) = &msg {
-                        backlog.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
-                    }
-                    tell(msg, &mut out)
-                }
-                Ok(Ok(0)) => session.on_eof(&server.context(), &mut out),
-                Ok(Ok(n)) => {
-                    if idle_timeout.is_some() {
-                        last_heard = tokio::time::Instant::now();
-                    }
-                    session.on_bytes(&server.context(), &buf[..n], &mut out)
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(client = %id, "read failed: {e}");
-                    out.clear();
-                    Flow::Close
-                }
+            if heard && idle_timeout.is_some() {
+                last_heard = tokio::time::Instant::now();
             }
+            flow
         };
         if flow == Flow::Close {
             // Leave before the last reply goes out: a client that has read
@@ -216,13 +228,66 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
                 server.clients().leave(id);
                 break;
             }
-            out.clear();
+            // Written: an idle task keeps no reply buffer.
+            out = Vec::new();
         }
         if flow == Flow::Close {
             break;
         }
     }
     close_gently(stream).await;
+}
+
+/// What woke a task.
+enum Event {
+    Told(Outbound),
+    Readable(std::io::Result<()>),
+    IdleTimer,
+}
+
+/// Hands what a read brought to the session (an empty slice: the client's
+/// end); true beside the flow if the client was heard from.
+fn answer(
+    read: std::io::Result<&[u8]>,
+    session: &mut Session,
+    server: &Server,
+    out: &mut Vec<u8>,
+) -> (Flow, bool) {
+    match read {
+        Ok([]) => (session.on_eof(&server.context(), out), false),
+        Ok(bytes) => (session.on_bytes(&server.context(), bytes, out), true),
+        // Readiness was stale: nothing to read after all; wait again.
+        Err(e) if e.kind() == ErrorKind::WouldBlock => (Flow::Continue, false),
+        Err(e) => {
+            tracing::debug!(client = %session.id(), "read failed: {e}");
+            out.clear();
+            (Flow::Close, false)
+        }
+    }
+}
+
+/// Size of each worker thread's read buffer (as the event loop's).
+const READ_BUFFER: usize = 64 * 1024;
+
+thread_local! {
+    /// The read buffer of the worker thread a task runs on, lent for one
+    /// read and the session's answer to it, never across an `.await`: so
+    /// a waiting task holds none (see `docs/compare.md`, memory per idle
+    /// connection).
+    static LENT: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
+}
+
+/// Reads with `read` into the worker's buffer and hands what it read (an
+/// empty slice at end of input) to `then`.
+fn read_lent<R>(
+    read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
+    then: impl FnOnce(std::io::Result<&[u8]>) -> R,
+) -> R {
+    LENT.with_borrow_mut(|buf| match read(buf) {
+        Ok(n) => then(Ok(&buf[..n])),
+        Err(e) => then(Err(e)),
+    })
 }
 
 /// Watches a task: if it dies serving its client (a panic outside the mode,
