@@ -136,7 +136,10 @@ impl Console {
             }
             Command::All(text) => self.clients.send_all(&Outbound::Line(text.to_owned())),
             Command::Reply(text) => {
-                let last = self.mode.conversation().and_then(Conversation::last_speaker);
+                let last = self
+                    .mode
+                    .conversation()
+                    .and_then(Conversation::last_speaker);
                 let line = || Outbound::Line(text.to_owned());
                 if !last.is_some_and(|id| self.clients.send(id, line())) {
                     screen.print(format_args!("{}", self.nobody_to_answer(last)));
