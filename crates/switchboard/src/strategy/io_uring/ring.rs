@@ -105,7 +105,10 @@ struct Loop {
     ring: Ring,
     listener: TcpListener,
     server: Server,
-    conns: HashMap<u64, Conn>,
+    /// Boxed: the map doubles as it grows, and a bucket of a pointer
+    /// rather than a whole connection keeps that spare room small (see
+    /// `docs/measurements/2026-12-07-lean-models.md`).
+    conns: HashMap<u64, Box<Conn>>,
     outbox: Arc<RingOutbox>,
     inbox: Receiver<(ClientId, Outbound)>,
     /// The receiving end of the wake-up socket, and its buffer. The
@@ -217,7 +220,7 @@ impl Loop {
             phase: Phase::Open,
             last_heard: self.now,
         };
-        self.conns.insert(id.0, conn);
+        self.conns.insert(id.0, Box::new(conn));
         self.pump(id.0);
     }
 
