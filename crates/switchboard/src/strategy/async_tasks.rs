@@ -12,8 +12,8 @@
 //!
 //! **What it costs.** Per idle client, one task: its future (the locals of
 //! `serve_client` across an `.await`) plus the runtime's per-socket state
-//! and the client's channel. An idle connection holds its session, its
-//! channel and the task's waiting state: no buffer. The task waits for
+//! and the client's mailbox. An idle connection holds its session, an
+//! empty mailbox and the task's waiting state: no buffer. The task waits for
 //! readiness (`readable().await`) and reads into a buffer that belongs to
 //! the worker thread, as the event loop lends one buffer to every
 //! connection; it owns bytes only while a line is unfinished (the session
@@ -27,21 +27,23 @@
 //! you" is that the runtime's choices (buffers, scheduling, fairness) are
 //! not yours, which `compare` shows against our own loop.
 //!
-//! The console reaches a task through a channel — the goodbye at shutdown
-//! included — and a task waits on that channel, its socket and its idle
+//! The console reaches a task through its mailbox — the goodbye at shutdown
+//! included — and a task waits on that mailbox, its socket and its idle
 //! timer at once (`select!`). Every branch of that `select!` is set up anew
 //! for each message, which is part of the runtime's price: the fewer, the
 //! cheaper.
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
@@ -84,6 +86,8 @@ impl ConnectionStrategy for AsyncTasks {
 /// Accepts connections and spawns a task for each until shutdown, then waits
 /// (briefly) for every task to say goodbye.
 async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
+    // One for all tasks: a task holds a pointer to it, not a copy.
+    let server = Arc::new(server);
     listener
         .set_nonblocking(true)
         .map_err(Error::io("making the listener non-blocking"))?;
@@ -107,12 +111,8 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
             Ok((stream, _)) if already_gone(SockRef::from(&stream)) => {}
             Ok((stream, peer)) => {
                 failures.recovered(Instant::now());
-                let (tx, inbox) = mpsc::unbounded_channel();
-                let outbox = Arc::new(TaskOutbox {
-                    tx,
-                    backlog: Arc::default(),
-                });
-                let backlog = Arc::clone(&outbox.backlog);
+                let backlog = Arc::new(Backlog::default());
+                let outbox = Arc::clone(&backlog);
                 let busy = Goodbye::Busy("too many clients");
                 let id = match server.admit(peer, outbox, server.limits.max_clients, busy) {
                     Ok(id) => id,
@@ -123,8 +123,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                         continue;
                     }
                 };
-                let client = Client { id, inbox, backlog };
-                tasks.spawn(serve_client(stream, client, server.clone()));
+                tasks.spawn(serve_client(stream, id, backlog, Arc::clone(&server)));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
@@ -135,7 +134,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
         }
         while tasks.try_join_next().is_some() {} // forget finished tasks
     }
-    // Each task hears it through its channel, and says goodbye.
+    // Each task hears it through its mailbox, and says goodbye.
     let goodbye = Outbound::Close(Goodbye::ShuttingDown);
     server.clients().send_all(&goodbye);
     let all_done = async { while tasks.join_next().await.is_some() {} };
@@ -153,12 +152,12 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
 /// is the one place this reads less plainly than `stream.read(&mut buf)`:
 /// readiness can be stale, so a read may say `WouldBlock`, and the task
 /// then simply waits again.
-async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
-    let Client {
-        id,
-        mut inbox,
-        backlog,
-    } = client;
+async fn serve_client(
+    mut stream: TcpStream,
+    id: ClientId,
+    backlog: Arc<Backlog>,
+    server: Arc<Server>,
+) {
     let _watch = Watch {
         id,
         server: &server,
@@ -167,7 +166,9 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
     let mut out = Vec::new();
-    let mut last_heard = tokio::time::Instant::now();
+    // One timer for the client's life, pushed back whenever it is heard
+    // from; none without a timeout.
+    let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
     loop {
         let flow = if session.has_backlog() {
             // Its turn is spent (replies piled up, or the session's time
@@ -175,21 +176,15 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
             tokio::task::yield_now().await;
             session.resume(&server.context(), &mut out)
         } else {
-            let idle_at = idle_timeout.map(|limit| last_heard + limit);
             let event = tokio::select! {
                 // Checked first: a goodbye comes before anything else.
                 biased;
-                Some(msg) = inbox.recv() => Event::Told(msg),
+                () = backlog.news.notified() => Event::Told,
                 ready = stream.readable() => Event::Readable(ready),
-                _ = sleep_until(idle_at) => Event::IdleTimer,
+                () = expired(&mut idle) => Event::IdleTimer,
             };
             let (flow, heard) = match event {
-                Event::Told(msg) => {
-                    if let Outbound::Line(text) = &msg {
-                        backlog.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
-                    }
-                    (tell(msg, &mut out), false)
-                }
+                Event::Told => (backlog.deliver(&mut out), false),
                 Event::Readable(Ok(())) => read_lent(
                     |buf| stream.try_read(buf),
                     |read| answer(read, &mut session, &server, &mut out),
@@ -209,8 +204,8 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
                     },
                 ),
             };
-            if heard && idle_timeout.is_some() {
-                last_heard = tokio::time::Instant::now();
+            if let (true, Some(timer), Some(limit)) = (heard, &mut idle, idle_timeout) {
+                timer.as_mut().reset(tokio::time::Instant::now() + limit);
             }
             flow
         };
@@ -240,7 +235,7 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
 
 /// What woke a task.
 enum Event {
-    Told(Outbound),
+    Told,
     Readable(std::io::Result<()>),
     IdleTimer,
 }
@@ -323,12 +318,17 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8], backlog: &Backlog) -> b
         Err(_) => return false,
     };
     backlog.unsent.store(rest.len(), Ordering::Relaxed);
-    let written = tokio::select! {
-        written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
-            matches!(written, Ok(Ok(())))
+    // Boxed: the rare wait's state (a timer among it) would otherwise be
+    // part of every task, waiting or not.
+    let written = Box::pin(async {
+        tokio::select! {
+            written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
+                matches!(written, Ok(Ok(())))
+            }
+            () = backlog.overflowed.notified() => false,
         }
-        () = backlog.overflowed.notified() => false,
-    };
+    })
+    .await;
     backlog.unsent.store(0, Ordering::Relaxed);
     written
 }
@@ -348,10 +348,10 @@ fn tell(msg: Outbound, out: &mut Vec<u8>) -> Flow {
     }
 }
 
-/// Sleeps until `at`, or forever without a deadline.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Waits for the idle timer, or forever without one.
+async fn expired(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
         None => std::future::pending().await,
     }
 }
@@ -369,18 +369,20 @@ async fn close_gently(mut stream: TcpStream) {
     }
 }
 
-/// What a task starts with besides its socket.
-struct Client {
-    id: ClientId,
-    inbox: mpsc::UnboundedReceiver<Outbound>,
-    backlog: Arc<Backlog>,
-}
-
-/// A client's output that waits: lines queued for its task, and replies its
-/// socket has not taken. Together they are held to the one output bound.
+/// A client's output that waits: lines from outside queued for its task,
+/// and replies its socket has not taken. Together they are held to the one
+/// output bound. It is the console's way to the task (its [`Outbox`]): a
+/// queue and a notification rather than an mpsc channel, because a channel
+/// allocates a block of slots per client up front, idle or not, where an
+/// empty queue holds nothing (see `docs/compare.md`, memory per idle
+/// connection). That is the second place this reads less plainly.
 #[derive(Default)]
 struct Backlog {
-    /// Bytes of the lines in the channel, not yet taken by the task.
+    /// Lines and goodbyes from outside, in the order sent.
+    mail: Mutex<VecDeque<Outbound>>,
+    /// Wakes the task for its mail (kept for it if it is busy).
+    news: Notify,
+    /// Bytes of the lines in `mail`.
     told: AtomicUsize,
     /// Bytes the task is waiting to write (0 when writes go through at once).
     unsent: AtomicUsize,
@@ -388,28 +390,45 @@ struct Backlog {
     overflowed: Notify,
 }
 
-/// The console's way to a task: a channel, so the console never waits, and
-/// a count of what waits in it, so a client that does not read cannot make
-/// it grow without bound.
-struct TaskOutbox {
-    tx: mpsc::UnboundedSender<Outbound>,
-    backlog: Arc<Backlog>,
+impl Backlog {
+    fn post(&self, msg: Outbound) {
+        self.mail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(msg);
+        self.news.notify_one();
+    }
+
+    /// Takes the mail into `out`, up to a goodbye.
+    fn deliver(&self, out: &mut Vec<u8>) -> Flow {
+        let mut mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(msg) = mail.pop_front() {
+            if let Outbound::Line(text) = &msg {
+                self.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
+            }
+            if tell(msg, out) == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        *mail = VecDeque::new(); // an idle client keeps no queue
+        Flow::Continue
+    }
 }
 
-impl Outbox for TaskOutbox {
+impl Outbox for Backlog {
+    /// Queues `msg`, so the console never waits, counting what waits, so a
+    /// client that does not read cannot make it grow without bound.
     fn send(&self, to: ClientId, msg: Outbound) {
         if let Outbound::Line(text) = &msg {
-            let (told, unsent) = (&self.backlog.told, &self.backlog.unsent);
-            let waiting =
-                told.load(Ordering::Relaxed) + beyond_replies(unsent.load(Ordering::Relaxed));
+            let waiting = self.told.load(Ordering::Relaxed)
+                + beyond_replies(self.unsent.load(Ordering::Relaxed));
             if past_output_bound(to, waiting, text.len() + 1) {
                 // The task is told to close; it may be stuck in a write.
-                self.backlog.overflowed.notify_one();
-                let _ = self.tx.send(Outbound::Close(Goodbye::Overflow));
-                return;
+                self.overflowed.notify_one();
+                return self.post(Outbound::Close(Goodbye::Overflow));
             }
-            told.fetch_add(text.len() + 1, Ordering::Relaxed);
+            self.told.fetch_add(text.len() + 1, Ordering::Relaxed);
         }
-        let _ = self.tx.send(msg);
+        self.post(msg);
     }
 }
