@@ -169,6 +169,11 @@ async fn serve_client(
     // One timer for the client's life, pushed back whenever it is heard
     // from; none without a timeout.
     let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
+    // The mailbox's doorbell, kept armed across messages: a fresh
+    // `notified()` each time round would join and leave the Notify's list
+    // of waiters (a lock each way) for every message.
+    let doorbell = backlog.news.notified();
+    tokio::pin!(doorbell);
     loop {
         let flow = if session.has_backlog() {
             // Its turn is spent (replies piled up, or the session's time
@@ -179,12 +184,15 @@ async fn serve_client(
             let event = tokio::select! {
                 // Checked first: a goodbye comes before anything else.
                 biased;
-                () = backlog.news.notified() => Event::Told,
+                () = &mut doorbell => Event::Told,
                 ready = stream.readable() => Event::Readable(ready),
                 () = expired(&mut idle) => Event::IdleTimer,
             };
             let (flow, heard) = match event {
-                Event::Told => (backlog.deliver(&mut out), false),
+                Event::Told => {
+                    doorbell.set(backlog.news.notified());
+                    (backlog.deliver(&mut out), false)
+                }
                 Event::Readable(Ok(())) => read_lent(
                     |buf| stream.try_read(buf),
                     |read| answer(read, &mut session, &server, &mut out),
@@ -267,8 +275,8 @@ const READ_BUFFER: usize = 64 * 1024;
 thread_local! {
     /// The read buffer of the worker thread a task runs on, lent for one
     /// read and the session's answer to it, never across an `.await`: so
-    /// a waiting task holds none (see `docs/compare.md`, memory per idle
-    /// connection).
+    /// a waiting task holds none (see
+    /// `docs/measurements/2026-12-07-lean-models.md`).
     static LENT: std::cell::RefCell<Box<[u8]>> =
         std::cell::RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
 }
@@ -374,8 +382,9 @@ async fn close_gently(mut stream: TcpStream) {
 /// output bound. It is the console's way to the task (its [`Outbox`]): a
 /// queue and a notification rather than an mpsc channel, because a channel
 /// allocates a block of slots per client up front, idle or not, where an
-/// empty queue holds nothing (see `docs/compare.md`, memory per idle
-/// connection). That is the second place this reads less plainly.
+/// empty queue holds nothing (see
+/// `docs/measurements/2026-12-07-lean-models.md`). That is the second
+/// place this file reads less plainly than a tokio server usually does.
 #[derive(Default)]
 struct Backlog {
     /// Lines and goodbyes from outside, in the order sent.
