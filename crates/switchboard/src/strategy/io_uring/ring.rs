@@ -37,7 +37,7 @@ const ENTRIES: u32 = 1024;
 /// The provided buffers every multishot receive draws from: how many, and
 /// how big. They belong to the loop, not to a connection; one is out only
 /// from a completion that names it until its bytes are handed on, so a
-/// turn's worth of busy connections uses them (see `docs/compare.md`).
+/// turn's worth of busy connections uses them.
 const BUFFERS: u16 = 512;
 const BUFFER_SIZE: u32 = 4096;
 /// On the single-shot path: each connection's own receive buffer.
