@@ -1060,6 +1060,9 @@ impl BufRing {
     }
 
     fn give_back(&mut self, bid: u16) {
+        if bid >= self.count {
+            return; // not one of ours: never hand the kernel such an address
+        }
         let slot = usize::from(self.tail & (self.count - 1));
         let start = usize::from(bid) * self.size as usize;
         // SAFETY: `slot` < `count` (a power of two), so the entry is inside
