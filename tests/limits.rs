@@ -339,9 +339,9 @@ fn fd_exhaustion_is_survived() {
         command
             .arg("-c")
             .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
-            .arg(common::bin("server"))
-            .args(["--model", name, "--workers", common::WORKERS])
-            .args(["127.0.0.1", "0", "--mode", "reverse"]);
+            .arg(common::bin("server"));
+        common::model_args(&mut command, name, common::WORKERS);
+        command.args(["127.0.0.1", "0", "--mode", "reverse"]);
         let mut server = Server::spawn(name, command, common::Stdin::Piped);
         let mut crowd: Vec<Client> = (0..80).map(|_| server.connect()).collect();
         for client in &mut crowd {

@@ -10,8 +10,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{
-    in_parallel, matrix, models, modes, probe, run, start, text_modes, Client, Server, Stdin,
-    COURSEWORK,
+    in_parallel, listed_models, matrix, models, modes, probe, run, start, text_modes, Client,
+    Server, Stdin, COURSEWORK,
 };
 
 /// The first stdout line is exactly `listening on 127.0.0.1:PORT`, with the real port.
@@ -153,7 +153,10 @@ fn every_listed_model_is_served_and_listed() {
     // Every one that can run here; the others are refused, and tested so.
     let runnable = switchboard::strategy::MODELS.iter();
     let runnable = runnable.filter(|m| m.strategy.check().is_ok());
-    assert_eq!(models(), runnable.map(|m| m.name).collect::<Vec<_>>());
+    assert_eq!(
+        listed_models(),
+        runnable.map(|m| m.name).collect::<Vec<_>>()
+    );
     let out = run("server", &["--model", "list"], Duration::from_secs(10));
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);

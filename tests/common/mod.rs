@@ -36,8 +36,18 @@ pub const SINGLE: &str = "single-client";
 /// behaviour suite runs over each (started as `server --model NAME`), so none
 /// can be left out. One this system cannot run (io-uring off Linux, or where
 /// a sandbox forbids it) is named on stderr and skipped; its refusal is
-/// tested on its own.
+/// tested on its own. Where io-uring runs, its single-shot receive path (a
+/// kernel without multishot receive) runs too, as [`IO_URING_SINGLE_SHOT`].
 pub fn models() -> Vec<&'static str> {
+    let mut names = listed_models();
+    if names.contains(&"io-uring") {
+        names.push(IO_URING_SINGLE_SHOT);
+    }
+    names
+}
+
+/// The models of the library's one list that can run here, by name.
+pub fn listed_models() -> Vec<&'static str> {
     let models = switchboard::strategy::MODELS.iter();
     models
         .filter(|m| match m.strategy.check() {
@@ -50,6 +60,9 @@ pub fn models() -> Vec<&'static str> {
         .map(|m| m.name)
         .collect()
 }
+
+/// `server --model io-uring` held to its single-shot receive path.
+pub const IO_URING_SINGLE_SHOT: &str = "io-uring-single-shot";
 
 /// The models that serve many clients at once.
 pub fn multi() -> Vec<&'static str> {
@@ -93,13 +106,25 @@ pub const WORKERS: &str = "16";
 /// The command that runs `name`: a binary of this package, or a model of the
 /// library's list as `server --model NAME --workers 16`.
 pub fn command(name: &str) -> Command {
-    if switchboard::strategy::find(name).is_some() {
+    if name == IO_URING_SINGLE_SHOT || switchboard::strategy::find(name).is_some() {
         let mut command = Command::new(bin("server"));
-        command.args(["--model", name, "--workers", WORKERS]);
+        model_args(&mut command, name, WORKERS);
         command
     } else {
         Command::new(bin(name))
     }
+}
+
+/// Adds `--model NAME --workers N` to a command that runs `server`, and for
+/// [`IO_URING_SINGLE_SHOT`] the environment that holds io-uring to that path.
+pub fn model_args(command: &mut Command, name: &str, workers: &str) {
+    let model = if name == IO_URING_SINGLE_SHOT {
+        command.env(switchboard::strategy::io_uring::SINGLE_SHOT_ENV, "1");
+        "io-uring"
+    } else {
+        name
+    };
+    command.args(["--model", model, "--workers", workers]);
 }
 
 /// A one-line question whose answer proves a server in `mode` is serving, and

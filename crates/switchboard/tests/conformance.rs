@@ -179,11 +179,14 @@ fn until(mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
 }
 
 /// Runs `rule` against every model, naming the model in a failure
-/// (`CONFORMANCE_MODEL=NAME` runs it against that one alone).
+/// (`CONFORMANCE_MODEL=NAME` runs it against that one alone). io-uring runs
+/// twice: on its multishot receive path and on the single-shot one that a
+/// kernel without multishot gets (`io-uring-single-shot`).
 fn for_every_model(rule: impl Fn(&Model)) {
     let only = std::env::var("CONFORMANCE_MODEL").ok();
     let chosen = MODELS
         .iter()
+        .chain([&switchboard::strategy::io_uring::SINGLE_SHOT])
         .filter(|m| only.as_deref().is_none_or(|o| o == m.name));
     for model in chosen {
         eprintln!("{}", model.name);

@@ -2,29 +2,42 @@
 //!
 //! **How it works.** Every other model asks "is this socket ready?" and then
 //! does the `read` or `write` itself. Here the thread *hands the operation to
-//! the kernel*: "receive into this buffer", "send these bytes", "accept the
+//! the kernel*: "receive on this socket", "send these bytes", "accept the
 //! next connection" go into a submission ring shared with the kernel, and the
 //! kernel reports each one as done, with its result, in a completion ring.
 //! One system call (`io_uring_enter`) submits a batch and waits for the next
-//! completions. So the loop below never calls `read` or `write`: it reacts to
-//! completions, feeds received bytes to the session, and submits the next
-//! receive and the replies.
+//! completions. So the loop in `ring.rs` is three steps — submit, wait,
+//! complete — and never calls `read` or `write`: it reacts to completions,
+//! feeds received bytes to the session, and submits the replies.
+//!
+//! **Receiving the modern way.** Each connection has one *multishot* receive
+//! armed: a single submission that keeps completing, once per arrival, for
+//! as long as the connection lives. It names no buffer of its own. The loop
+//! registers one ring of *provided buffers* with the kernel, and the kernel
+//! takes one only when data arrives, names it in the completion, and gets it
+//! back once its bytes are handed to the session. A completion without the
+//! MORE flag means the receive has ended — the client left, an error, or the
+//! buffers ran out (ENOBUFS) — and it is armed again, never spun on. While
+//! a client's replies pile up, its receive is called back (cancelled), as
+//! the event loop stops reading, and armed again once there is room.
 //!
 //! **What it costs — and what completion changes.** A buffer given to the
 //! kernel is the kernel's until its completion arrives: it may not move,
-//! shrink, or be freed. So each connection owns a receive buffer (4 KiB, idle
-//! or not — readiness models share one), keeps the bytes being sent untouched
-//! until the send completes, and is only freed once nothing of its is in
-//! flight; that is what the `unsafe` below promises, and why shutdown waits
-//! for outstanding operations rather than just dropping them. Per message,
-//! under load, the system calls are batched: one `io_uring_enter` can carry
-//! many connections' receives and sends.
+//! shrink, or be freed. So the bytes being sent stay untouched until the
+//! send completes, a connection is only freed once nothing of its is in
+//! flight, and the provided buffers outlive every receive; that is what the
+//! `unsafe` in `ring.rs` promises, and why shutdown waits for outstanding
+//! operations rather than just dropping them. An idle connection holds its
+//! session, its socket and one armed receive in the kernel: no buffer.
+//! Per message, one submission (the send) instead of two, and one
+//! `io_uring_enter` carries many connections' sends.
 //!
 //! **Where it breaks.** One thread, like the event loop: a slow line delays
 //! everyone. Linux only (5.11 or later here), and container sandboxes often
 //! forbid it (seccomp, `kernel.io_uring_disabled`); then this model says so
-//! and exits. And per idle connection it holds a buffer the kernel may write
-//! into at any moment.
+//! and exits. A kernel without multishot receive (before 6.0) gets the
+//! older shape, said in one log line at start: one receive submitted at a
+//! time into a 4 KiB buffer each connection owns, idle or not.
 #![allow(unsafe_code)]
 
 use std::net::TcpListener;
@@ -37,17 +50,34 @@ use crate::server::Server;
 pub const MODEL: Model = Model {
     name: "io-uring",
     about: "completion-based I/O: receives and sends submitted to io_uring, one thread (Linux)",
-    strategy: &IoUring,
+    strategy: &IoUring { single_shot: false },
 };
+
+/// The same model held to the older receive path, as on a kernel without
+/// multishot receive: for tests, so that both paths are run everywhere.
+#[doc(hidden)]
+pub const SINGLE_SHOT: Model = Model {
+    name: "io-uring-single-shot",
+    about: "io-uring with one single-shot receive per connection at a time (tests)",
+    strategy: &IoUring { single_shot: true },
+};
+
+/// Set to `1`, `server --model io-uring` takes the single-shot receive
+/// path, as on a kernel without multishot receive: it exists for tests.
+pub const SINGLE_SHOT_ENV: &str = "SWITCHBOARD_IO_URING_SINGLE_SHOT";
 
 /// Serves every client from one thread through one io_uring.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct IoUring;
+pub struct IoUring {
+    /// Whether to take the single-shot receive path even where multishot
+    /// receive works (see [`SINGLE_SHOT`]).
+    single_shot: bool,
+}
 
 impl ConnectionStrategy for IoUring {
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
         #[cfg(target_os = "linux")]
-        return ring::serve(listener, server);
+        return ring::serve(listener, server, self.single_shot);
         #[cfg(not(target_os = "linux"))]
         return {
             let _ = (listener, server);

@@ -73,6 +73,11 @@ pub const MODELS: &[Model] = &[
     io_uring::MODEL,
 ];
 
+/// A connection that is closing (after `bye`, an `ERR` line, end of input)
+/// gets this long to take its last replies; a client that never reads them
+/// is then closed anyway.
+pub(crate) const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often a loop looks for idle clients: often enough that one is closed
 /// within a quarter of its timeout after it expires.
 pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Duration {
