@@ -11,15 +11,10 @@
 //! of a connection is simply the task's local variables.
 //!
 //! **What it costs.** Per idle client, one task: its future (the locals of
-//! `serve_client` across an `.await`) plus the runtime's per-socket state
-//! and the client's mailbox. An idle connection holds its session, an
-//! empty mailbox and the task's waiting state: no buffer. The task waits for
-//! readiness (`readable().await`) and reads into a buffer that belongs to
-//! the worker thread, as the event loop lends one buffer to every
-//! connection; it owns bytes only while a line is unfinished (the session
-//! holds it) or replies wait to be written. Per message, what the event
-//! loop pays plus the runtime's scheduling: a waker, a queue push and pop,
-//! and with several workers, now and then a steal from another thread.
+//! `serve_client` across an `.await`, a read buffer among them) plus the
+//! runtime's per-socket state, a few KiB. Per message, what the event loop
+//! pays plus the runtime's scheduling: a waker, a queue push and pop, and
+//! with several workers, now and then a steal from another thread.
 //!
 //! **Where it breaks.** Where any event loop does, but later: a line that
 //! takes long to answer (a big `calc`) blocks one worker thread and the tasks
@@ -27,23 +22,21 @@
 //! you" is that the runtime's choices (buffers, scheduling, fairness) are
 //! not yours, which `compare` shows against our own loop.
 //!
-//! The console reaches a task through its mailbox — the goodbye at shutdown
-//! included — and a task waits on that mailbox, its socket and its idle
+//! The console reaches a task through a channel — the goodbye at shutdown
+//! included — and a task waits on that channel, its socket and its idle
 //! timer at once (`select!`). Every branch of that `select!` is set up anew
 //! for each message, which is part of the runtime's price: the fewer, the
 //! cheaper.
 
-use std::collections::VecDeque;
 use std::io::ErrorKind;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
@@ -86,8 +79,6 @@ impl ConnectionStrategy for AsyncTasks {
 /// Accepts connections and spawns a task for each until shutdown, then waits
 /// (briefly) for every task to say goodbye.
 async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
-    // One for all tasks: a task holds a pointer to it, not a copy.
-    let server = Arc::new(server);
     listener
         .set_nonblocking(true)
         .map_err(Error::io("making the listener non-blocking"))?;
@@ -111,8 +102,12 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
             Ok((stream, _)) if already_gone(SockRef::from(&stream)) => {}
             Ok((stream, peer)) => {
                 failures.recovered(Instant::now());
-                let backlog = Arc::new(Backlog::default());
-                let outbox = Arc::clone(&backlog);
+                let (tx, inbox) = mpsc::unbounded_channel();
+                let outbox = Arc::new(TaskOutbox {
+                    tx,
+                    backlog: Arc::default(),
+                });
+                let backlog = Arc::clone(&outbox.backlog);
                 let busy = Goodbye::Busy("too many clients");
                 let id = match server.admit(peer, outbox, server.limits.max_clients, busy) {
                     Ok(id) => id,
@@ -123,7 +118,8 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                         continue;
                     }
                 };
-                tasks.spawn(serve_client(stream, id, backlog, Arc::clone(&server)));
+                let client = Client { id, inbox, backlog };
+                tasks.spawn(serve_client(stream, client, server.clone()));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
@@ -134,7 +130,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
         }
         while tasks.try_join_next().is_some() {} // forget finished tasks
     }
-    // Each task hears it through its mailbox, and says goodbye.
+    // Each task hears it through its channel, and says goodbye.
     let goodbye = Outbound::Close(Goodbye::ShuttingDown);
     server.clients().send_all(&goodbye);
     let all_done = async { while tasks.join_next().await.is_some() {} };
@@ -145,19 +141,12 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
 /// One client's life: wait for whichever comes first — a message from the
 /// console (or the goodbye at shutdown), bytes from the client, the idle
 /// timeout — answer, write, and wait again, until either side ends it.
-///
-/// The task waits for its socket to be *readable* and only then reads, into
-/// the worker thread's buffer ([`read_lent`]): across its `.await`s it holds
-/// no read buffer, and no reply buffer once its replies are written. That
-/// is the one place this reads less plainly than `stream.read(&mut buf)`:
-/// readiness can be stale, so a read may say `WouldBlock`, and the task
-/// then simply waits again.
-async fn serve_client(
-    mut stream: TcpStream,
-    id: ClientId,
-    backlog: Arc<Backlog>,
-    server: Arc<Server>,
-) {
+async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
+    let Client {
+        id,
+        mut inbox,
+        backlog,
+    } = client;
     let _watch = Watch {
         id,
         server: &server,
@@ -165,15 +154,9 @@ async fn serve_client(
     let _ = stream.set_nodelay(true);
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
+    let mut buf = vec![0; 4096];
     let mut out = Vec::new();
-    // One timer for the client's life, pushed back whenever it is heard
-    // from; none without a timeout.
-    let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
-    // The mailbox's doorbell, kept armed across messages: a fresh
-    // `notified()` each time round would join and leave the Notify's list
-    // of waiters (a lock each way) for every message.
-    let doorbell = backlog.news.notified();
-    tokio::pin!(doorbell);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let flow = if session.has_backlog() {
             // Its turn is spent (replies piled up, or the session's time
@@ -181,41 +164,43 @@ async fn serve_client(
             tokio::task::yield_now().await;
             session.resume(&server.context(), &mut out)
         } else {
-            let event = tokio::select! {
+            let idle_at = idle_timeout.map(|limit| last_heard + limit);
+            let read = tokio::select! {
                 // Checked first: a goodbye comes before anything else.
                 biased;
-                () = &mut doorbell => Event::Told,
-                ready = stream.readable() => Event::Readable(ready),
-                () = expired(&mut idle) => Event::IdleTimer,
-            };
-            let (flow, heard) = match event {
-                Event::Told => {
-                    doorbell.set(backlog.news.notified());
-                    (backlog.deliver(&mut out), false)
-                }
-                Event::Readable(Ok(())) => read_lent(
-                    |buf| stream.try_read(buf),
-                    |read| answer(read, &mut session, &server, &mut out),
-                ),
-                Event::Readable(Err(e)) => answer(Err(e), &mut session, &server, &mut out),
+                Some(msg) = inbox.recv() => Err(msg),
+                read = stream.read(&mut buf) => Ok(read),
                 // The timer and the client's data can be due together (after
                 // the server stalled): what arrived is read before the
                 // client is judged silent. The kernel is asked, as tokio's
                 // record of readiness may not have caught up yet.
-                Event::IdleTimer => read_lent(
-                    |buf| std::io::Read::read(&mut &*SockRef::from(&stream), buf),
-                    |read| match read {
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            (tell(Outbound::Close(Goodbye::IdleTimeout), &mut out), false)
-                        }
-                        read => answer(read, &mut session, &server, &mut out),
-                    },
-                ),
+                _ = sleep_until(idle_at) => match std::io::Read::read(&mut &*SockRef::from(&stream), &mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        Err(Outbound::Close(Goodbye::IdleTimeout))
+                    }
+                    read => Ok(read),
+                },
             };
-            if let (true, Some(timer), Some(limit)) = (heard, &mut idle, idle_timeout) {
-                timer.as_mut().reset(tokio::time::Instant::now() + limit);
+            match read {
+                Err(msg) => {
+                    if let Outbound::Line(text) = &msg {
+                        backlog.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
+                    }
+                    tell(msg, &mut out)
+                }
+                Ok(Ok(0)) => session.on_eof(&server.context(), &mut out),
+                Ok(Ok(n)) => {
+                    if idle_timeout.is_some() {
+                        last_heard = tokio::time::Instant::now();
+                    }
+                    session.on_bytes(&server.context(), &buf[..n], &mut out)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %id, "read failed: {e}");
+                    out.clear();
+                    Flow::Close
+                }
             }
-            flow
         };
         if flow == Flow::Close {
             // Leave before the last reply goes out: a client that has read
@@ -231,66 +216,13 @@ async fn serve_client(
                 server.clients().leave(id);
                 break;
             }
-            // Written: an idle task keeps no reply buffer.
-            out = Vec::new();
+            out.clear();
         }
         if flow == Flow::Close {
             break;
         }
     }
     close_gently(stream).await;
-}
-
-/// What woke a task.
-enum Event {
-    Told,
-    Readable(std::io::Result<()>),
-    IdleTimer,
-}
-
-/// Hands what a read brought to the session (an empty slice: the client's
-/// end); true beside the flow if the client was heard from.
-fn answer(
-    read: std::io::Result<&[u8]>,
-    session: &mut Session,
-    server: &Server,
-    out: &mut Vec<u8>,
-) -> (Flow, bool) {
-    match read {
-        Ok([]) => (session.on_eof(&server.context(), out), false),
-        Ok(bytes) => (session.on_bytes(&server.context(), bytes, out), true),
-        // Readiness was stale: nothing to read after all; wait again.
-        Err(e) if e.kind() == ErrorKind::WouldBlock => (Flow::Continue, false),
-        Err(e) => {
-            tracing::debug!(client = %session.id(), "read failed: {e}");
-            out.clear();
-            (Flow::Close, false)
-        }
-    }
-}
-
-/// Size of each worker thread's read buffer (as the event loop's).
-const READ_BUFFER: usize = 64 * 1024;
-
-thread_local! {
-    /// The read buffer of the worker thread a task runs on, lent for one
-    /// read and the session's answer to it, never across an `.await`: so
-    /// a waiting task holds none (see
-    /// `docs/measurements/2026-12-07-lean-models.md`).
-    static LENT: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
-}
-
-/// Reads with `read` into the worker's buffer and hands what it read (an
-/// empty slice at end of input) to `then`.
-fn read_lent<R>(
-    read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
-    then: impl FnOnce(std::io::Result<&[u8]>) -> R,
-) -> R {
-    LENT.with_borrow_mut(|buf| match read(buf) {
-        Ok(n) => then(Ok(&buf[..n])),
-        Err(e) => then(Err(e)),
-    })
 }
 
 /// Watches a task: if it dies serving its client (a panic outside the mode,
@@ -326,17 +258,12 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8], backlog: &Backlog) -> b
         Err(_) => return false,
     };
     backlog.unsent.store(rest.len(), Ordering::Relaxed);
-    // Boxed: the rare wait's state (a timer among it) would otherwise be
-    // part of every task, waiting or not.
-    let written = Box::pin(async {
-        tokio::select! {
-            written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
-                matches!(written, Ok(Ok(())))
-            }
-            () = backlog.overflowed.notified() => false,
+    let written = tokio::select! {
+        written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
+            matches!(written, Ok(Ok(())))
         }
-    })
-    .await;
+        () = backlog.overflowed.notified() => false,
+    };
     backlog.unsent.store(0, Ordering::Relaxed);
     written
 }
@@ -356,10 +283,10 @@ fn tell(msg: Outbound, out: &mut Vec<u8>) -> Flow {
     }
 }
 
-/// Waits for the idle timer, or forever without one.
-async fn expired(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
-    match timer {
-        Some(timer) => timer.as_mut().await,
+/// Sleeps until `at`, or forever without a deadline.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -377,21 +304,18 @@ async fn close_gently(mut stream: TcpStream) {
     }
 }
 
-/// A client's output that waits: lines from outside queued for its task,
-/// and replies its socket has not taken. Together they are held to the one
-/// output bound. It is the console's way to the task (its [`Outbox`]): a
-/// queue and a notification rather than an mpsc channel, because a channel
-/// allocates a block of slots per client up front, idle or not, where an
-/// empty queue holds nothing (see
-/// `docs/measurements/2026-12-07-lean-models.md`). That is the second
-/// place this file reads less plainly than a tokio server usually does.
+/// What a task starts with besides its socket.
+struct Client {
+    id: ClientId,
+    inbox: mpsc::UnboundedReceiver<Outbound>,
+    backlog: Arc<Backlog>,
+}
+
+/// A client's output that waits: lines queued for its task, and replies its
+/// socket has not taken. Together they are held to the one output bound.
 #[derive(Default)]
 struct Backlog {
-    /// Lines and goodbyes from outside, in the order sent.
-    mail: Mutex<VecDeque<Outbound>>,
-    /// Wakes the task for its mail (kept for it if it is busy).
-    news: Notify,
-    /// Bytes of the lines in `mail`.
+    /// Bytes of the lines in the channel, not yet taken by the task.
     told: AtomicUsize,
     /// Bytes the task is waiting to write (0 when writes go through at once).
     unsent: AtomicUsize,
@@ -399,45 +323,28 @@ struct Backlog {
     overflowed: Notify,
 }
 
-impl Backlog {
-    fn post(&self, msg: Outbound) {
-        self.mail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(msg);
-        self.news.notify_one();
-    }
-
-    /// Takes the mail into `out`, up to a goodbye.
-    fn deliver(&self, out: &mut Vec<u8>) -> Flow {
-        let mut mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(msg) = mail.pop_front() {
-            if let Outbound::Line(text) = &msg {
-                self.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
-            }
-            if tell(msg, out) == Flow::Close {
-                return Flow::Close;
-            }
-        }
-        *mail = VecDeque::new(); // an idle client keeps no queue
-        Flow::Continue
-    }
+/// The console's way to a task: a channel, so the console never waits, and
+/// a count of what waits in it, so a client that does not read cannot make
+/// it grow without bound.
+struct TaskOutbox {
+    tx: mpsc::UnboundedSender<Outbound>,
+    backlog: Arc<Backlog>,
 }
 
-impl Outbox for Backlog {
-    /// Queues `msg`, so the console never waits, counting what waits, so a
-    /// client that does not read cannot make it grow without bound.
+impl Outbox for TaskOutbox {
     fn send(&self, to: ClientId, msg: Outbound) {
         if let Outbound::Line(text) = &msg {
-            let waiting = self.told.load(Ordering::Relaxed)
-                + beyond_replies(self.unsent.load(Ordering::Relaxed));
+            let (told, unsent) = (&self.backlog.told, &self.backlog.unsent);
+            let waiting =
+                told.load(Ordering::Relaxed) + beyond_replies(unsent.load(Ordering::Relaxed));
             if past_output_bound(to, waiting, text.len() + 1) {
                 // The task is told to close; it may be stuck in a write.
-                self.overflowed.notify_one();
-                return self.post(Outbound::Close(Goodbye::Overflow));
+                self.backlog.overflowed.notify_one();
+                let _ = self.tx.send(Outbound::Close(Goodbye::Overflow));
+                return;
             }
-            self.told.fetch_add(text.len() + 1, Ordering::Relaxed);
+            told.fetch_add(text.len() + 1, Ordering::Relaxed);
         }
-        self.post(msg);
+        let _ = self.tx.send(msg);
     }
 }

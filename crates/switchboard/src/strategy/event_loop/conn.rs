@@ -14,7 +14,7 @@ use crate::server::Server;
 use crate::session::{Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
 use crate::strategy::event_loop_workers::{Done, Errand, Work, Workers};
-use crate::strategy::{beyond_replies, past_output_bound};
+use crate::strategy::{beyond_replies, past_output_bound, CLOSE_GRACE};
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
@@ -23,10 +23,6 @@ const READ_BUDGET: usize = 16;
 /// only say `WouldBlock` can be skipped — one system call less per message.
 /// Windows' readiness emulation in mio gives no such promise.
 const SHORT_READ_DRAINS: bool = cfg!(unix);
-/// A connection that is closing (after `bye`, an `ERR` line, end of input)
-/// gets this long to take its last replies; a client that never reads them
-/// is then closed anyway.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// What the loop should do with a connection after [`Conn::advance`].
 #[derive(Debug, PartialEq, Eq)]
