@@ -446,8 +446,16 @@ fn every_model_passes_as_its_family() {
             _ => "server3",
         };
         let workers = if model == "thread-pool" { "128" } else { "4" };
+        // io-uring's fallback path is io-uring held to it by the environment.
+        let (env, model) = match model {
+            common::IO_URING_SINGLE_SHOT => (
+                format!("{}=1 ", switchboard::strategy::io_uring::SINGLE_SHOT_ENV),
+                "io-uring",
+            ),
+            model => (String::new(), model),
+        };
         let command = format!(
-            "'{}' --model {model} --workers {workers} 127.0.0.1 {{port}} -q",
+            "{env}'{}' --model {model} --workers {workers} 127.0.0.1 {{port}} -q",
             bin("server")
         );
         runs.push((command, role, FULL.to_vec()));
