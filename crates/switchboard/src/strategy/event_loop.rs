@@ -53,7 +53,7 @@ use socket2::SockRef;
 use self::conn::{Conn, Next, Shared, WarmBuffer};
 use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::event_loop_workers::{Done, Workers};
-use super::{idle_sweep_interval, Admit, ConnectionStrategy, InFlight, Model};
+use super::{idle_sweep_interval, ConnectionStrategy, InFlight, Model};
 use crate::clients::Outbox;
 use crate::error::Error;
 use crate::protocol::{ClientId, Goodbye, Outbound};
@@ -367,11 +367,7 @@ impl Loop {
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
         while let Ok((id, msg)) = self.inbox.try_recv() {
-            let len = match &msg {
-                Outbound::Line(text) => text.len() + 1,
-                Outbound::Close(_) => 0,
-            };
-            self.outbox.in_flight.taken(id, len);
+            self.outbox.in_flight.took(id, &msg);
             self.serve(token_of(id), false, Some(News::Told(msg)));
         }
     }
@@ -499,13 +495,8 @@ struct LoopOutbox {
 
 impl Outbox for LoopOutbox {
     fn send(&self, to: ClientId, msg: Outbound) {
-        let msg = match &msg {
-            Outbound::Line(text) => match self.in_flight.send(to, text.len() + 1) {
-                Admit::Queue => msg,
-                Admit::Close => Outbound::Close(Goodbye::Overflow),
-                Admit::Drop => return,
-            },
-            Outbound::Close(_) => msg,
+        let Some(msg) = self.in_flight.admit(to, msg) else {
+            return;
         };
         if self.tx.send((to, msg)).is_ok() {
             let _ = self.waker.wake();

@@ -22,7 +22,7 @@ pub mod thread_pool;
 use std::net::TcpListener;
 
 use crate::error::Error;
-use crate::protocol::ClientId;
+use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::OUTPUT_LIMIT;
 
@@ -125,19 +125,42 @@ pub(crate) fn beyond_replies(unsent: usize) -> usize {
 #[derive(Default)]
 pub(crate) struct InFlight(std::sync::Mutex<std::collections::HashMap<ClientId, usize>>);
 
-/// What to do with a message for a loop's client.
-pub(crate) enum Admit {
+/// What a line's admission decided.
+enum Admit {
     /// Queue it.
     Queue,
-    /// Queue this instead: the client has passed its bound and is closed.
+    /// Queue a goodbye instead: the client has passed its bound.
     Close,
     /// Drop it: the client is already being closed.
     Drop,
 }
 
 impl InFlight {
+    /// What to queue for `to` in place of `msg`, counting a line on its way:
+    /// the message itself; the overflow goodbye once the client has passed
+    /// its bound; nothing once that goodbye is on its way.
+    pub(crate) fn admit(&self, to: ClientId, msg: Outbound) -> Option<Outbound> {
+        let Outbound::Line(text) = &msg else {
+            return Some(msg);
+        };
+        match self.send(to, text.len() + 1) {
+            Admit::Queue => Some(msg),
+            Admit::Close => Some(Outbound::Close(Goodbye::Overflow)),
+            Admit::Drop => None,
+        }
+    }
+
+    /// The loop has taken `msg` for `to` off its channel.
+    pub(crate) fn took(&self, to: ClientId, msg: &Outbound) {
+        let len = match msg {
+            Outbound::Line(text) => text.len() + 1,
+            Outbound::Close(_) => 0,
+        };
+        self.taken(to, len);
+    }
+
     /// Counts a line of `len` bytes (its `\n` included) on its way to `to`.
-    pub(crate) fn send(&self, to: ClientId, len: usize) -> Admit {
+    fn send(&self, to: ClientId, len: usize) -> Admit {
         let mut counts = self.counts();
         let queued = counts.entry(to).or_insert(0);
         if *queued == usize::MAX {
@@ -153,7 +176,7 @@ impl InFlight {
 
     /// The loop has taken a line of `len` bytes for `to` (or the goodbye
     /// that closed it, with `len` 0).
-    pub(crate) fn taken(&self, to: ClientId, len: usize) {
+    fn taken(&self, to: ClientId, len: usize) {
         let mut counts = self.counts();
         if let Some(queued) = counts.get_mut(&to) {
             *queued = match *queued {

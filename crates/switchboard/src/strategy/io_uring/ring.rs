@@ -29,7 +29,7 @@ use crate::strategy::accept::{
     already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF,
 };
 use crate::strategy::{
-    beyond_replies, idle_sweep_interval, past_output_bound, Admit, InFlight, CLOSE_GRACE,
+    beyond_replies, idle_sweep_interval, past_output_bound, InFlight, CLOSE_GRACE,
 };
 
 /// Submission ring size: operations in flight at once before a submit.
@@ -366,11 +366,7 @@ impl Loop {
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
         while let Ok((id, msg)) = self.inbox.try_recv() {
-            let len = match &msg {
-                Outbound::Line(text) => text.len() + 1,
-                Outbound::Close(_) => 0,
-            };
-            self.outbox.in_flight.taken(id, len);
+            self.outbox.in_flight.took(id, &msg);
             self.tell(id.0, msg);
         }
     }
@@ -702,13 +698,8 @@ struct RingOutbox {
 
 impl Outbox for RingOutbox {
     fn send(&self, to: ClientId, msg: Outbound) {
-        let msg = match &msg {
-            Outbound::Line(text) => match self.in_flight.send(to, text.len() + 1) {
-                Admit::Queue => msg,
-                Admit::Close => Outbound::Close(Goodbye::Overflow),
-                Admit::Drop => return,
-            },
-            Outbound::Close(_) => msg,
+        let Some(msg) = self.in_flight.admit(to, msg) else {
+            return;
         };
         if self.tx.send((to, msg)).is_ok() {
             wake_up(&self.waker);
