@@ -94,21 +94,28 @@ impl Server {
         seats: usize,
         busy: Goodbye,
     ) -> Result<ClientId, Goodbye> {
-        let refused = if !self.access.permits(peer.ip()) {
-            Goodbye::Forbidden
-        } else {
-            match self.clients.admit(peer, outbox, seats) {
-                Ok(id) => {
-                    let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
-                    refusals.admitted(Instant::now());
-                    return Ok(id);
-                }
-                Err(_) => busy,
+        if self.access.permits(peer.ip()) {
+            if let Ok(id) = self.clients.admit(peer, outbox, seats) {
+                let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+                refusals.admitted(Instant::now());
+                return Ok(id);
             }
+        }
+        Err(self.turn_away(peer, busy))
+    }
+
+    /// Why `peer` is turned away without a seat: `Forbidden` if the access
+    /// lists keep it out, else `busy`; logged, at most once per 5 s with a
+    /// count of the rest. For a model that knows there is no seat before it
+    /// asks (single-client, mid-conversation).
+    pub(crate) fn turn_away(&self, peer: SocketAddr, busy: Goodbye) -> Goodbye {
+        let refused = match self.access.permits(peer.ip()) {
+            true => busy,
+            false => Goodbye::Forbidden,
         };
         let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
         refusals.log(peer, refused, Instant::now());
-        Err(refused)
+        refused
     }
 
     /// The connected clients: send to them, count them, hear them come and go.

@@ -445,18 +445,7 @@ mod tests {
             row("single-client", 10, 0, 0.0),
             row("event-loop", 4, 300, 9_000.0),
         ];
-        let settings = Settings {
-            mode: crate::row::LoadMode(switchboard::mode::find("echo").unwrap()),
-            size: 64,
-            duration_s: 0.5,
-            warmup_s: 0.1,
-            gen_threads: 1,
-            heavy_clients: 2,
-            repeat: 1,
-            cpus: 2,
-            process_stats: true,
-            build: "release",
-        };
+        let settings = crate::row::test_settings();
         let manifest = crate::manifest::collect("release");
         let page = Page {
             manifest: &manifest,
@@ -522,18 +511,7 @@ mod tests {
             broke_at: found.broke_at,
             failed: None,
         };
-        let settings = Settings {
-            mode: crate::row::LoadMode(switchboard::mode::find("echo").unwrap()),
-            size: 64,
-            duration_s: 0.5,
-            warmup_s: 0.1,
-            gen_threads: 1,
-            heavy_clients: 2,
-            repeat: 1,
-            cpus: 2,
-            process_stats: true,
-            build: "release",
-        };
+        let settings = crate::row::test_settings();
         let manifest = crate::manifest::collect("release");
         let page = Page {
             manifest: &manifest,

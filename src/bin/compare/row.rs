@@ -274,6 +274,24 @@ pub fn label(workload: WorkloadName, depth: usize) -> String {
     }
 }
 
+/// A release run's settings in echo mode, 64-byte lines, 0.5 s windows on 2 CPUs, for
+/// the tests of the modules that read them.
+#[cfg(test)]
+pub fn test_settings() -> Settings {
+    Settings {
+        mode: LoadMode(switchboard::mode::find("echo").expect("echo is a mode")),
+        size: 64,
+        duration_s: 0.5,
+        warmup_s: 0.1,
+        gen_threads: 1,
+        heavy_clients: 2,
+        repeat: 1,
+        cpus: 2,
+        process_stats: true,
+        build: "release",
+    }
+}
+
 /// A ping-pong row with round figures, for the tests of the modules that read rows.
 #[cfg(test)]
 pub fn test_row(strategy: &str, clients: usize, cpu_us: f64) -> Row {

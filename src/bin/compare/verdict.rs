@@ -66,7 +66,7 @@ fn per_cpu(rows: &[Row]) -> Option<String> {
              flagged or served only some of its clients."
         ));
     };
-    let per = best.cpu_per_msg().unwrap();
+    let per = cpu_of(best);
     let mut said = format!(
         "Most answered per CPU: {}, {} of server CPU per message at {top} ping-pong clients \
          ({}/s per core)",
@@ -75,7 +75,7 @@ fn per_cpu(rows: &[Row]) -> Option<String> {
         si(1e6 / per)
     );
     if worst.strategy != best.strategy {
-        let w = worst.cpu_per_msg().unwrap();
+        let w = cpu_of(worst);
         said += &format!(
             "; {} spent the most, {} ({:.1}x)",
             worst.strategy,

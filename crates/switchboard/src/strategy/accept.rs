@@ -158,44 +158,45 @@ fn tell_the_queue(listener: &TcpListener) {
 /// closed (or reset) before we took the connection, having sent nothing.
 /// A connect-and-close storm fills the backlog with such connections;
 /// seated, each would hold a seat of `--max-clients` until its end was read,
-/// and real clients queued behind them would be told `ERR busy`. One
-/// `recv(MSG_PEEK | MSG_DONTWAIT)`, which neither waits nor consumes. (Not
-/// asked on Windows, whose `recv` has no such flag.)
+/// and real clients queued behind them would be told `ERR busy`.
 pub(super) fn already_gone(socket: SockRef<'_>) -> bool {
+    peek(socket) == Peeked::Gone
+}
+
+/// Whether input from the client waits on this socket, unread.
+pub(super) fn has_input(socket: SockRef<'_>) -> bool {
+    peek(socket) == Peeked::Input
+}
+
+/// What one `recv(MSG_PEEK | MSG_DONTWAIT)` saw on a socket: it neither
+/// waits nor consumes. (Not asked on Windows, whose `recv` has no such
+/// flag: there the answer is always `Nothing`.)
+#[derive(Debug, PartialEq, Eq)]
+enum Peeked {
+    /// Bytes wait, unread.
+    Input,
+    /// The peer has closed or reset the connection, with nothing unread.
+    Gone,
+    /// Nothing yet.
+    Nothing,
+}
+
+fn peek(socket: SockRef<'_>) -> Peeked {
     #[cfg(unix)]
     {
+        use std::io::ErrorKind::{Interrupted, WouldBlock};
         let mut byte = [std::mem::MaybeUninit::uninit()];
         match socket.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
-            Ok(n) => n == 0,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ),
+            Ok(0) => Peeked::Gone,
+            Ok(_) => Peeked::Input,
+            Err(e) if matches!(e.kind(), WouldBlock | Interrupted) => Peeked::Nothing,
+            Err(_) => Peeked::Gone,
         }
     }
     #[cfg(not(unix))]
     {
         let _ = socket;
-        false
-    }
-}
-
-/// Whether input from the client waits on this socket, unread: asked
-/// without waiting or consuming it. (Always false on Windows, whose `recv`
-/// cannot be asked so.)
-pub(super) fn has_input(socket: SockRef<'_>) -> bool {
-    #[cfg(unix)]
-    {
-        let mut byte = [std::mem::MaybeUninit::uninit()];
-        matches!(
-            socket.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT),
-            Ok(n) if n > 0
-        )
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = socket;
-        false
+        Peeked::Nothing
     }
 }
 

@@ -125,29 +125,27 @@ pub(crate) fn beyond_replies(unsent: usize) -> usize {
 #[derive(Default)]
 pub(crate) struct InFlight(std::sync::Mutex<std::collections::HashMap<ClientId, usize>>);
 
-/// What a line's admission decided.
-enum Admit {
-    /// Queue it.
-    Queue,
-    /// Queue a goodbye instead: the client has passed its bound.
-    Close,
-    /// Drop it: the client is already being closed.
-    Drop,
-}
-
 impl InFlight {
     /// What to queue for `to` in place of `msg`, counting a line on its way:
     /// the message itself; the overflow goodbye once the client has passed
-    /// its bound; nothing once that goodbye is on its way.
+    /// its bound (`usize::MAX` marks it until the loop takes that goodbye);
+    /// nothing while that goodbye is on its way.
     pub(crate) fn admit(&self, to: ClientId, msg: Outbound) -> Option<Outbound> {
         let Outbound::Line(text) = &msg else {
             return Some(msg);
         };
-        match self.send(to, text.len() + 1) {
-            Admit::Queue => Some(msg),
-            Admit::Close => Some(Outbound::Close(Goodbye::Overflow)),
-            Admit::Drop => None,
+        let len = text.len() + 1;
+        let mut counts = self.counts();
+        let queued = counts.entry(to).or_insert(0);
+        if *queued == usize::MAX {
+            return None;
         }
+        if past_output_bound(to, *queued, len) {
+            *queued = usize::MAX;
+            return Some(Outbound::Close(Goodbye::Overflow));
+        }
+        *queued += len;
+        Some(msg)
     }
 
     /// The loop has taken `msg` for `to` off its channel.
@@ -157,21 +155,6 @@ impl InFlight {
             Outbound::Close(_) => 0,
         };
         self.taken(to, len);
-    }
-
-    /// Counts a line of `len` bytes (its `\n` included) on its way to `to`.
-    fn send(&self, to: ClientId, len: usize) -> Admit {
-        let mut counts = self.counts();
-        let queued = counts.entry(to).or_insert(0);
-        if *queued == usize::MAX {
-            return Admit::Drop;
-        }
-        if past_output_bound(to, *queued, len) {
-            *queued = usize::MAX;
-            return Admit::Close;
-        }
-        *queued += len;
-        Admit::Queue
     }
 
     /// The loop has taken a line of `len` bytes for `to` (or the goodbye

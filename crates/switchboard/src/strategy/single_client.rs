@@ -80,8 +80,7 @@ impl ConnectionStrategy for SingleClient {
 }
 
 /// Takes every connection queued at the (non-blocking) door and turns it
-/// away, without waiting: `busy`, or `ERR forbidden` for a peer the access
-/// lists keep out. Once the server is stopping, asks the conversation to end
+/// away, without waiting, as any model's door does ([`Server::turn_away`]). Once the server is stopping, asks the conversation to end
 /// with the shutdown goodbye instead.
 fn turn_away(listener: &TcpListener, server: &Server, busy: Goodbye) -> Option<Goodbye> {
     if server.shutdown.is_triggered() {
@@ -90,11 +89,7 @@ fn turn_away(listener: &TcpListener, server: &Server, busy: Goodbye) -> Option<G
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                let why = match server.access.permits(peer.ip()) {
-                    true => busy,
-                    false => Goodbye::Forbidden,
-                };
-                tracing::debug!(%peer, "{why}: turned away");
+                let why = server.turn_away(peer, busy);
                 let _ = stream.set_nonblocking(true);
                 close_gently(&mut &stream, why.line().as_bytes());
             }

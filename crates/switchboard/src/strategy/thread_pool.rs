@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -51,10 +51,7 @@ impl ConnectionStrategy for ThreadPool {
         let seats = server.limits.max_clients;
         let queue = Arc::new(Queue::default());
         let running = Running::default();
-        let crew = Arc::new(Crew {
-            alive: AtomicUsize::new(0),
-            all_died: AtomicBool::new(false),
-        });
+        let crew = Arc::new(Crew::default());
         for n in 1..=workers {
             let (waiting, server, counted) = (queue.clone(), server.clone(), running.start());
             crew.alive.fetch_add(1, Ordering::SeqCst);
@@ -93,9 +90,10 @@ impl ConnectionStrategy for ThreadPool {
         })?;
         queue.close(); // workers finish their clients, then find it closed
         running.wait_all(THREADS_GRACE);
-        match crew.all_died.load(Ordering::SeqCst) {
-            true => Err(Error::Stopped("every worker thread has died")),
-            false => Ok(()),
+        // Workers that end normally stay counted: none left means all died.
+        match crew.alive.load(Ordering::SeqCst) {
+            0 => Err(Error::Stopped("every worker thread has died")),
+            _ => Ok(()),
         }
     }
 }
@@ -103,9 +101,9 @@ impl ConnectionStrategy for ThreadPool {
 /// The workers still alive. A worker that dies (a bug: its client has been
 /// told and closed) leaves the others serving; when none is left, the
 /// server stops, rather than queue clients nobody will serve.
+#[derive(Default)]
 struct Crew {
     alive: AtomicUsize,
-    all_died: AtomicBool,
 }
 
 /// One worker of the crew, counted out if its thread dies.
@@ -119,7 +117,6 @@ impl Drop for CrewMember<'_> {
         let left = self.0.alive.fetch_sub(1, Ordering::SeqCst) - 1;
         tracing::error!(left, "a worker thread died");
         if left == 0 {
-            self.0.all_died.store(true, Ordering::SeqCst);
             self.1.shutdown.trigger();
         }
     }

@@ -11,7 +11,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{Flow, Session, OUTPUT_LIMIT};
+use crate::session::{Context, Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
 use crate::strategy::event_loop_workers::{Done, Errand, Work, Workers};
 use crate::strategy::{beyond_replies, past_output_bound, CLOSE_GRACE};
@@ -299,14 +299,16 @@ impl Conn {
             let SessionAt::Here(session) = &mut self.session else {
                 return Next::Wait;
             };
+            let context = server.context();
             let flow = match input {
                 Input::Bytes(n) => {
                     let input = &shared.scratch[..n];
-                    let echoed = echo_straight_back(&mut self.stream, session, server, input, out);
-                    session.on_bytes(&server.context(), &input[echoed..], out)
+                    let echoed =
+                        echo_straight_back(&mut self.stream, session, &context, input, out);
+                    session.on_bytes(&context, &input[echoed..], out)
                 }
-                Input::Eof => session.on_eof(&server.context(), out),
-                Input::Resume => session.resume(&server.context(), out),
+                Input::Eof => session.on_eof(&context, out),
+                Input::Resume => session.resume(&context, out),
             };
             let backlog = session.has_backlog();
             if flow == Flow::Close {
@@ -479,14 +481,14 @@ impl Conn {
 fn echo_straight_back(
     stream: &mut TcpStream,
     session: &mut Session,
-    server: &Server,
+    context: &Context<'_>,
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> usize {
     if !out.is_empty() {
         return 0;
     }
-    let echoed = session.passes_through(&server.context(), input);
+    let echoed = session.passes_through(context, input);
     if echoed > 0 {
         // An error leaves everything in `out`, for the write after this
         // read, which reports it.

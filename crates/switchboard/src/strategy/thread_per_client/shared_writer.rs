@@ -151,7 +151,7 @@ impl SharedWriter {
             return;
         };
         if std::mem::replace(&mut *writer, false) {
-            let mut last = {
+            let last = {
                 let mut waiting = self.waiting();
                 let why = why.or_else(|| waiting.goodbye.take());
                 let mut last = std::mem::take(&mut waiting.lines);
@@ -160,7 +160,6 @@ impl SharedWriter {
             };
             let _ = self.stream.set_nonblocking(true);
             close_gently(&mut &self.stream, &last);
-            last.clear();
         }
         let _ = self.stream.shutdown(Direction::Both);
     }
