@@ -114,8 +114,6 @@ fn stop_right_after_start() {
             "{name} after {how:?}: {status:?}; stderr:\n{}",
             server.stderr_text()
         );
-        // The port is free again.
-        assert!(Client::try_connect(server.addr).is_err());
     });
 }
 

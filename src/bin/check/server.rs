@@ -36,13 +36,47 @@ pub struct ServerProcess {
     pub stdout: Stdout,
 }
 
-/// Why a server did not start, with what it printed.
+/// Where `free_port` looks: below the ports every common OS hands out to outgoing
+/// connections (Linux from 32768, macOS and Windows from 49152), so that no client
+/// socket of a test or of another grader takes the port between the check and the bind.
+const PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// A loopback port nobody listens on now, from `PORTS`, starting at a place that
+/// differs per process and per call so that graders running side by side spread out.
+fn free_port() -> std::io::Result<u16> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let span = u64::from(PORTS.end - PORTS.start);
+    let start = hasher.finish() % span;
+    // Try a bounded number; on a machine where they are all taken, let the kernel pick.
+    for step in 0..256 {
+        let port = PORTS.start + ((start + step) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    TcpListener::bind("127.0.0.1:0")?
+        .local_addr()
+        .map(|a| a.port())
+}
+
+/// Whether a server's output says its bind failed because the port was in use (in the
+/// words of Rust, Python, C's `perror`, Java and Node).
+fn says_address_in_use(output: &str) -> bool {
+    let output = output.to_ascii_lowercase();
+    ["address already in use", "address in use", "eaddrinuse"]
+        .iter()
+        .any(|words| output.contains(words))
+}
+
 /// A failed start, and whether another process had taken the port.
 enum Taken {
     Yes(StartError),
     No(StartError),
 }
 
+/// Why a server did not start, with what it printed.
 pub struct StartError {
     /// One line.
     pub message: String,
@@ -85,12 +119,7 @@ impl ServerProcess {
         port: Option<u16>,
         within: Duration,
     ) -> Result<ServerProcess, Taken> {
-        let free = || {
-            TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-        };
-        let port = port.map_or_else(free, Ok).map_err(|e| {
+        let port = port.map_or_else(free_port, Ok).map_err(|e| {
             Taken::No(StartError {
                 message: format!("cannot find a free loopback port: {e}"),
                 output: String::new(),
@@ -134,9 +163,11 @@ impl ServerProcess {
                     "`{}` exited ({status}) before accepting connections on port {port}",
                     server.line
                 ));
-                return Err(match ready {
-                    Ready::Taken => Taken::Yes(error),
-                    _ => Taken::No(error),
+                let in_use = matches!(ready, Ready::Taken) || says_address_in_use(&error.output);
+                return Err(if in_use {
+                    Taken::Yes(error)
+                } else {
+                    Taken::No(error)
                 });
             }
             if let Ready::At(addr) = ready {
@@ -308,4 +339,26 @@ fn keep(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_outside_the_outgoing_range_and_free() {
+        let port = free_port().unwrap();
+        assert!(PORTS.contains(&port), "{port}");
+        let _held = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[test]
+    fn address_in_use_is_recognised_in_common_words() {
+        assert!(says_address_in_use(
+            "OSError: [Errno 98] Address already in use"
+        ));
+        assert!(says_address_in_use("bind: Address in use"));
+        assert!(says_address_in_use("Error: listen EADDRINUSE: :::5000"));
+        assert!(!says_address_in_use("Permission denied"));
+    }
 }
