@@ -36,6 +36,11 @@
 //!
 //! The operator's console runs on another thread: it queues a message in a
 //! channel and wakes the loop with a [`Waker`]; the loop does the writing.
+//!
+//! Two models are this loop with one thing changed, through `Hooks`:
+//! `event-loop-workers` answers lines on a pool instead of here, and
+//! `multi-reactor` runs N loops that are handed their connections. Read
+//! their files against this one.
 
 mod conn;
 
@@ -50,15 +55,15 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::SockRef;
 
-use self::conn::{Conn, Next, Shared, WarmBuffer};
+pub(super) use self::conn::{Back, Conn, Input};
+use self::conn::{Next, Shared, WarmBuffer};
 use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::event_loop_workers::{Done, Workers};
 use super::{idle_sweep_interval, ConnectionStrategy, InFlight, Model};
 use crate::clients::Outbox;
 use crate::error::Error;
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::Session;
+use crate::session::{Context, Flow, Session};
 
 /// `--model event-loop` (`server3`; `server4` is it in echo mode).
 pub const MODEL: Model = Model {
@@ -81,41 +86,73 @@ pub struct EventLoop;
 
 impl ConnectionStrategy for EventLoop {
     fn serve(&self, listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
-        let (one_loop, _) = Loop::new(Door::Listener(listener), server, Answer::Here)?;
+        let (one_loop, _) = Loop::new(Some(listener), server, |_, _| Ok(Plain))?;
         one_loop.run()
     }
 }
 
-/// Where a loop's sessions run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Answer {
-    /// On the loop's own thread (`event-loop`, `multi-reactor`).
-    Here,
-    /// On a pool of `server.workers` threads (`event-loop-workers`).
-    OnWorkers,
+/// What a model built on this loop changes in it. Each method's default is
+/// the plain loop's way, so `event-loop` itself changes nothing ([`Plain`]).
+pub(super) trait Hooks {
+    /// Answers what `conn` read. Here: at once, on the loop's thread, into
+    /// `out`. A model may instead send the session away with the input
+    /// ([`Conn::send_session_away`]) and say [`Answered::Later`]: it comes
+    /// back through [`Hooks::back`], after the hook wakes the loop.
+    fn answer(
+        &mut self,
+        _token: Token,
+        conn: &mut Conn,
+        input: Input<'_>,
+        context: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Answered {
+        Answered::Now(conn.answer_here(input, context, out))
+    }
+
+    /// Connections another thread accepted for this loop, taken when the
+    /// loop is woken. Here: none, the loop accepts its own.
+    fn arrivals(&mut self) -> Vec<(std::net::TcpStream, SocketAddr)> {
+        Vec::new()
+    }
+
+    /// Sessions back from being answered elsewhere, taken when the loop is
+    /// woken. Here: none, none ever leaves.
+    fn back(&mut self) -> Vec<Back> {
+        Vec::new()
+    }
+
+    /// Why the loop cannot go on, once whatever it relies on is gone (a
+    /// pool whose every thread died). Here: it relies on nothing else.
+    fn cannot_go_on(&self) -> Option<&'static str> {
+        None
+    }
 }
+
+/// What [`Hooks::answer`] did with the input.
+pub(super) enum Answered {
+    /// Answered now, replies in `out`.
+    Now(Flow),
+    /// The session went away to answer it; it comes back later.
+    Later,
+}
+
+/// The plain loop: every hook as it is by default.
+pub(super) struct Plain;
+
+impl Hooks for Plain {}
 
 /// Something that happened to a connection outside its socket.
 enum News {
     /// A message from the console (or an idle goodbye).
     Told(Outbound),
-    /// Its session is back from a worker.
-    Back(Done),
+    /// Its session is back from being answered elsewhere.
+    Back(Back),
 }
 
-/// Where a loop's connections come from.
-pub(super) enum Door {
-    /// The loop accepts from the listener itself (`event-loop`).
-    Listener(std::net::TcpListener),
-    /// Another thread accepts, and hands each connection over through this
-    /// channel, waking the loop (`multi-reactor`).
-    HandedOver(Receiver<(std::net::TcpStream, SocketAddr)>),
-}
-
-pub(super) struct Loop {
+pub(super) struct Loop<H: Hooks> {
     poll: Poll,
+    /// `None` when connections are handed over ([`Hooks::arrivals`]).
     listener: Option<TcpListener>,
-    handed_over: Option<Receiver<(std::net::TcpStream, SocketAddr)>>,
     server: Server,
     /// Boxed, so the table holds a pointer per slot: a table of whole
     /// connections keeps room for about as many again, empty, as it grows.
@@ -123,7 +160,7 @@ pub(super) struct Loop {
     /// Handed to the registry for every client: queue a message, wake us.
     outbox: Arc<LoopOutbox>,
     inbox: Receiver<(ClientId, Outbound)>,
-    shared: Shared,
+    shared: Shared<H>,
     /// Connections that may still have unread input (budget spent, or reading
     /// resumed after backpressure): visited again without waiting for an event.
     again: Vec<Token>,
@@ -139,17 +176,18 @@ pub(super) struct Loop {
     accept_failures: AcceptFailures,
 }
 
-impl Loop {
-    /// A loop serving the connections that come through `door`, and the
-    /// waker that makes it look at its channels (the console's, the door's).
+impl<H: Hooks> Loop<H> {
+    /// A loop serving the connections it accepts from `listener` (or, with
+    /// none, those its hooks hand over), and the waker that makes it look at
+    /// its channels. `hooks` is given the server and that waker.
     pub(super) fn new(
-        door: Door,
+        listener: Option<std::net::TcpListener>,
         server: Server,
-        answer: Answer,
-    ) -> Result<(Loop, Arc<Waker>), Error> {
+        hooks: impl FnOnce(&Server, Arc<Waker>) -> Result<H, Error>,
+    ) -> Result<(Loop<H>, Arc<Waker>), Error> {
         let poll = Poll::new().map_err(Error::io("creating the poller"))?;
-        let (listener, handed_over) = match door {
-            Door::Listener(listener) => {
+        let listener = match listener {
+            Some(listener) => {
                 listener
                     .set_nonblocking(true)
                     .map_err(Error::io("making the listener non-blocking"))?;
@@ -157,9 +195,9 @@ impl Loop {
                 poll.registry()
                     .register(&mut listener, LISTENER, Interest::READABLE)
                     .map_err(Error::io("registering the listener"))?;
-                (Some(listener), None)
+                Some(listener)
             }
-            Door::HandedOver(channel) => (None, Some(channel)),
+            None => None,
         };
         let waker =
             Arc::new(Waker::new(poll.registry(), WAKER).map_err(Error::io("creating the waker"))?);
@@ -168,18 +206,11 @@ impl Loop {
         server.shutdown.on_trigger(move || {
             let _ = wake.wake();
         });
-        let workers = match answer {
-            Answer::Here => None,
-            Answer::OnWorkers => Some(
-                Workers::start(&server, Arc::clone(&waker))
-                    .map_err(Error::io("starting the worker threads"))?,
-            ),
-        };
+        let hooks = hooks(&server, Arc::clone(&waker))?;
         let now = Instant::now();
         let new_loop = Loop {
             poll,
             listener,
-            handed_over,
             server,
             conns: HashMap::new(),
             outbox: Arc::new(LoopOutbox {
@@ -191,7 +222,7 @@ impl Loop {
             shared: Shared {
                 scratch: vec![0; READ_BUFFER],
                 warm: WarmBuffer::default(),
-                workers,
+                hooks,
             },
             again: Vec::new(),
             closing: VecDeque::new(),
@@ -227,8 +258,8 @@ impl Loop {
                         return Ok(());
                     }
                     WAKER => {
-                        self.take_handed_over();
-                        self.take_back_from_workers();
+                        self.take_arrivals();
+                        self.take_back();
                         self.deliver_console_messages();
                     }
                     token => {
@@ -246,11 +277,10 @@ impl Loop {
                 self.serve(token, true, None);
             }
             self.after_timers();
-            if self.shared.workers.as_ref().is_some_and(Workers::all_died) {
-                // Nobody is left to answer: stop, rather than take clients
-                // that would never be answered. Dropping the loop tells and
-                // closes those it has.
-                return Err(Error::Stopped("every worker thread has died"));
+            if let Some(why) = self.shared.hooks.cannot_go_on() {
+                // Stop, rather than take clients that would never be
+                // answered. Dropping the loop tells and closes those it has.
+                return Err(Error::Stopped(why));
             }
         }
     }
@@ -281,12 +311,8 @@ impl Loop {
     }
 
     /// Admits the connections another thread accepted for this loop.
-    fn take_handed_over(&mut self) {
-        let Some(channel) = &self.handed_over else {
-            return;
-        };
-        let handed: Vec<_> = channel.try_iter().collect();
-        for (stream, peer) in handed {
+    fn take_arrivals(&mut self) {
+        for (stream, peer) in self.shared.hooks.arrivals() {
             if let Err(e) = stream.set_nonblocking(true) {
                 tracing::debug!(%peer, "cannot use connection: {e}");
                 continue;
@@ -313,7 +339,7 @@ impl Loop {
     }
 
     /// Passes on the `news` (an operator's line, a goodbye, a session back
-    /// from a worker), does whatever the connection's readiness allows, then
+    /// from being answered elsewhere), does whatever the connection's readiness allows, then
     /// closes it if done.
     fn serve(&mut self, token: Token, readable: bool, news: Option<News>) {
         // Events for a connection already closed this turn are simply stale.
@@ -352,15 +378,11 @@ impl Loop {
         }
     }
 
-    /// Takes back the sessions the workers are done with, sends their
-    /// replies, and reads on: what arrived meanwhile made no new edge.
-    fn take_back_from_workers(&mut self) {
-        let Some(workers) = &self.shared.workers else {
-            return;
-        };
-        let back: Vec<Done> = workers.done().collect();
-        for done in back {
-            self.serve(done.token, true, Some(News::Back(done)));
+    /// Takes back the sessions answered elsewhere, sends their replies, and
+    /// reads on: what arrived meanwhile made no new edge.
+    fn take_back(&mut self) {
+        for back in self.shared.hooks.back() {
+            self.serve(back.token, true, Some(News::Back(back)));
         }
     }
 
@@ -463,7 +485,7 @@ impl Loop {
     }
 }
 
-impl Drop for Loop {
+impl<H: Hooks> Drop for Loop<H> {
     /// However a loop ends — shut down, failed, or a bug's panic — none of
     /// its clients is left holding a seat, unanswered: each still here is
     /// told, best effort, and closed. (After a shutdown none is left.)

@@ -3,15 +3,13 @@
 //!
 //! **How it works.** The loop is [`event_loop`](super::event_loop)'s, line for
 //! line: it accepts, reads, writes, pushes back. The one change is who runs
-//! the session. When bytes arrive, the loop sends the connection's session
-//! and those bytes to a pool thread, which frames them, answers every
-//! complete line through the mode, and sends the session back with its
-//! replies, waking the loop; the loop writes them. While its session is
-//! away a connection is not read, so its replies keep the order of its
-//! lines. The pool is below, after the model: `Workers::send` is the
-//! hand-off, and each pool thread sends the session back and wakes the
-//! loop's poll (`Workers::start`). In the loop, `SessionAt::Worker` in
-//! `event_loop/conn.rs` marks a connection whose session is away.
+//! the session, and it is all in this file, as the loop's `Hooks`: when
+//! bytes arrive, `Pool::answer` sends the connection's session and those
+//! bytes to a pool thread, which frames them, answers every complete line
+//! through the mode, and sends the session back with its replies, waking
+//! the loop (`Pool::start`); the loop takes it back (`Pool::back`) and
+//! writes the replies. While its session is away a connection is not read,
+//! so its replies keep the order of its lines.
 //!
 //! **What it costs.** Per cheap line, more than the plain loop: a copy of
 //! the bytes, two channel hand-offs and a wake-up, and the thread switches
@@ -26,7 +24,6 @@
 //! every worker is busy with slow lines, or when the loop's single thread
 //! is itself the bottleneck (then see `multi-reactor`).
 
-use std::io;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -34,11 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mio::{Token, Waker};
 
-use super::event_loop::{Answer, Door, Loop};
+use super::event_loop::{Answered, Back, Conn, Hooks, Input, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::server::Server;
-use crate::session::{Flow, Session};
+use crate::session::{Context, Flow, Session};
 
 /// `--model event-loop-workers`.
 pub const MODEL: Model = Model {
@@ -53,8 +50,53 @@ pub struct EventLoopWorkers;
 
 impl ConnectionStrategy for EventLoopWorkers {
     fn serve(&self, listener: TcpListener, server: Server) -> Result<(), Error> {
-        let (one_loop, _) = Loop::new(Door::Listener(listener), server, Answer::OnWorkers)?;
+        let (one_loop, _) = Loop::new(Some(listener), server, Pool::start)?;
         one_loop.run()
+    }
+}
+
+/// The loop's hooks: lines are answered on the pool, not on the loop's thread.
+impl Hooks for Pool {
+    /// The hand-off: the session leaves the connection with what was read.
+    fn answer(
+        &mut self,
+        token: Token,
+        conn: &mut Conn,
+        input: Input<'_>,
+        _here: &Context<'_>,
+        _out: &mut Vec<u8>,
+    ) -> Answered {
+        let Some(session) = conn.send_session_away() else {
+            return Answered::Later;
+        };
+        let work = match input {
+            Input::Bytes(bytes) => Work::Bytes(bytes.to_vec()),
+            Input::Eof => Work::Eof,
+            Input::Resume => Work::Resume,
+        };
+        if self
+            .errands
+            .send(Errand {
+                token,
+                session,
+                work,
+            })
+            .is_ok()
+        {
+            return Answered::Later;
+        }
+        tracing::warn!(client = %conn.id(), "no worker to answer; closing");
+        Answered::Now(Flow::Close)
+    }
+
+    /// The return: sessions the pool threads answered, for the loop to write.
+    fn back(&mut self) -> Vec<Back> {
+        self.done.try_iter().collect()
+    }
+
+    fn cannot_go_on(&self) -> Option<&'static str> {
+        let none_left = self.alive.load(Ordering::Relaxed) == 0;
+        none_left.then_some("every worker thread has died")
     }
 }
 
@@ -68,7 +110,7 @@ impl ConnectionStrategy for EventLoopWorkers {
 // other threads — a slow line holds up its own connection only.
 
 /// What a session is asked to do with its errand.
-pub(super) enum Work {
+enum Work {
     /// Answer these bytes, as read from the client.
     Bytes(Vec<u8>),
     /// The client stopped sending: answer a last unterminated line.
@@ -78,34 +120,27 @@ pub(super) enum Work {
 }
 
 /// A session sent out, and what it must do.
-pub(super) struct Errand {
-    pub(super) token: Token,
-    pub(super) session: Session,
-    pub(super) work: Work,
+struct Errand {
+    token: Token,
+    session: Session,
+    work: Work,
 }
 
-/// A session back from a pool thread, with what it answered; without it if
-/// the thread died answering (a bug): the connection is then closed.
-pub(super) struct Done {
-    pub(super) token: Token,
-    pub(super) session: Option<Session>,
-    pub(super) replies: Vec<u8>,
-    pub(super) flow: Flow,
-}
-
-/// The pool: errands go out on one channel, answers come back on another.
-pub(super) struct Workers {
+/// The pool: errands go out on one channel, answers come back on another
+/// (a [`Back`]: without the session if the thread died answering, a bug;
+/// the connection is then closed).
+struct Pool {
     errands: Sender<Errand>,
-    done: Receiver<Done>,
+    done: Receiver<Back>,
     /// Threads still running: each counts itself out as it ends.
     alive: Arc<AtomicUsize>,
 }
 
-impl Workers {
+impl Pool {
     /// Starts `server.workers` threads that answer for `server` and wake the
     /// loop through `waker` after each errand. They end when the pool is
     /// dropped.
-    pub(super) fn start(server: &Server, waker: Arc<Waker>) -> io::Result<Workers> {
+    fn start(server: &Server, waker: Arc<Waker>) -> Result<Pool, Error> {
         let (errands, waiting) = mpsc::channel::<Errand>();
         let (answered, done) = mpsc::channel();
         let waiting = Arc::new(Mutex::new(waiting));
@@ -132,28 +167,14 @@ impl Workers {
                         }
                         let _ = waker.wake();
                     }
-                })?;
+                })
+                .map_err(Error::io("starting the worker threads"))?;
         }
-        Ok(Workers {
+        Ok(Pool {
             errands,
             done,
             alive,
         })
-    }
-
-    /// Whether every thread of the pool has died: nobody is left to answer.
-    pub(super) fn all_died(&self) -> bool {
-        self.alive.load(Ordering::Relaxed) == 0
-    }
-
-    /// Sends a session out; false if the pool is gone (a thread panicked).
-    pub(super) fn send(&self, errand: Errand) -> bool {
-        self.errands.send(errand).is_ok()
-    }
-
-    /// The sessions back since the last look.
-    pub(super) fn done(&self) -> mpsc::TryIter<'_, Done> {
-        self.done.try_iter()
     }
 }
 
@@ -169,18 +190,18 @@ impl Drop for CountedOut {
 /// Watches one errand: if its thread dies on it (a panic outside the mode,
 /// which the session already contains), the loop still hears back, without
 /// the session, and closes that client instead of waiting for it forever.
-/// The other threads go on; when none is left, the loop finds the pool
-/// gone (`Workers::send`).
+/// The other threads go on; when none is left, the loop stops
+/// ([`Pool::cannot_go_on`]).
 struct Watch<'a> {
     token: Token,
-    answered: &'a Sender<Done>,
+    answered: &'a Sender<Back>,
     waker: &'a Waker,
 }
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
         tracing::error!("a worker thread died answering a client; that client is closed");
-        let lost = Done {
+        let lost = Back {
             token: self.token,
             session: None,
             replies: Vec::new(),
@@ -198,7 +219,7 @@ fn next(waiting: &Mutex<Receiver<Errand>>) -> Option<Errand> {
 }
 
 /// Does the errand: the session, framing and mode included, runs here.
-fn run(errand: Errand, server: &Server) -> Done {
+fn run(errand: Errand, server: &Server) -> Back {
     let Errand {
         token,
         mut session,
@@ -211,7 +232,7 @@ fn run(errand: Errand, server: &Server) -> Done {
         Work::Eof => session.on_eof(&context, &mut replies),
         Work::Resume => session.resume(&context, &mut replies),
     };
-    Done {
+    Back {
         token,
         session: Some(session),
         replies,

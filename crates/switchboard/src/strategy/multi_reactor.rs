@@ -32,13 +32,14 @@
 //! fewer free cores than loops, the loops only take turns.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mio::Waker;
 
 use super::accept::{accept_blocking, close_gently};
-use super::event_loop::{Answer, Door, Loop};
+use super::event_loop::{Hooks, Loop};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::protocol::Goodbye;
@@ -124,11 +125,21 @@ impl ConnectionStrategy for MultiReactor {
 /// A loop's door: the channel that hands it connections, and its waker.
 type LoopDoor = (mpsc::Sender<(TcpStream, SocketAddr)>, Arc<Waker>);
 
+/// The one change to each loop: it has no listener, and takes the
+/// connections the acceptor handed over whenever it is woken.
+struct HandedOver(Receiver<(TcpStream, SocketAddr)>);
+
+impl Hooks for HandedOver {
+    fn arrivals(&mut self) -> Vec<(TcpStream, SocketAddr)> {
+        self.0.try_iter().collect()
+    }
+}
+
 /// Starts loop `n` on a thread of its own. A loop that fails is logged
 /// here; its clients are told and closed as it ends.
 fn start_loop(n: usize, server: &Server) -> Result<(LoopDoor, JoinHandle<()>), Error> {
     let (hand_over, handed) = mpsc::channel();
-    let (event_loop, waker) = Loop::new(Door::HandedOver(handed), server.clone(), Answer::Here)?;
+    let (event_loop, waker) = Loop::new(None, server.clone(), |_, _| Ok(HandedOver(handed)))?;
     let thread = std::thread::Builder::new()
         .name(format!("loop-{n}"))
         .spawn(move || {

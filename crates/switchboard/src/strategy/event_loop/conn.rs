@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::{Answered, Hooks};
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::{Context, Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
-use crate::strategy::event_loop_workers::{Done, Errand, Work, Workers};
 use crate::strategy::{beyond_replies, past_output_bound, CLOSE_GRACE};
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
@@ -51,29 +51,38 @@ enum Phase {
 enum SessionAt {
     /// Here, on the loop's thread.
     Here(Session),
-    /// At a worker (`event-loop-workers`), answering what was read: nothing
-    /// more is read from this client until it is back.
-    Worker(ClientId),
+    /// Sent away with what was read, to be answered elsewhere (see
+    /// [`Hooks::answer`]): nothing more is read from this client until it is
+    /// back ([`Conn::take_back`]).
+    Away(ClientId),
 }
 
 /// What a loop lends every connection it serves: the read buffer, the warm
-/// reply buffer, and (in `event-loop-workers`) the pool that answers lines.
-pub(super) struct Shared {
+/// reply buffer, and the hooks that say who answers.
+pub(super) struct Shared<H> {
     /// Reads land here; only an unfinished line is copied out of it.
     pub(super) scratch: Vec<u8>,
     pub(super) warm: WarmBuffer,
-    /// Where sessions run: `None`, here on the loop's thread.
-    pub(super) workers: Option<Workers>,
+    pub(super) hooks: H,
 }
 
 /// What was read, for the session to answer.
-enum Input {
-    /// The first `n` bytes of the read buffer.
-    Bytes(usize),
+pub(crate) enum Input<'a> {
+    /// Bytes, as read from the client.
+    Bytes(&'a [u8]),
     /// The client stopped sending.
     Eof,
     /// Nothing new: answer what waited while replies piled up.
     Resume,
+}
+
+/// A session back from being answered elsewhere, with its replies; without
+/// it if it was lost there (a thread died on it): the client is then closed.
+pub(crate) struct Back {
+    pub(crate) token: Token,
+    pub(crate) session: Option<Session>,
+    pub(crate) replies: Vec<u8>,
+    pub(crate) flow: Flow,
 }
 
 /// One reply buffer for the whole loop, lent to the connection being served
@@ -104,20 +113,65 @@ impl WarmBuffer {
     }
 }
 
-/// Every field counts: ten thousand idle clients hold ten thousand of these
-/// (the registry's seat and the table's slot come on top). So the client's id lives in its session, one time serves both
-/// phases, and a buffer of replies is a connection's own only while its
-/// client is behind.
-pub(super) struct Conn {
-    stream: TcpStream,
-    session: SessionAt,
-    /// Replies the socket has not taken yet; `None` when there are none, as
-    /// new replies are written into the loop's warm buffer and go out at once.
+/// A connection's own replies that the socket has not taken: none at all
+/// while its client keeps up.
+///
+/// Tuning, not the model: boxed and optional, so an idle connection pays 8
+/// bytes for it rather than an empty `Vec`'s 24 (why every byte of an idle
+/// connection counts: [`Conn`]).
+#[derive(Default)]
+struct Unsent(
     #[expect(
         clippy::box_collection,
         reason = "8 bytes for every idle connection, not a Vec's 24; the box exists only while replies wait"
     )]
-    unsent: Option<Box<Vec<u8>>>,
+    Option<Box<Vec<u8>>>,
+);
+
+impl Unsent {
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |own| own.len())
+    }
+
+    /// The buffer, leaving none.
+    fn take(&mut self) -> Option<Vec<u8>> {
+        self.0.take().map(|own| *own)
+    }
+
+    /// Keeps `out` (after [`Unsent::take`]) if anything is left in it.
+    fn keep(&mut self, out: Vec<u8>) {
+        self.0 = (!out.is_empty()).then(|| Box::new(out));
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.0
+            .get_or_insert_with(Box::default)
+            .extend_from_slice(bytes);
+    }
+
+    /// Adds `more` after what waits, taking it whole if nothing does.
+    fn append(&mut self, more: Vec<u8>) {
+        match &mut self.0 {
+            Some(own) => own.extend_from_slice(&more),
+            None => self.keep(more),
+        }
+    }
+}
+
+/// Every field counts: ten thousand idle clients hold ten thousand of these
+/// (the registry's seat and the table's slot come on top). So the client's id lives in its session, one time serves both
+/// phases, and a buffer of replies is a connection's own only while its
+/// client is behind.
+pub(crate) struct Conn {
+    stream: TcpStream,
+    session: SessionAt,
+    /// Replies the socket has not taken yet; none at all most of the time, as
+    /// new replies are written into the loop's warm buffer and go out at once.
+    unsent: Unsent,
     phase: Phase,
     /// When the phase began: the client was last heard from (open), or the
     /// closing began (closing).
@@ -137,7 +191,7 @@ impl Conn {
         Conn {
             stream,
             session: SessionAt::Here(session),
-            unsent: None,
+            unsent: Unsent::default(),
             phase: Phase::Open,
             since: now,
             read_paused: false,
@@ -157,7 +211,7 @@ impl Conn {
     /// server makes, and only for a client that fell behind (why: the
     /// module's opening comment in `event_loop.rs`).
     pub(super) fn watch_writes(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let wanted = self.unsent.is_some();
+        let wanted = !self.unsent.is_empty();
         if wanted == self.watching_writes {
             return Ok(());
         }
@@ -170,10 +224,10 @@ impl Conn {
         Ok(())
     }
 
-    pub(super) fn id(&self) -> ClientId {
+    pub(crate) fn id(&self) -> ClientId {
         match &self.session {
             SessionAt::Here(session) => session.id(),
-            SessionAt::Worker(id) => *id,
+            SessionAt::Away(id) => *id,
         }
     }
 
@@ -192,8 +246,8 @@ impl Conn {
     }
 
     /// Whether the client has been silent for `limit` while the connection
-    /// is open — and not waiting for us: a session away at a worker is
-    /// answering what the client said.
+    /// is open — and not waiting for us: a session away is answering what
+    /// the client said.
     pub(super) fn is_idle(&self, now: Instant, limit: Duration) -> bool {
         let here = matches!(self.session, SessionAt::Here(_));
         self.phase == Phase::Open && here && now.duration_since(self.since) >= limit
@@ -207,34 +261,34 @@ impl Conn {
     /// Writes what it can, reads what it can (unless replies are piling up),
     /// and writes the new replies — into the warm buffer when this
     /// connection has nothing of its own waiting.
-    pub(super) fn advance(
+    pub(super) fn advance<H: Hooks>(
         &mut self,
         token: Token,
         readable: bool,
         server: &Server,
-        shared: &mut Shared,
+        shared: &mut Shared<H>,
         now: Instant,
     ) -> io::Result<Next> {
         let mut out = match self.unsent.take() {
-            Some(own) => *own,
+            Some(own) => own,
             None => shared.warm.lend(),
         };
         let next = self.serve(&mut out, token, readable, server, shared, now);
         if out.is_empty() {
             shared.warm.take_back(out);
         } else {
-            self.unsent = Some(Box::new(out));
+            self.unsent.keep(out);
         }
         next
     }
 
-    fn serve(
+    fn serve<H: Hooks>(
         &mut self,
         out: &mut Vec<u8>,
         token: Token,
         readable: bool,
         server: &Server,
-        shared: &mut Shared,
+        shared: &mut Shared<H>,
         now: Instant,
     ) -> io::Result<Next> {
         self.write(out)?;
@@ -254,18 +308,18 @@ impl Conn {
         Ok(next)
     }
 
-    fn read(
+    fn read<H: Hooks>(
         &mut self,
         out: &mut Vec<u8>,
         token: Token,
         server: &Server,
-        shared: &mut Shared,
+        shared: &mut Shared<H>,
         now: Instant,
     ) -> Next {
         self.read_paused = false;
         for _ in 0..READ_BUDGET {
             let SessionAt::Here(session) = &self.session else {
-                return Next::Wait; // its session is at a worker
+                return Next::Wait; // its session is away, answering
             };
             if self.is_closing() {
                 return Next::Wait;
@@ -274,13 +328,15 @@ impl Conn {
                 self.read_paused = true;
                 return Next::Wait;
             }
+            let mut read = 0;
             let input = match session.has_backlog() {
                 true => Input::Resume,
                 false => match self.stream.read(&mut shared.scratch) {
                     Ok(0) => Input::Eof,
                     Ok(n) => {
                         self.heard(now);
-                        Input::Bytes(n)
+                        read = n;
+                        Input::Bytes(&shared.scratch[..n])
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -292,75 +348,65 @@ impl Conn {
                     }
                 },
             };
-            if let Some(workers) = &shared.workers {
-                self.send_to_worker(token, input, &shared.scratch, workers, now);
-                return Next::Wait;
-            }
-            let SessionAt::Here(session) = &mut self.session else {
-                return Next::Wait;
-            };
             let context = server.context();
-            let flow = match input {
-                Input::Bytes(n) => {
-                    let input = &shared.scratch[..n];
-                    let echoed =
-                        echo_straight_back(&mut self.stream, session, &context, input, out);
-                    session.on_bytes(&context, &input[echoed..], out)
-                }
-                Input::Eof => session.on_eof(&context, out),
-                Input::Resume => session.resume(&context, out),
+            let flow = match shared.hooks.answer(token, self, input, &context, out) {
+                Answered::Now(flow) => flow,
+                Answered::Later => return Next::Wait,
             };
-            let backlog = session.has_backlog();
+            let backlog = matches!(&self.session, SessionAt::Here(s) if s.has_backlog());
             if flow == Flow::Close {
                 self.start_closing(now);
             } else if backlog {
                 // Its turn is spent (replies piled up, or the session's time
                 // budget ran out): the other clients go first.
                 return Next::Again;
-            } else if let Input::Bytes(n) = input {
-                if n < shared.scratch.len() && SHORT_READ_DRAINS && !self.peer_closed {
-                    return Next::Wait;
-                }
+            } else if read > 0
+                && read < shared.scratch.len()
+                && SHORT_READ_DRAINS
+                && !self.peer_closed
+            {
+                return Next::Wait;
             }
         }
         Next::Again
     }
 
-    /// Hands the session and what was read to the pool; reading stops until
-    /// it comes back ([`Conn::take_back`]).
-    fn send_to_worker(
+    /// Answers `input` on the loop's own thread, replies into `out`: the
+    /// plain loop's way ([`Hooks::answer`]'s default).
+    pub(crate) fn answer_here(
         &mut self,
-        token: Token,
-        input: Input,
-        scratch: &[u8],
-        workers: &Workers,
-        now: Instant,
-    ) {
-        let id = self.id();
-        let SessionAt::Here(session) = std::mem::replace(&mut self.session, SessionAt::Worker(id))
-        else {
-            return;
+        input: Input<'_>,
+        context: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let SessionAt::Here(session) = &mut self.session else {
+            return Flow::Continue;
         };
-        let work = match input {
-            Input::Bytes(n) => Work::Bytes(scratch[..n].to_vec()),
-            Input::Eof => Work::Eof,
-            Input::Resume => Work::Resume,
-        };
-        if !workers.send(Errand {
-            token,
-            session,
-            work,
-        }) {
-            tracing::warn!(client = %id, "no worker to answer; closing");
-            self.start_closing(now);
+        match input {
+            Input::Bytes(input) => {
+                let echoed = echo_straight_back(&mut self.stream, session, context, input, out);
+                session.on_bytes(context, &input[echoed..], out)
+            }
+            Input::Eof => session.on_eof(context, out),
+            Input::Resume => session.resume(context, out),
         }
     }
 
-    /// The session is back from a worker with its replies. If a goodbye
-    /// came meanwhile (`/kick`, idle), they go unanswered.
-    pub(super) fn take_back(&mut self, done: Done, now: Instant) {
+    /// Takes the session away, to be answered elsewhere; reading stops until
+    /// it is back ([`Conn::take_back`]). `None` if it is away already.
+    pub(crate) fn send_session_away(&mut self) -> Option<Session> {
+        let away = SessionAt::Away(self.id());
+        match std::mem::replace(&mut self.session, away) {
+            SessionAt::Here(session) => Some(session),
+            SessionAt::Away(_) => None,
+        }
+    }
+
+    /// The session is back with its replies. If a goodbye came meanwhile
+    /// (`/kick`, idle), they go unanswered.
+    pub(super) fn take_back(&mut self, done: Back, now: Instant) {
         let Some(session) = done.session else {
-            // Its worker died on it: the conversation cannot go on.
+            // It was lost where it was answered: the conversation cannot go on.
             let _ = self.tell(Outbound::Close(Goodbye::Internal), now);
             return;
         };
@@ -370,11 +416,7 @@ impl Conn {
         if self.is_closing() {
             return;
         }
-        match &mut self.unsent {
-            Some(own) => own.extend_from_slice(&done.replies),
-            None if done.replies.is_empty() => {}
-            None => self.unsent = Some(Box::new(done.replies)),
-        }
+        self.unsent.append(done.replies);
         if done.flow == Flow::Close {
             self.start_closing(now);
         }
@@ -396,7 +438,7 @@ impl Conn {
 
     /// Whether replies are waiting for the socket to take them.
     pub(super) fn has_unsent(&self) -> bool {
-        self.unsent.is_some()
+        !self.unsent.is_empty()
     }
 
     /// Writes as much of the replies waiting as the socket takes now (at
@@ -406,9 +448,7 @@ impl Conn {
             return Ok(());
         };
         let written = self.write(&mut own);
-        if !own.is_empty() {
-            self.unsent = Some(own);
-        }
+        self.unsent.keep(own);
         written
     }
 
@@ -446,19 +486,17 @@ impl Conn {
         }
         match msg {
             Outbound::Line(text) => {
-                let unsent = self.unsent.as_ref().map_or(0, |own| own.len());
+                let unsent = self.unsent.len();
                 if past_output_bound(self.id(), beyond_replies(unsent), text.len() + 1) {
                     return false;
                 }
-                let out = self.unsent.get_or_insert_with(Box::default);
-                out.extend_from_slice(text.as_bytes());
-                out.push(b'\n');
+                self.unsent.push(text.as_bytes());
+                self.unsent.push(b"\n");
             }
             // Its output is past the bound: no goodbye would get through.
             Outbound::Close(Goodbye::Overflow) => return false,
             Outbound::Close(why) => {
-                let out = self.unsent.get_or_insert_with(Box::default);
-                out.extend_from_slice(why.line().as_bytes());
+                self.unsent.push(why.line().as_bytes());
                 self.start_closing(now);
             }
         }
@@ -521,7 +559,7 @@ mod tests {
         let mut shared = Shared {
             scratch: vec![0; 64 * 1024],
             warm: WarmBuffer::default(),
-            workers: None,
+            hooks: super::super::Plain,
         };
         let line = [vec![b'z'; 9_999], vec![b'\n']].concat();
         let mut sink = [0; 4096];
@@ -532,7 +570,7 @@ mod tests {
             }
             conn.advance(Token(2), true, &server, &mut shared, Instant::now())
                 .unwrap();
-            most = most.max(conn.unsent.as_ref().map_or(0, |own| own.len()));
+            most = most.max(conn.unsent.len());
             let mut taken = 0;
             while taken < 6_000 {
                 match client.read(&mut sink) {
