@@ -40,8 +40,6 @@ const ENTRIES: u32 = 1024;
 /// turn's worth of busy connections uses them.
 const BUFFERS: u16 = 512;
 const BUFFER_SIZE: u32 = 4096;
-/// On the single-shot path: each connection's own receive buffer.
-const RECV_BUFFER: usize = 4096;
 /// How long a stopping server waits for its goodbyes to go out, and then
 /// for the kernel to give back the buffers still in flight.
 const STOP_GRACE: Duration = Duration::from_millis(300);
@@ -85,7 +83,8 @@ pub(super) fn serve(listener: TcpListener, server: Server, single_shot: bool) ->
         }),
         inbox,
         wake,
-        wake_buf: Box::leak(Box::new(KernelBuf::new(64))),
+        wake_buf: Box::leak(Box::new(KernelBuf::new())),
+        spares: Spares::default(),
         closing: VecDeque::new(),
         accepting: false,
         accept_again_at: None,
@@ -130,6 +129,7 @@ struct Loop {
     now: Instant,
     /// The turn's completions, kept to be reused.
     done: Vec<Completion>,
+    spares: Spares,
 }
 
 impl Loop {
@@ -208,17 +208,17 @@ impl Loop {
             stream,
             session: Session::new(id),
             // Only the single-shot path gives a connection a buffer of its own.
-            recv_buf: (!self.ring.multishot()).then(|| KernelBuf::new(RECV_BUFFER)),
+            recv_buf: (!self.ring.multishot()).then(KernelBuf::new),
             receiving: false,
             cancelling: false,
-            held: Vec::new(),
+            held: None,
             held_eof: false,
             out: Vec::new(),
             in_flight: Vec::new(),
             sent: 0,
             sending: false,
             phase: Phase::Open,
-            last_heard: self.now,
+            since: self.now,
         };
         self.conns.insert(id.0, Box::new(conn));
         self.pump(id.0);
@@ -243,11 +243,13 @@ impl Loop {
                 // Closing: what the client still sends is not answered.
                 _ if conn.phase != Phase::Open => Flow::Continue,
                 n if n > 0 => {
-                    conn.last_heard = now;
+                    conn.since = now;
+                    self.spares.lend(&mut conn.out);
                     conn.take_input(&self.server, bytes)
                 }
                 0 => {
                     conn.held_eof = true;
+                    self.spares.lend(&mut conn.out);
                     conn.take_input(&self.server, &[])
                 }
                 // The buffers ran out (ENOBUFS), or the receive was called
@@ -282,9 +284,9 @@ impl Loop {
             conn.sent = 0;
             conn.phase = Phase::Done;
         } else {
-            conn.sent += result as usize;
-            if conn.sent == conn.in_flight.len() {
-                conn.in_flight.clear();
+            conn.sent += result as u32;
+            if conn.sent as usize == conn.in_flight.len() {
+                self.spares.take_back(&mut conn.in_flight);
                 conn.sent = 0;
             }
         }
@@ -308,6 +310,7 @@ impl Loop {
             return;
         };
         if conn.phase == Phase::Open && conn.can_resume() {
+            self.spares.lend(&mut conn.out);
             if conn.resume(&self.server) == Flow::Close {
                 conn.start_closing(now);
                 self.closing.push_back(id);
@@ -321,14 +324,17 @@ impl Loop {
             if conn.in_flight.is_empty() {
                 std::mem::swap(&mut conn.in_flight, &mut conn.out);
             }
-            if conn.sent < conn.in_flight.len() {
-                conn.sending = self
-                    .ring
-                    .send(id, &conn.stream, &conn.in_flight[conn.sent..]);
+            let sent = conn.sent as usize;
+            if sent < conn.in_flight.len() {
+                conn.sending = self.ring.send(id, &conn.stream, &conn.in_flight[sent..]);
                 if !conn.sending {
                     self.stalled.push(id);
                 }
             }
+        }
+        // An idle connection holds no reply buffer.
+        if conn.out.is_empty() {
+            self.spares.take_back(&mut conn.out);
         }
         if conn.wants_input() && !conn.receiving && !conn.cancelling {
             conn.receiving = self.ring.receive(id, &conn.stream, conn.recv_buf.as_ref());
@@ -341,7 +347,7 @@ impl Loop {
             conn.cancelling = self.ring.multishot() && self.ring.cancel(id, RECV);
         }
         let said_all = !conn.sending && conn.unsent() == 0;
-        if matches!(conn.phase, Phase::Closing { .. }) && said_all {
+        if conn.phase == Phase::Closing && said_all {
             conn.phase = Phase::Done;
         }
         if conn.phase == Phase::Done {
@@ -435,10 +441,8 @@ impl Loop {
     }
 
     fn deadline(&self, id: u64) -> Option<Instant> {
-        match self.conns.get(&id)?.phase {
-            Phase::Closing { by } => Some(by),
-            _ => None,
-        }
+        let conn = self.conns.get(&id)?;
+        (conn.phase == Phase::Closing).then(|| conn.since + CLOSE_GRACE)
     }
 
     /// Resumes accepting after a pause, closes clients that never took their
@@ -469,9 +473,7 @@ impl Loop {
                 let idle: Vec<u64> = self
                     .conns
                     .iter()
-                    .filter(|(_, c)| {
-                        c.phase == Phase::Open && now.duration_since(c.last_heard) >= limit
-                    })
+                    .filter(|(_, c)| c.phase == Phase::Open && now.duration_since(c.since) >= limit)
                     .map(|(id, _)| *id)
                     .collect();
                 for id in idle {
@@ -587,10 +589,9 @@ impl Drop for Loop {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Open,
-    /// Everything is said: closed once sent, or at `by`.
-    Closing {
-        by: Instant,
-    },
+    /// Everything is said: closed once sent, or [`CLOSE_GRACE`] after it
+    /// began closing.
+    Closing,
     /// Shut down; dropped once the kernel has given back its buffers.
     Done,
 }
@@ -611,21 +612,29 @@ struct Conn {
     /// Input that arrived while replies had to go out first (a multishot
     /// receive reads on until its cancellation lands), and whether the
     /// client's end came after it: answered once there is room.
-    held: Vec<u8>,
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes for every idle connection, not a Vec's 24; the box exists only while input waits"
+    )]
+    held: Option<Box<Vec<u8>>>,
     held_eof: bool,
     /// Replies not yet handed to the kernel.
     out: Vec<u8>,
-    /// The kernel's while `sending`: bytes handed over, `sent` of them done.
+    /// The kernel's while `sending`: bytes handed over, `sent` of them done
+    /// (a u32, as a send takes at most that many, and what waits stops
+    /// growing near [`OUTPUT_LIMIT`]; it packs beside the socket).
     in_flight: Vec<u8>,
-    sent: usize,
+    sent: u32,
     sending: bool,
     phase: Phase,
-    last_heard: Instant,
+    /// When the phase began: the client was last heard from (open), or
+    /// the closing began (closing).
+    since: Instant,
 }
 
 impl Conn {
     fn unsent(&self) -> usize {
-        self.out.len() + self.in_flight.len() - self.sent
+        self.out.len() + self.in_flight.len() - self.sent as usize
     }
 
     /// Whether the session can take new input now: open, with nothing
@@ -633,7 +642,7 @@ impl Conn {
     fn wants_input(&self) -> bool {
         self.phase == Phase::Open
             && !self.session.has_backlog()
-            && self.held.is_empty()
+            && self.held.is_none()
             && !self.held_eof
             && self.unsent() < OUTPUT_LIMIT
     }
@@ -641,16 +650,18 @@ impl Conn {
     /// Whether input a pause left waiting can be answered now: its replies
     /// have room.
     fn can_resume(&self) -> bool {
-        let waiting = self.session.has_backlog() || !self.held.is_empty() || self.held_eof;
+        let waiting = self.session.has_backlog() || self.held.is_some() || self.held_eof;
         waiting && self.unsent() < OUTPUT_LIMIT
     }
 
     /// Hands what arrived to the session, or holds it while earlier input
     /// still waits.
     fn take_input(&mut self, server: &Server, bytes: &[u8]) -> Flow {
-        let waiting = self.session.has_backlog() || !self.held.is_empty();
+        let waiting = self.session.has_backlog() || self.held.is_some();
         if waiting || self.unsent() >= OUTPUT_LIMIT {
-            self.held.extend_from_slice(bytes);
+            if !bytes.is_empty() {
+                self.held.get_or_insert_default().extend_from_slice(bytes);
+            }
             return Flow::Continue;
         }
         let flow = self
@@ -670,7 +681,7 @@ impl Conn {
         if self.session.has_backlog() {
             return self.session.resume(&context, &mut self.out);
         }
-        let held = std::mem::take(&mut self.held);
+        let held = self.held.take().unwrap_or_default();
         let flow = self.session.on_bytes(&context, &held, &mut self.out);
         if flow == Flow::Continue && self.held_eof && !self.session.has_backlog() {
             self.held_eof = false;
@@ -681,9 +692,42 @@ impl Conn {
 
     fn start_closing(&mut self, now: Instant) {
         if self.phase == Phase::Open {
-            self.phase = Phase::Closing {
-                by: now + CLOSE_GRACE,
-            };
+            self.phase = Phase::Closing;
+            self.since = now;
+        }
+    }
+}
+
+/// Reply buffers between uses, so that an idle connection holds none and
+/// a busy one does not allocate one per message: a connection borrows one
+/// as its replies begin and gives it back once they are sent (why and what
+/// it saved: docs/measurements/2026-12-07-io-uring-lean-again.md).
+#[derive(Default)]
+struct Spares(Vec<Vec<u8>>);
+
+impl Spares {
+    /// At most this many are kept: enough for every connection of a busy
+    /// turn; more would be memory held for a burst that has passed.
+    const KEEP: usize = 128;
+    /// A buffer grown past this (a client that fell far behind) is freed.
+    const KEEP_CAPACITY: usize = 16 * 1024;
+
+    /// Gives `out` a spare buffer if it has none.
+    fn lend(&mut self, out: &mut Vec<u8>) {
+        if out.capacity() == 0 {
+            if let Some(spare) = self.0.pop() {
+                *out = spare;
+            }
+        }
+    }
+
+    /// Takes back `buf`'s allocation, its bytes all sent, leaving it empty.
+    fn take_back(&mut self, buf: &mut Vec<u8>) {
+        let mut buf = std::mem::take(buf);
+        if buf.capacity() > 0 && buf.capacity() <= Self::KEEP_CAPACITY && self.0.len() < Self::KEEP
+        {
+            buf.clear();
+            self.0.push(buf);
         }
     }
 }
@@ -902,7 +946,7 @@ impl Ring {
         let fd = types::Fd(stream.as_raw_fd());
         let entry = match (&self.provided, own) {
             (Some(_), _) => opcode::RecvMulti::new(fd, BufRing::GROUP).build(),
-            (None, Some(buf)) => opcode::Recv::new(fd, buf.ptr, buf.len as u32).build(),
+            (None, Some(buf)) => opcode::Recv::new(fd, buf.ptr(), KernelBuf::LEN as u32).build(),
             (None, None) => return false,
         };
         // SAFETY: the provided buffers outlive every receive (they are
@@ -913,7 +957,8 @@ impl Ring {
     }
 
     fn wake_recv(&mut self, wake: &UnixStream, buf: &'static KernelBuf) -> bool {
-        let recv = opcode::Recv::new(types::Fd(wake.as_raw_fd()), buf.ptr, buf.len as u32);
+        let fd = types::Fd(wake.as_raw_fd());
+        let recv = opcode::Recv::new(fd, buf.ptr(), KernelBuf::LEN as u32);
         // SAFETY: the buffer is leaked: it lives as long as the process.
         unsafe { self.push(&recv.build().user_data(user_data(0, WAKE))) }
     }
@@ -1091,33 +1136,35 @@ impl Drop for BufRing {
     }
 }
 
-/// A buffer lent to the kernel: an allocation of its own, reached only
-/// through a raw pointer, so that moving its owner (a `Conn` in a growing
-/// map) asserts nothing about memory the kernel may be writing.
-struct KernelBuf {
-    ptr: *mut u8,
-    len: usize,
-}
+/// A buffer lent to the kernel for one receive at a time: an allocation of
+/// its own, reached only through a raw pointer, so that moving its owner (a
+/// `Conn` in a growing map) asserts nothing about memory the kernel may be
+/// writing. Its size is fixed, so the handle is one pointer.
+struct KernelBuf(NonNull<[u8; KernelBuf::LEN]>);
 
 impl KernelBuf {
-    fn new(len: usize) -> KernelBuf {
-        let ptr = Box::into_raw(vec![0u8; len].into_boxed_slice()) as *mut u8;
-        KernelBuf { ptr, len }
+    const LEN: usize = 4096;
+
+    fn new() -> KernelBuf {
+        KernelBuf(NonNull::from(Box::leak(Box::new([0u8; KernelBuf::LEN]))))
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.0.as_ptr().cast()
     }
 
     /// The first `n` bytes, once the kernel has given the buffer back.
     fn filled(&self, n: usize) -> &[u8] {
-        // SAFETY: `ptr` is a live allocation of `len` bytes; called only
-        // after the receive into it completed (`n` is what it wrote).
-        unsafe { std::slice::from_raw_parts(self.ptr, n.min(self.len)) }
+        // SAFETY: a live allocation of `LEN` bytes; called only after the
+        // receive into it completed (`n` is what it wrote).
+        unsafe { std::slice::from_raw_parts(self.ptr(), n.min(KernelBuf::LEN)) }
     }
 }
 
 impl Drop for KernelBuf {
     fn drop(&mut self) {
-        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr, self.len);
-        // SAFETY: made by `Box::into_raw` in `new`, and dropped only when no
+        // SAFETY: made by `Box::leak` in `new`, and dropped only when no
         // operation of the kernel's holds it (see `Conn` and `Loop::drop`).
-        drop(unsafe { Box::from_raw(slice) });
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
