@@ -33,10 +33,10 @@
 //! (the send) instead of two, and one `io_uring_enter` carries many
 //! connections' sends.
 //!
-//! An idle connection holds one boxed `Conn` (socket, session, flags, no
-//! buffer), its slot in the loop's map and its seat in the registry, and one
-//! armed receive in the kernel (measured in
-//! docs/measurements/2026-12-07-io-uring-lean-again.md).
+//! **An idle connection holds** one boxed `Conn` (socket, session, flags;
+//! no buffer, as replies borrow one of the loop's spares only while they
+//! wait), its slot in the loop's map, its seat in the registry, and one armed
+//! receive in the kernel: docs/measurements/2026-12-07-io-uring-lean-again.md.
 //!
 //! **Where it breaks.** One thread, like the event loop: a slow line delays
 //! everyone. Linux only (5.11 or later here), and container sandboxes often
