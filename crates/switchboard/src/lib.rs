@@ -69,8 +69,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
-// Only the io_uring model lends buffers to the kernel; it allows unsafe
-// code for that, with a SAFETY note at every use.
+// Only the io_uring model lends buffers to the kernel; its `kernel.rs`
+// allows unsafe code for that, with a SAFETY note at every use.
 #![deny(unsafe_code)]
 
 pub mod protocol;

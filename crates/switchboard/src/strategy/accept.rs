@@ -67,6 +67,64 @@ impl AcceptFailures {
     }
 }
 
+/// A loop's door while taking connections fails: each failure logged
+/// sparingly ([`AcceptFailures`]) and accepting paused for
+/// [`ACCEPT_BACKOFF`], as the connection stays queued and would fail again
+/// at once. A loop waits for [`AcceptPause::until`] and then accepts again
+/// itself: no new readiness (or completion) comes for connections already
+/// queued.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+#[derive(Debug, Default)]
+pub(super) struct AcceptPause {
+    failures: AcceptFailures,
+    until: Option<Instant>,
+}
+
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+impl AcceptPause {
+    /// Accepting failed with `e` (not one [`peer_gave_up`]): logged, paused.
+    pub(super) fn failed(&mut self, e: &std::io::Error, now: Instant) {
+        self.failures.record(e, now);
+        self.pause(now);
+    }
+
+    /// Pauses accepting for [`ACCEPT_BACKOFF`] without a failure to log
+    /// (the loop could not even ask).
+    pub(super) fn pause(&mut self, now: Instant) {
+        self.until = Some(now + ACCEPT_BACKOFF);
+    }
+
+    /// A connection was taken: failures still uncounted are reported, once due.
+    pub(super) fn taken(&mut self, now: Instant) {
+        self.failures.recovered(now);
+    }
+
+    /// Whether accepting is paused.
+    pub(super) fn paused(&self) -> bool {
+        self.until.is_some()
+    }
+
+    /// When the pause ends, for the loop's wait.
+    pub(super) fn until(&self) -> Option<Instant> {
+        self.until
+    }
+
+    /// Whether the pause has run out at `now`: then accepting resumes.
+    pub(super) fn over(&mut self, now: Instant) -> bool {
+        let over = self.until.is_some_and(|at| at <= now);
+        if over {
+            self.until = None;
+        }
+        over
+    }
+}
+
 /// An accept error that only means this one client gave up before we took
 /// it; the next connection can be accepted at once.
 pub(super) fn peer_gave_up(e: &std::io::Error) -> bool {

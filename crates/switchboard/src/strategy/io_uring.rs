@@ -8,7 +8,9 @@
 //! One system call (`io_uring_enter`) submits a batch and waits for the next
 //! completions. So the loop in `ring.rs` is three steps — submit, wait,
 //! complete — and never calls `read` or `write`: it reacts to completions,
-//! feeds received bytes to the session, and submits the replies.
+//! feeds received bytes to the session, and submits the replies. Read it in
+//! that order: `Loop::run`, then `received` and `sent`, then `pump`, which
+//! submits whatever one connection's state calls for.
 //!
 //! **Receiving the modern way.** Each connection has one *multishot* receive
 //! armed: a single submission that keeps completing, once per arrival, for
@@ -26,11 +28,15 @@
 //! shrink, or be freed. So the bytes being sent stay untouched until the
 //! send completes, a connection is only freed once nothing of its is in
 //! flight, and the provided buffers outlive every receive; that is what the
-//! `unsafe` in `ring.rs` promises, and why shutdown waits for outstanding
-//! operations rather than just dropping them. An idle connection holds its
-//! session, its socket and one armed receive in the kernel: no buffer.
-//! Per message, one submission (the send) instead of two, and one
-//! `io_uring_enter` carries many connections' sends.
+//! `unsafe` in `kernel.rs` promises, and why shutdown waits for outstanding
+//! operations rather than just dropping them. Per message, one submission
+//! (the send) instead of two, and one `io_uring_enter` carries many
+//! connections' sends.
+//!
+//! **An idle connection holds** one boxed `Conn` (socket, session, flags;
+//! no buffer, as replies borrow one of the loop's spares only while they
+//! wait), its slot in the loop's map, its seat in the registry, and one armed
+//! receive in the kernel: docs/measurements/2026-12-07-io-uring-lean-again.md.
 //!
 //! **Where it breaks.** One thread, like the event loop: a slow line delays
 //! everyone. Linux only (5.11 or later here), and container sandboxes often
@@ -38,7 +44,13 @@
 //! and exits. A kernel without multishot receive (before 6.0) gets the
 //! older shape, said in one log line at start: one receive submitted at a
 //! time into a 4 KiB buffer each connection owns, idle or not.
-#![allow(unsafe_code)]
+//!
+//! **The files.** `ring.rs`: the loop, submit and complete first, then the
+//! hardening it shares with the event loop (closing grace, the idle sweep,
+//! accept back-off, the console's mailbox: `strategy/mod.rs` and
+//! `strategy/accept.rs`) and the shutdown it does not. `conn.rs`: one
+//! connection's state. `kernel.rs`: the rings and the buffers lent to the
+//! kernel, where every `unsafe` is.
 
 use std::net::TcpListener;
 
@@ -87,7 +99,7 @@ impl ConnectionStrategy for IoUring {
 
     fn check(&self) -> Result<(), Error> {
         #[cfg(target_os = "linux")]
-        return ring::Ring::probe();
+        return kernel::Ring::probe();
         #[cfg(not(target_os = "linux"))]
         return Err(Error::Unavailable {
             model: MODEL.name,
@@ -96,5 +108,9 @@ impl ConnectionStrategy for IoUring {
     }
 }
 
+#[cfg(target_os = "linux")]
+mod conn;
+#[cfg(target_os = "linux")]
+mod kernel;
 #[cfg(target_os = "linux")]
 mod ring;

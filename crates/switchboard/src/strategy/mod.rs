@@ -85,6 +85,81 @@ pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Dura
     (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
+/// A loop's clock for `--idle-timeout`: when it next looks for clients
+/// silent too long, every [`idle_sweep_interval`] of the limit, so that no
+/// connection needs a timer of its own.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+pub(crate) struct IdleSweep {
+    limit: Option<std::time::Duration>,
+    next: std::time::Instant,
+}
+
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+impl IdleSweep {
+    /// A sweep for `limit` (none without `--idle-timeout`), first due now.
+    pub(crate) fn new(limit: Option<std::time::Duration>, now: std::time::Instant) -> Self {
+        IdleSweep { limit, next: now }
+    }
+
+    /// When the next sweep is due, for the loop's wait; `None` without a limit.
+    pub(crate) fn next(&self) -> Option<std::time::Instant> {
+        self.limit.map(|_| self.next)
+    }
+
+    /// The limit, if a sweep is due at `now`; the next one is then set.
+    pub(crate) fn due(&mut self, now: std::time::Instant) -> Option<std::time::Duration> {
+        let limit = self.limit.filter(|_| now >= self.next)?;
+        self.next = now + idle_sweep_interval(limit);
+        Some(limit)
+    }
+}
+
+/// A loop's closing connections, in the order their [`CLOSE_GRACE`] runs
+/// out: each gets the same grace from the moment it starts closing, so
+/// arrival order is deadline order, and the loop waits for the first alone.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+pub(crate) struct Closing<K>(std::collections::VecDeque<(std::time::Instant, K)>);
+
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+impl<K: Copy> Closing<K> {
+    /// `key` started closing at `now`.
+    pub(crate) fn push(&mut self, key: K, now: std::time::Instant) {
+        self.0.push_back((now + CLOSE_GRACE, key));
+    }
+
+    /// When the first grace runs out, for the loop's wait.
+    pub(crate) fn next(&self) -> Option<std::time::Instant> {
+        self.0.front().map(|(by, _)| *by)
+    }
+
+    /// The next connection whose grace has run out at `now` (one already
+    /// closed meanwhile is named too: closing it again must do nothing).
+    pub(crate) fn expired(&mut self, now: std::time::Instant) -> Option<K> {
+        match self.0.front() {
+            Some((by, _)) if *by <= now => self.0.pop_front().map(|(_, key)| key),
+            _ => None,
+        }
+    }
+}
+
+impl<K> Default for Closing<K> {
+    fn default() -> Self {
+        Closing(std::collections::VecDeque::new())
+    }
+}
+
 /// Whether `more` bytes from outside a client's session — an operator's
 /// line, a relay from another client — would take what waits for it from
 /// outside past [`OUTPUT_LIMIT`], the one output bound. Then the client is
@@ -177,6 +252,89 @@ impl InFlight {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How the console's thread wakes a loop that has mail: a `mio::Waker`,
+/// a byte on a socket the loop always listens to, ...
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+pub(crate) trait Wake: Send + Sync + 'static {
+    /// Makes the loop look at its [`Inbox`] soon; never blocks.
+    fn wake(&self);
+}
+
+impl<T: Wake + ?Sized> Wake for std::sync::Arc<T> {
+    fn wake(&self) {
+        T::wake(self)
+    }
+}
+
+/// The console's way into a loop: the message is queued in a channel and
+/// the loop woken; lines on their way are counted, so that a client that
+/// does not read is closed rather than queued for without bound
+/// ([`InFlight`]). Handed to the registry for every client of the loop.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+pub(crate) struct Mailbox<W> {
+    tx: std::sync::mpsc::Sender<(ClientId, Outbound)>,
+    waker: W,
+    in_flight: InFlight,
+}
+
+impl<W: Wake> crate::clients::Outbox for Mailbox<W> {
+    fn send(&self, to: ClientId, msg: Outbound) {
+        let Some(msg) = self.in_flight.admit(to, msg) else {
+            return;
+        };
+        if self.tx.send((to, msg)).is_ok() {
+            self.waker.wake();
+        }
+    }
+}
+
+/// The loop's end of its [`Mailbox`]: what the console queued, taken when
+/// the loop is woken.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+pub(crate) struct Inbox<W> {
+    rx: std::sync::mpsc::Receiver<(ClientId, Outbound)>,
+    mailbox: std::sync::Arc<Mailbox<W>>,
+}
+
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
+)]
+impl<W: Wake> Inbox<W> {
+    /// A mailbox that wakes its loop through `waker`, and the loop's end.
+    pub(crate) fn new(waker: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let in_flight = InFlight::default();
+        let mailbox = std::sync::Arc::new(Mailbox {
+            tx,
+            waker,
+            in_flight,
+        });
+        Inbox { rx, mailbox }
+    }
+
+    /// The mailbox, for the registry to hand each client's messages to.
+    pub(crate) fn mailbox(&self) -> std::sync::Arc<Mailbox<W>> {
+        std::sync::Arc::clone(&self.mailbox)
+    }
+
+    /// The next message queued, if any.
+    pub(crate) fn next(&self) -> Option<(ClientId, Outbound)> {
+        let (to, msg) = self.rx.try_recv().ok()?;
+        self.mailbox.in_flight.took(to, &msg);
+        Some((to, msg))
     }
 }
 
