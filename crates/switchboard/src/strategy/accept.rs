@@ -73,20 +73,12 @@ impl AcceptFailures {
 /// at once. A loop waits for [`AcceptPause::until`] and then accepts again
 /// itself: no new readiness (or completion) comes for connections already
 /// queued.
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 #[derive(Debug, Default)]
 pub(super) struct AcceptPause {
     failures: AcceptFailures,
     until: Option<Instant>,
 }
 
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 impl AcceptPause {
     /// Accepting failed with `e` (not one [`peer_gave_up`]): logged, paused.
     pub(super) fn failed(&mut self, e: &std::io::Error, now: Instant) {

@@ -44,10 +44,9 @@
 
 mod conn;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,9 +56,8 @@ use socket2::SockRef;
 
 pub(super) use self::conn::{Back, Conn, Input};
 use self::conn::{Next, Shared, WarmBuffer};
-use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::{idle_sweep_interval, ConnectionStrategy, InFlight, Model};
-use crate::clients::Outbox;
+use super::accept::{already_gone, close_gently, peer_gave_up, AcceptPause};
+use super::{Closing, ConnectionStrategy, IdleSweep, Inbox, Model, Wake};
 use crate::error::Error;
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
@@ -157,23 +155,20 @@ pub(super) struct Loop<H: Hooks> {
     /// Boxed, so the table holds a pointer per slot: a table of whole
     /// connections keeps room for about as many again, empty, as it grows.
     conns: HashMap<Token, Box<Conn>>,
-    /// Handed to the registry for every client: queue a message, wake us.
-    outbox: Arc<LoopOutbox>,
-    inbox: Receiver<(ClientId, Outbound)>,
+    /// What the console queued for our clients; its mailbox, handed to the
+    /// registry for every client, queues a message and wakes us.
+    inbox: Inbox<Arc<Waker>>,
     shared: Shared<H>,
     /// Connections that may still have unread input (budget spent, or reading
     /// resumed after backpressure): visited again without waiting for an event.
     again: Vec<Token>,
-    /// Closing connections, in the order their grace runs out: each gets the
-    /// same grace from the moment it starts closing, so arrival order is
-    /// deadline order. The deadline itself is the connection's.
-    closing: VecDeque<Token>,
+    /// Connections that said everything, closed when their grace runs out.
+    closing: Closing<Token>,
     /// Read once per turn, when `poll` returns: timers are coarse (tens of
     /// milliseconds at the finest), a turn is not.
     now: Instant,
-    next_idle_sweep: Instant,
-    accept_paused_until: Option<Instant>,
-    accept_failures: AcceptFailures,
+    idle_sweep: IdleSweep,
+    accept_pause: AcceptPause,
 }
 
 impl<H: Hooks> Loop<H> {
@@ -201,35 +196,29 @@ impl<H: Hooks> Loop<H> {
         };
         let waker =
             Arc::new(Waker::new(poll.registry(), WAKER).map_err(Error::io("creating the waker"))?);
-        let (tx, inbox) = mpsc::channel();
         let wake = Arc::clone(&waker);
         server.shutdown.on_trigger(move || {
-            let _ = wake.wake();
+            wake.wake();
         });
         let hooks = hooks(&server, Arc::clone(&waker))?;
         let now = Instant::now();
+        let idle_sweep = IdleSweep::new(server.limits.idle_timeout, now);
         let new_loop = Loop {
             poll,
             listener,
             server,
             conns: HashMap::new(),
-            outbox: Arc::new(LoopOutbox {
-                tx,
-                waker: Arc::clone(&waker),
-                in_flight: InFlight::default(),
-            }),
-            inbox,
             shared: Shared {
                 scratch: vec![0; READ_BUFFER],
                 warm: WarmBuffer::default(),
                 hooks,
             },
             again: Vec::new(),
-            closing: VecDeque::new(),
+            closing: Closing::default(),
             now,
-            next_idle_sweep: now,
-            accept_paused_until: None,
-            accept_failures: AcceptFailures::default(),
+            idle_sweep,
+            accept_pause: AcceptPause::default(),
+            inbox: Inbox::new(Arc::clone(&waker)),
         };
         Ok((new_loop, waker))
     }
@@ -287,13 +276,13 @@ impl<H: Hooks> Loop<H> {
 
     /// Accepts every queued connection (drain readiness).
     fn accept(&mut self) {
-        while self.accept_paused_until.is_none() {
+        while !self.accept_pause.paused() {
             let Some(listener) = &self.listener else {
                 return; // connections are handed over to this loop
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    self.accept_failures.recovered(self.now);
+                    self.accept_pause.taken(self.now);
                     if !already_gone(SockRef::from(&stream)) {
                         self.admit(stream, peer);
                     }
@@ -303,8 +292,7 @@ impl<H: Hooks> Loop<H> {
                 Err(e) => {
                     // EMFILE leaves the connection queued and the listener
                     // readable: retrying now would spin. Pause instead.
-                    self.accept_failures.record(&e, self.now);
-                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
+                    self.accept_pause.failed(&e, self.now);
                 }
             }
         }
@@ -324,7 +312,7 @@ impl<H: Hooks> Loop<H> {
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         let seats = self.server.limits.max_clients;
         let busy = Goodbye::Busy("too many clients");
-        let id = match self.server.admit(peer, self.outbox.clone(), seats, busy) {
+        let id = match self.server.admit(peer, self.inbox.mailbox(), seats, busy) {
             Ok(id) => id,
             Err(refused) => return close_gently(&mut stream, refused.line().as_bytes()),
         };
@@ -354,7 +342,7 @@ impl<H: Hooks> Loop<H> {
         let was_closing = conn.is_closing();
         // False when a line from outside would pass the output bound.
         let kept = match news {
-            Some(News::Told(msg)) => conn.tell(msg, self.now),
+            Some(News::Told(msg)) => conn.tell(msg),
             Some(News::Back(done)) => {
                 conn.take_back(done, self.now);
                 true
@@ -374,7 +362,7 @@ impl<H: Hooks> Loop<H> {
             return self.close(token);
         }
         if conn.is_closing() && !was_closing {
-            self.closing.push_back(token);
+            self.closing.push(token, self.now);
         }
     }
 
@@ -388,8 +376,7 @@ impl<H: Hooks> Loop<H> {
 
     /// Carries the operator's messages (queued by the console thread) out.
     fn deliver_console_messages(&mut self) {
-        while let Ok((id, msg)) = self.inbox.try_recv() {
-            self.outbox.in_flight.took(id, &msg);
+        while let Some((id, msg)) = self.inbox.next() {
             self.serve(token_of(id), false, Some(News::Told(msg)));
         }
     }
@@ -398,47 +385,30 @@ impl<H: Hooks> Loop<H> {
         if !self.again.is_empty() {
             return Some(Duration::ZERO);
         }
-        let idle = self
-            .server
-            .limits
-            .idle_timeout
-            .map(|_| self.next_idle_sweep);
-        let grace = self.closing.front().and_then(|t| self.closing_deadline(*t));
-        [idle, grace, self.accept_paused_until]
+        let timers = [self.idle_sweep.next(), self.closing.next()];
+        [self.accept_pause.until()]
             .into_iter()
+            .chain(timers)
             .flatten()
             .min()
             .map(|at| at.saturating_duration_since(self.now))
-    }
-
-    fn closing_deadline(&self, token: Token) -> Option<Instant> {
-        self.conns.get(&token).and_then(|c| c.closing_deadline())
     }
 
     /// Resumes accepting after a pause, closes clients that never took their
     /// last replies, and closes clients silent too long.
     fn after_timers(&mut self) {
         let now = self.now;
-        if self.accept_paused_until.is_some_and(|t| t <= now) {
-            self.accept_paused_until = None;
+        if self.accept_pause.over(now) {
             self.accept(); // no new edge will come for connections already queued
         }
-        while let Some(&token) = self.closing.front() {
-            match self.closing_deadline(token) {
-                Some(deadline) if deadline > now => break,
-                Some(_) => {
-                    tracing::debug!("client did not take its last replies; closing");
-                    self.close(token);
-                }
-                None => {} // already closed
+        while let Some(token) = self.closing.expired(now) {
+            if self.conns.contains_key(&token) {
+                tracing::debug!("client did not take its last replies; closing");
+                self.close(token);
             }
-            self.closing.pop_front();
         }
-        if let Some(limit) = self.server.limits.idle_timeout {
-            if now >= self.next_idle_sweep {
-                self.next_idle_sweep = now + idle_sweep_interval(limit);
-                self.close_idle(limit);
-            }
+        if let Some(limit) = self.idle_sweep.due(now) {
+            self.close_idle(limit);
         }
     }
 
@@ -477,7 +447,7 @@ impl<H: Hooks> Loop<H> {
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(conn) = self.conns.get_mut(&token) {
-                let _ = conn.tell(Outbound::Close(Goodbye::ShuttingDown), self.now);
+                let _ = conn.tell(Outbound::Close(Goodbye::ShuttingDown));
                 let _ = conn.flush();
             }
             self.close(token);
@@ -500,7 +470,7 @@ impl<H: Hooks> Drop for Loop<H> {
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
             if let Some(conn) = self.conns.get_mut(&token) {
-                let _ = conn.tell(Outbound::Close(Goodbye::Internal), self.now);
+                let _ = conn.tell(Outbound::Close(Goodbye::Internal));
                 let _ = conn.flush();
             }
             self.close(token);
@@ -508,21 +478,10 @@ impl<H: Hooks> Drop for Loop<H> {
     }
 }
 
-/// The console's way into the loop: queue the message, then wake the poll.
-struct LoopOutbox {
-    tx: Sender<(ClientId, Outbound)>,
-    waker: Arc<Waker>,
-    in_flight: InFlight,
-}
-
-impl Outbox for LoopOutbox {
-    fn send(&self, to: ClientId, msg: Outbound) {
-        let Some(msg) = self.in_flight.admit(to, msg) else {
-            return;
-        };
-        if self.tx.send((to, msg)).is_ok() {
-            let _ = self.waker.wake();
-        }
+/// The console's mailbox wakes the loop's poll.
+impl Wake for Waker {
+    fn wake(&self) {
+        let _ = Waker::wake(self);
     }
 }
 

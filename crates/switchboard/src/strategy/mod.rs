@@ -88,19 +88,11 @@ pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Dura
 /// A loop's clock for `--idle-timeout`: when it next looks for clients
 /// silent too long, every [`idle_sweep_interval`] of the limit, so that no
 /// connection needs a timer of its own.
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 pub(crate) struct IdleSweep {
     limit: Option<std::time::Duration>,
     next: std::time::Instant,
 }
 
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 impl IdleSweep {
     /// A sweep for `limit` (none without `--idle-timeout`), first due now.
     pub(crate) fn new(limit: Option<std::time::Duration>, now: std::time::Instant) -> Self {
@@ -123,16 +115,8 @@ impl IdleSweep {
 /// A loop's closing connections, in the order their [`CLOSE_GRACE`] runs
 /// out: each gets the same grace from the moment it starts closing, so
 /// arrival order is deadline order, and the loop waits for the first alone.
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 pub(crate) struct Closing<K>(std::collections::VecDeque<(std::time::Instant, K)>);
 
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 impl<K: Copy> Closing<K> {
     /// `key` started closing at `now`.
     pub(crate) fn push(&mut self, key: K, now: std::time::Instant) {
@@ -257,10 +241,6 @@ impl InFlight {
 
 /// How the console's thread wakes a loop that has mail: a `mio::Waker`,
 /// a byte on a socket the loop always listens to, ...
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 pub(crate) trait Wake: Send + Sync + 'static {
     /// Makes the loop look at its [`Inbox`] soon; never blocks.
     fn wake(&self);
@@ -276,10 +256,6 @@ impl<T: Wake + ?Sized> Wake for std::sync::Arc<T> {
 /// the loop woken; lines on their way are counted, so that a client that
 /// does not read is closed rather than queued for without bound
 /// ([`InFlight`]). Handed to the registry for every client of the loop.
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 pub(crate) struct Mailbox<W> {
     tx: std::sync::mpsc::Sender<(ClientId, Outbound)>,
     waker: W,
@@ -299,19 +275,11 @@ impl<W: Wake> crate::clients::Outbox for Mailbox<W> {
 
 /// The loop's end of its [`Mailbox`]: what the console queued, taken when
 /// the loop is woken.
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 pub(crate) struct Inbox<W> {
     rx: std::sync::mpsc::Receiver<(ClientId, Outbound)>,
     mailbox: std::sync::Arc<Mailbox<W>>,
 }
 
-#[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "io-uring alone uses it until the event loop does")
-)]
 impl<W: Wake> Inbox<W> {
     /// A mailbox that wakes its loop through `waker`, and the loop's end.
     pub(crate) fn new(waker: W) -> Self {

@@ -14,7 +14,7 @@ use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::{Context, Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
-use crate::strategy::{beyond_replies, past_output_bound, CLOSE_GRACE};
+use crate::strategy::{beyond_replies, past_output_bound};
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
@@ -38,12 +38,13 @@ pub(super) enum Next {
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Reading requests and answering them; `since` is when the client last
-    /// sent something (for `--idle-timeout`).
+    /// Reading requests and answering them.
     Open,
     /// Everything is said (`bye`, an `ERR` line, end of input): closed once
-    /// the replies are all sent, or [`CLOSE_GRACE`] after `since`, when
-    /// closing began, if the client never takes them.
+    /// the replies are all sent, or [`CLOSE_GRACE`] after closing began if
+    /// the client never takes them.
+    ///
+    /// [`CLOSE_GRACE`]: crate::strategy::CLOSE_GRACE
     Closing,
 }
 
@@ -173,8 +174,7 @@ pub(crate) struct Conn {
     /// new replies are written into the loop's warm buffer and go out at once.
     unsent: Unsent,
     phase: Phase,
-    /// When the phase began: the client was last heard from (open), or the
-    /// closing began (closing).
+    /// When the client was last heard from (for `--idle-timeout`).
     since: Instant,
     /// Reading stopped because too much output is waiting (backpressure).
     read_paused: bool,
@@ -235,14 +235,6 @@ impl Conn {
     /// flushed and closed.
     pub(super) fn is_closing(&self) -> bool {
         self.phase == Phase::Closing
-    }
-
-    /// When a closing connection is closed even if its client never reads.
-    pub(super) fn closing_deadline(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Open => None,
-            Phase::Closing => Some(self.since + CLOSE_GRACE),
-        }
     }
 
     /// Whether the client has been silent for `limit` while the connection
@@ -343,7 +335,7 @@ impl Conn {
                     Err(e) => {
                         tracing::debug!(client = %self.id(), "read failed: {e}");
                         out.clear();
-                        self.start_closing(now);
+                        self.start_closing();
                         continue;
                     }
                 },
@@ -355,7 +347,7 @@ impl Conn {
             };
             let backlog = matches!(&self.session, SessionAt::Here(s) if s.has_backlog());
             if flow == Flow::Close {
-                self.start_closing(now);
+                self.start_closing();
             } else if backlog {
                 // Its turn is spent (replies piled up, or the session's time
                 // budget ran out): the other clients go first.
@@ -407,7 +399,7 @@ impl Conn {
     pub(super) fn take_back(&mut self, done: Back, now: Instant) {
         let Some(session) = done.session else {
             // It was lost where it was answered: the conversation cannot go on.
-            let _ = self.tell(Outbound::Close(Goodbye::Internal), now);
+            let _ = self.tell(Outbound::Close(Goodbye::Internal));
             return;
         };
         self.session = SessionAt::Here(session);
@@ -418,7 +410,7 @@ impl Conn {
         }
         self.unsent.append(done.replies);
         if done.flow == Flow::Close {
-            self.start_closing(now);
+            self.start_closing();
         }
     }
 
@@ -429,11 +421,10 @@ impl Conn {
         }
     }
 
-    fn start_closing(&mut self, now: Instant) {
-        if self.phase == Phase::Open {
-            self.phase = Phase::Closing;
-            self.since = now;
-        }
+    /// Everything is said: the loop closes the connection once its replies
+    /// are sent, or when its grace runs out (the loop's `Closing`).
+    fn start_closing(&mut self) {
+        self.phase = Phase::Closing;
     }
 
     /// Whether replies are waiting for the socket to take them.
@@ -480,7 +471,7 @@ impl Conn {
     /// once the connection is ending), or a goodbye, after which it closes.
     /// False if the line would take the output past its bound: then the
     /// connection must be closed now.
-    pub(super) fn tell(&mut self, msg: Outbound, now: Instant) -> bool {
+    pub(super) fn tell(&mut self, msg: Outbound) -> bool {
         if self.is_closing() {
             return true;
         }
@@ -497,7 +488,7 @@ impl Conn {
             Outbound::Close(Goodbye::Overflow) => return false,
             Outbound::Close(why) => {
                 self.unsent.push(why.line().as_bytes());
-                self.start_closing(now);
+                self.start_closing();
             }
         }
         true
