@@ -11,10 +11,19 @@
 //! of a connection is simply the task's local variables.
 //!
 //! **What it costs.** Per idle client, one task: its future (the locals of
-//! `serve_client` across an `.await`, a read buffer among them) plus the
-//! runtime's per-socket state, a few KiB. Per message, what the event loop
-//! pays plus the runtime's scheduling: a waker, a queue push and pop, and
-//! with several workers, now and then a steal from another thread.
+//! `serve_client` across an `.await`) plus the runtime's per-socket state
+//! and the client's mailbox. **An idle connection holds its session, an
+//! empty mailbox, the task's waiting state and a reply buffer of at most
+//! [`REPLY_KEPT`] bytes: no read buffer.** The task reads as
+//! `stream.read(&mut buf).await` would, but into a buffer that belongs to
+//! the worker thread, lent only while the read is polled ([`read_lent`]),
+//! as the event loop lends one buffer to every connection; it owns input
+//! only while a line is unfinished (the session holds it). Per message,
+//! what the event loop pays plus the runtime's scheduling: a waker, a queue
+//! push and pop, and with several workers, now and then a steal from
+//! another thread. Leanness costs plainness in two places, each said where
+//! it is: [`read_lent`] instead of `read(&mut buf)`, and [`Backlog`], a
+//! mailbox instead of an mpsc channel.
 //!
 //! **Where it breaks.** Where any event loop does, but later: a line that
 //! takes long to answer (a big `calc`) blocks one worker thread and the tasks
@@ -22,21 +31,26 @@
 //! you" is that the runtime's choices (buffers, scheduling, fairness) are
 //! not yours, which `compare` shows against our own loop.
 //!
-//! The console reaches a task through a channel — the goodbye at shutdown
-//! included — and a task waits on that channel, its socket and its idle
-//! timer at once (`select!`). Every branch of that `select!` is set up anew
-//! for each message, which is part of the runtime's price: the fewer, the
-//! cheaper.
+//! The console reaches a task through its mailbox — the goodbye at shutdown
+//! included — and a task waits on that mailbox, its socket and its idle
+//! timer at once (`select!`). Each branch of that `select!` is polled for
+//! each message, which is part of the runtime's price: the fewer, and the
+//! less each one sets up anew, the cheaper.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::io::ErrorKind;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Poll};
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
@@ -57,6 +71,10 @@ pub const MODEL: Model = Model {
 /// A reply that is not all written within this long fails, and the client
 /// is dropped: a task does not wait forever on a client that never reads.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The reply buffer a task keeps once its replies are written: room for a
+/// short line's answer, so that ping-pong does not allocate per message;
+/// one grown past it by a burst is let go.
+const REPLY_KEPT: usize = 256;
 /// How long a stopping server waits for its tasks to send their goodbyes.
 const TASKS_GRACE: Duration = Duration::from_millis(500);
 
@@ -79,6 +97,8 @@ impl ConnectionStrategy for AsyncTasks {
 /// Accepts connections and spawns a task for each until shutdown, then waits
 /// (briefly) for every task to say goodbye.
 async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<(), Error> {
+    // One for all tasks: a task holds a pointer to it, not a copy.
+    let server = Arc::new(server);
     listener
         .set_nonblocking(true)
         .map_err(Error::io("making the listener non-blocking"))?;
@@ -102,12 +122,8 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
             Ok((stream, _)) if already_gone(SockRef::from(&stream)) => {}
             Ok((stream, peer)) => {
                 failures.recovered(Instant::now());
-                let (tx, inbox) = mpsc::unbounded_channel();
-                let outbox = Arc::new(TaskOutbox {
-                    tx,
-                    backlog: Arc::default(),
-                });
-                let backlog = Arc::clone(&outbox.backlog);
+                let backlog = Arc::new(Backlog::default());
+                let outbox = Arc::clone(&backlog);
                 let busy = Goodbye::Busy("too many clients");
                 let id = match server.admit(peer, outbox, server.limits.max_clients, busy) {
                     Ok(id) => id,
@@ -118,8 +134,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                         continue;
                     }
                 };
-                let client = Client { id, inbox, backlog };
-                tasks.spawn(serve_client(stream, client, server.clone()));
+                tasks.spawn(serve_client(stream, id, backlog, Arc::clone(&server)));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
@@ -130,7 +145,7 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
         }
         while tasks.try_join_next().is_some() {} // forget finished tasks
     }
-    // Each task hears it through its channel, and says goodbye.
+    // Each task hears it through its mailbox, and says goodbye.
     let goodbye = Outbound::Close(Goodbye::ShuttingDown);
     server.clients().send_all(&goodbye);
     let all_done = async { while tasks.join_next().await.is_some() {} };
@@ -141,12 +156,12 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
 /// One client's life: wait for whichever comes first — a message from the
 /// console (or the goodbye at shutdown), bytes from the client, the idle
 /// timeout — answer, write, and wait again, until either side ends it.
-async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
-    let Client {
-        id,
-        mut inbox,
-        backlog,
-    } = client;
+async fn serve_client(
+    mut stream: TcpStream,
+    id: ClientId,
+    backlog: Arc<Backlog>,
+    server: Arc<Server>,
+) {
     let _watch = Watch {
         id,
         server: &server,
@@ -154,9 +169,15 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
     let _ = stream.set_nodelay(true);
     let mut session = Session::new(id);
     let idle_timeout = server.limits.idle_timeout;
-    let mut buf = vec![0; 4096];
     let mut out = Vec::new();
-    let mut last_heard = tokio::time::Instant::now();
+    // One timer for the client's life, pushed back whenever it is heard
+    // from; none without a timeout.
+    let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
+    // The mailbox's doorbell, kept armed across messages: a fresh
+    // `notified()` each time round would join and leave the Notify's list
+    // of waiters (a lock each way) for every message.
+    let doorbell = backlog.news.notified();
+    tokio::pin!(doorbell);
     loop {
         let flow = if session.has_backlog() {
             // Its turn is spent (replies piled up, or the session's time
@@ -164,43 +185,33 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
             tokio::task::yield_now().await;
             session.resume(&server.context(), &mut out)
         } else {
-            let idle_at = idle_timeout.map(|limit| last_heard + limit);
-            let read = tokio::select! {
+            let (flow, heard) = tokio::select! {
                 // Checked first: a goodbye comes before anything else.
                 biased;
-                Some(msg) = inbox.recv() => Err(msg),
-                read = stream.read(&mut buf) => Ok(read),
+                () = &mut doorbell => {
+                    doorbell.set(backlog.news.notified());
+                    (backlog.deliver(&mut out), false)
+                }
+                answered = read_lent(&mut stream, |read| {
+                    answer(read, &mut session, &server, &mut out)
+                }) => answered,
                 // The timer and the client's data can be due together (after
                 // the server stalled): what arrived is read before the
                 // client is judged silent. The kernel is asked, as tokio's
                 // record of readiness may not have caught up yet.
-                _ = sleep_until(idle_at) => match std::io::Read::read(&mut &*SockRef::from(&stream), &mut buf) {
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        Err(Outbound::Close(Goodbye::IdleTimeout))
+                () = expired(&mut idle) => LENT.with_borrow_mut(|buf| {
+                    match std::io::Read::read(&mut &*SockRef::from(&stream), buf) {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            (tell(Outbound::Close(Goodbye::IdleTimeout), &mut out), false)
+                        }
+                        read => answer(read.map(|n| &buf[..n]), &mut session, &server, &mut out),
                     }
-                    read => Ok(read),
-                },
+                }),
             };
-            match read {
-                Err(msg) => {
-                    if let Outbound::Line(text) = &msg {
-                        backlog.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
-                    }
-                    tell(msg, &mut out)
-                }
-                Ok(Ok(0)) => session.on_eof(&server.context(), &mut out),
-                Ok(Ok(n)) => {
-                    if idle_timeout.is_some() {
-                        last_heard = tokio::time::Instant::now();
-                    }
-                    session.on_bytes(&server.context(), &buf[..n], &mut out)
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(client = %id, "read failed: {e}");
-                    out.clear();
-                    Flow::Close
-                }
+            if let (true, Some(timer), Some(limit)) = (heard, &mut idle, idle_timeout) {
+                timer.as_mut().reset(tokio::time::Instant::now() + limit);
             }
+            flow
         };
         if flow == Flow::Close {
             // Leave before the last reply goes out: a client that has read
@@ -217,12 +228,66 @@ async fn serve_client(mut stream: TcpStream, client: Client, server: Server) {
                 break;
             }
             out.clear();
+            if out.capacity() > REPLY_KEPT {
+                out = Vec::new(); // a burst's buffer is not kept for the idle time after it
+            }
         }
         if flow == Flow::Close {
             break;
         }
     }
     close_gently(stream).await;
+}
+
+/// Hands what a read brought to the session (an empty slice: the client's
+/// end); true beside the flow if the client was heard from.
+fn answer(
+    read: std::io::Result<&[u8]>,
+    session: &mut Session,
+    server: &Server,
+    out: &mut Vec<u8>,
+) -> (Flow, bool) {
+    match read {
+        Ok([]) => (session.on_eof(&server.context(), out), false),
+        Ok(bytes) => (session.on_bytes(&server.context(), bytes, out), true),
+        Err(e) => {
+            tracing::debug!(client = %session.id(), "read failed: {e}");
+            out.clear();
+            (Flow::Close, false)
+        }
+    }
+}
+
+/// Size of each worker thread's read buffer (as the event loop's).
+const READ_BUFFER: usize = 64 * 1024;
+
+thread_local! {
+    /// The read buffer of the worker thread a task runs on, lent for one
+    /// read and the session's answer to it, never across an `.await`: so
+    /// a waiting task holds none.
+    static LENT: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
+}
+
+/// `stream.read(&mut buf).await`, but into the worker thread's buffer
+/// ([`LENT`]), borrowed only while the read is polled; what was read (an
+/// empty slice: the client's end) goes to `then` before it is given back.
+///
+/// It reads through tokio's own `poll_read`, as `read().await` does: one
+/// `recv` per wake-up, and a read that does not fill the buffer tells tokio
+/// the socket is drained. Waiting with `readable().await` and reading with
+/// `try_read` costs a second `recv`, failing with `WouldBlock`, per message
+/// (see `docs/measurements/2026-12-07-async-lean-again.md`).
+fn read_lent<'a, R>(
+    stream: &'a mut TcpStream,
+    mut then: impl FnMut(std::io::Result<&[u8]>) -> R + 'a,
+) -> impl Future<Output = R> + 'a {
+    std::future::poll_fn(move |cx| {
+        LENT.with_borrow_mut(|buf| {
+            let mut buf = ReadBuf::new(buf);
+            let read = ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf));
+            Poll::Ready(then(read.map(|()| buf.filled())))
+        })
+    })
 }
 
 /// Watches a task: if it dies serving its client (a panic outside the mode,
@@ -258,12 +323,17 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8], backlog: &Backlog) -> b
         Err(_) => return false,
     };
     backlog.unsent.store(rest.len(), Ordering::Relaxed);
-    let written = tokio::select! {
-        written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
-            matches!(written, Ok(Ok(())))
+    // Boxed: the rare wait's state (a timer among it) would otherwise be
+    // part of every task, waiting or not.
+    let written = Box::pin(async {
+        tokio::select! {
+            written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
+                matches!(written, Ok(Ok(())))
+            }
+            () = backlog.overflowed.notified() => false,
         }
-        () = backlog.overflowed.notified() => false,
-    };
+    })
+    .await;
     backlog.unsent.store(0, Ordering::Relaxed);
     written
 }
@@ -283,10 +353,10 @@ fn tell(msg: Outbound, out: &mut Vec<u8>) -> Flow {
     }
 }
 
-/// Sleeps until `at`, or forever without a deadline.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Waits for the idle timer, or forever without one.
+async fn expired(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
         None => std::future::pending().await,
     }
 }
@@ -304,18 +374,21 @@ async fn close_gently(mut stream: TcpStream) {
     }
 }
 
-/// What a task starts with besides its socket.
-struct Client {
-    id: ClientId,
-    inbox: mpsc::UnboundedReceiver<Outbound>,
-    backlog: Arc<Backlog>,
-}
-
-/// A client's output that waits: lines queued for its task, and replies its
-/// socket has not taken. Together they are held to the one output bound.
+/// A client's output that waits: lines from outside queued for its task,
+/// and replies its socket has not taken. Together they are held to the one
+/// output bound. It is the console's way to the task (its [`Outbox`]): a
+/// queue and a notification rather than an mpsc channel, because a channel
+/// allocates a block of slots per client up front, idle or not, where an
+/// empty queue holds nothing (see
+/// `docs/measurements/2026-12-07-lean-models.md`). That is the second
+/// place this file reads less plainly than a tokio server usually does.
 #[derive(Default)]
 struct Backlog {
-    /// Bytes of the lines in the channel, not yet taken by the task.
+    /// Lines and goodbyes from outside, in the order sent.
+    mail: Mutex<VecDeque<Outbound>>,
+    /// Wakes the task for its mail (kept for it if it is busy).
+    news: Notify,
+    /// Bytes of the lines in `mail`.
     told: AtomicUsize,
     /// Bytes the task is waiting to write (0 when writes go through at once).
     unsent: AtomicUsize,
@@ -323,28 +396,45 @@ struct Backlog {
     overflowed: Notify,
 }
 
-/// The console's way to a task: a channel, so the console never waits, and
-/// a count of what waits in it, so a client that does not read cannot make
-/// it grow without bound.
-struct TaskOutbox {
-    tx: mpsc::UnboundedSender<Outbound>,
-    backlog: Arc<Backlog>,
+impl Backlog {
+    fn post(&self, msg: Outbound) {
+        self.mail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(msg);
+        self.news.notify_one();
+    }
+
+    /// Takes the mail into `out`, up to a goodbye.
+    fn deliver(&self, out: &mut Vec<u8>) -> Flow {
+        let mut mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(msg) = mail.pop_front() {
+            if let Outbound::Line(text) = &msg {
+                self.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
+            }
+            if tell(msg, out) == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        *mail = VecDeque::new(); // an idle client keeps no queue
+        Flow::Continue
+    }
 }
 
-impl Outbox for TaskOutbox {
+impl Outbox for Backlog {
+    /// Queues `msg`, so the console never waits, counting what waits, so a
+    /// client that does not read cannot make it grow without bound.
     fn send(&self, to: ClientId, msg: Outbound) {
         if let Outbound::Line(text) = &msg {
-            let (told, unsent) = (&self.backlog.told, &self.backlog.unsent);
-            let waiting =
-                told.load(Ordering::Relaxed) + beyond_replies(unsent.load(Ordering::Relaxed));
+            let waiting = self.told.load(Ordering::Relaxed)
+                + beyond_replies(self.unsent.load(Ordering::Relaxed));
             if past_output_bound(to, waiting, text.len() + 1) {
                 // The task is told to close; it may be stuck in a write.
-                self.backlog.overflowed.notify_one();
-                let _ = self.tx.send(Outbound::Close(Goodbye::Overflow));
-                return;
+                self.overflowed.notify_one();
+                return self.post(Outbound::Close(Goodbye::Overflow));
             }
-            told.fetch_add(text.len() + 1, Ordering::Relaxed);
+            self.told.fetch_add(text.len() + 1, Ordering::Relaxed);
         }
-        let _ = self.tx.send(msg);
+        self.post(msg);
     }
 }
