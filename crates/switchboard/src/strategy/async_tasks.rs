@@ -43,15 +43,14 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{ready, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{beyond_replies, past_output_bound, ConnectionStrategy, Model};
@@ -110,7 +109,10 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
     server.shutdown.on_trigger(move || {
         stop.send_replace(true);
     });
-    let mut tasks = JoinSet::new();
+    // Every task holds a sender; when the last is gone, every task is.
+    // (tokio's own way to wait for tasks: a JoinSet would keep an entry
+    // per client.)
+    let (running, mut all_done) = mpsc::channel::<()>(1);
     let mut failures = AcceptFailures::default();
     let mut stopping = stopped;
     loop {
@@ -130,11 +132,17 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                     Err(refused) => {
                         // A fresh socket takes one line.
                         let _ = stream.try_write(refused.line().as_bytes());
-                        tasks.spawn(close_gently(stream));
+                        let running = running.clone();
+                        tokio::spawn(async move {
+                            close_gently(stream).await;
+                            drop(running);
+                        });
                         continue;
                     }
                 };
-                tasks.spawn(serve_client(stream, id, backlog, Arc::clone(&server)));
+                let client =
+                    serve_client(stream, id, backlog, Arc::clone(&server), running.clone());
+                tokio::spawn(client);
             }
             Err(e) if e.kind() == ErrorKind::Interrupted || peer_gave_up(&e) => {}
             Err(e) => {
@@ -143,100 +151,103 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
-        while tasks.try_join_next().is_some() {} // forget finished tasks
     }
     // Each task hears it through its mailbox, and says goodbye.
     let goodbye = Outbound::Close(Goodbye::ShuttingDown);
     server.clients().send_all(&goodbye);
-    let all_done = async { while tasks.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(TASKS_GRACE, all_done).await;
+    drop(running);
+    let _ = tokio::time::timeout(TASKS_GRACE, all_done.recv()).await;
     Ok(())
 }
 
 /// One client's life: wait for whichever comes first — a message from the
 /// console (or the goodbye at shutdown), bytes from the client, the idle
 /// timeout — answer, write, and wait again, until either side ends it.
-async fn serve_client(
+///
+/// A function returning an `async move` block rather than an `async fn`:
+/// an `async fn` keeps a second copy of its arguments in its future, which
+/// every waiting task would carry.
+fn serve_client(
     mut stream: TcpStream,
     id: ClientId,
     backlog: Arc<Backlog>,
     server: Arc<Server>,
-) {
-    let _watch = Watch {
-        id,
-        server: &server,
-    };
-    let _ = stream.set_nodelay(true);
-    let mut session = Session::new(id);
-    let idle_timeout = server.limits.idle_timeout;
-    let mut out = Vec::new();
-    // One timer for the client's life, pushed back whenever it is heard
-    // from; none without a timeout.
-    let mut idle = idle_timeout.map(|limit| Box::pin(tokio::time::sleep(limit)));
-    // The mailbox's doorbell, kept armed across messages: a fresh
-    // `notified()` each time round would join and leave the Notify's list
-    // of waiters (a lock each way) for every message.
-    let doorbell = backlog.news.notified();
-    tokio::pin!(doorbell);
-    loop {
-        let flow = if session.has_backlog() {
-            // Its turn is spent (replies piled up, or the session's time
-            // budget ran out): the other tasks go first, then the rest.
-            tokio::task::yield_now().await;
-            session.resume(&server.context(), &mut out)
-        } else {
-            let (flow, heard) = tokio::select! {
-                // Checked first: a goodbye comes before anything else.
-                biased;
-                () = &mut doorbell => {
-                    doorbell.set(backlog.news.notified());
-                    (backlog.deliver(&mut out), false)
-                }
-                answered = read_lent(&mut stream, |read| {
-                    answer(read, &mut session, &server, &mut out)
-                }) => answered,
-                // The timer and the client's data can be due together (after
-                // the server stalled): what arrived is read before the
-                // client is judged silent. The kernel is asked, as tokio's
-                // record of readiness may not have caught up yet.
-                () = expired(&mut idle) => LENT.with_borrow_mut(|buf| {
-                    match std::io::Read::read(&mut &*SockRef::from(&stream), buf) {
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            (tell(Outbound::Close(Goodbye::IdleTimeout), &mut out), false)
-                        }
-                        read => answer(read.map(|n| &buf[..n]), &mut session, &server, &mut out),
-                    }
-                }),
-            };
-            if let (true, Some(timer), Some(limit)) = (heard, &mut idle, idle_timeout) {
-                timer.as_mut().reset(tokio::time::Instant::now() + limit);
-            }
-            flow
+    running: mpsc::Sender<()>,
+) -> impl Future<Output = ()> {
+    async move {
+        let _watch = Watch {
+            id,
+            server: &server,
         };
-        if flow == Flow::Close {
-            // Leave before the last reply goes out: a client that has read
-            // `bye` may reconnect at once and must find the seat free.
-            server.clients().leave(id);
-        }
-        if !out.is_empty() {
-            // Backpressure for free: while the client does not read, this
-            // await does not return, and nothing more is read from it. (At
-            // shutdown a write that is stuck is abandoned with its task.)
-            if !write_all(&mut stream, &out, &backlog).await {
-                tracing::debug!(client = %id, "client is not taking its replies; closing");
+        let _ = stream.set_nodelay(true);
+        let mut session = Session::new(id);
+        let mut out = Vec::new();
+        // One timer for the client's life, pushed back whenever it is heard
+        // from; none without a timeout.
+        let mut idle = server
+            .limits
+            .idle_timeout
+            .map(|limit| Box::pin(tokio::time::sleep(limit)));
+        loop {
+            let flow = if session.has_backlog() {
+                // Its turn is spent (replies piled up, or the session's time
+                // budget ran out): the other tasks go first, then the rest.
+                tokio::task::yield_now().await;
+                session.resume(&server.context(), &mut out)
+            } else {
+                let (flow, heard) = tokio::select! {
+                    // Checked first: a goodbye comes before anything else.
+                    biased;
+                    () = backlog.mail() => (backlog.deliver(&mut out), false),
+                    answered = read_lent(&mut stream, |read| {
+                        answer(read, &mut session, &server, &mut out)
+                    }) => answered,
+                    // The timer and the client's data can be due together (after
+                    // the server stalled): what arrived is read before the
+                    // client is judged silent. The kernel is asked, as tokio's
+                    // record of readiness may not have caught up yet.
+                    () = expired(&mut idle) => LENT.with_borrow_mut(|buf| {
+                        match std::io::Read::read(&mut &*SockRef::from(&stream), buf) {
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                                (tell(Outbound::Close(Goodbye::IdleTimeout), &mut out), false)
+                            }
+                            read => answer(read.map(|n| &buf[..n]), &mut session, &server, &mut out),
+                        }
+                    }),
+                };
+                if let (true, Some(timer), Some(limit)) =
+                    (heard, &mut idle, server.limits.idle_timeout)
+                {
+                    timer.as_mut().reset(tokio::time::Instant::now() + limit);
+                }
+                flow
+            };
+            if flow == Flow::Close {
+                // Leave before the last reply goes out: a client that has read
+                // `bye` may reconnect at once and must find the seat free.
                 server.clients().leave(id);
+            }
+            if !out.is_empty() {
+                // Backpressure for free: while the client does not read, this
+                // await does not return, and nothing more is read from it. (At
+                // shutdown a write that is stuck is abandoned with its task.)
+                if !write_all(&mut stream, &out, &backlog).await {
+                    tracing::debug!(client = %id, "client is not taking its replies; closing");
+                    server.clients().leave(id);
+                    break;
+                }
+                out.clear();
+                if out.capacity() > REPLY_KEPT {
+                    out = Vec::new(); // a burst's buffer is not kept for the idle time after it
+                }
+            }
+            if flow == Flow::Close {
                 break;
             }
-            out.clear();
-            if out.capacity() > REPLY_KEPT {
-                out = Vec::new(); // a burst's buffer is not kept for the idle time after it
-            }
         }
-        if flow == Flow::Close {
-            break;
-        }
+        close_gently(stream).await;
+        drop(running);
     }
-    close_gently(stream).await;
 }
 
 /// Hands what a read brought to the session (an empty slice: the client's
@@ -377,18 +388,16 @@ async fn close_gently(mut stream: TcpStream) {
 /// A client's output that waits: lines from outside queued for its task,
 /// and replies its socket has not taken. Together they are held to the one
 /// output bound. It is the console's way to the task (its [`Outbox`]): a
-/// queue and a notification rather than an mpsc channel, because a channel
-/// allocates a block of slots per client up front, idle or not, where an
-/// empty queue holds nothing (see
-/// `docs/measurements/2026-12-07-lean-models.md`). That is the second
-/// place this file reads less plainly than a tokio server usually does.
+/// queue and the task's waker rather than an mpsc channel, because a
+/// channel allocates a block of slots per client up front, idle or not,
+/// where an empty queue holds nothing, and a waiting task holds no more
+/// than a reference to it (a `Notify` would have it hold a waiter of its
+/// own). That is the second place this file reads less plainly than a
+/// tokio server usually does.
 #[derive(Default)]
 struct Backlog {
-    /// Lines and goodbyes from outside, in the order sent.
-    mail: Mutex<VecDeque<Outbound>>,
-    /// Wakes the task for its mail (kept for it if it is busy).
-    news: Notify,
-    /// Bytes of the lines in `mail`.
+    mail: Mutex<Mail>,
+    /// Bytes of the lines in the mail.
     told: AtomicUsize,
     /// Bytes the task is waiting to write (0 when writes go through at once).
     unsent: AtomicUsize,
@@ -396,19 +405,49 @@ struct Backlog {
     overflowed: Notify,
 }
 
+/// Lines and goodbyes from outside, in the order sent, and who to wake.
+#[derive(Default)]
+struct Mail {
+    queue: VecDeque<Outbound>,
+    /// The task, once it has waited for mail.
+    waker: Option<Waker>,
+}
+
 impl Backlog {
+    fn lock(&self) -> MutexGuard<'_, Mail> {
+        self.mail.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn post(&self, msg: Outbound) {
-        self.mail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(msg);
-        self.news.notify_one();
+        let waker = {
+            let mut mail = self.lock();
+            mail.queue.push_back(msg);
+            mail.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Waits until there is mail.
+    async fn mail(&self) {
+        std::future::poll_fn(|cx| {
+            let mut mail = self.lock();
+            if !mail.queue.is_empty() {
+                return Poll::Ready(());
+            }
+            if !matches!(&mail.waker, Some(waker) if waker.will_wake(cx.waker())) {
+                mail.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
     }
 
     /// Takes the mail into `out`, up to a goodbye.
     fn deliver(&self, out: &mut Vec<u8>) -> Flow {
-        let mut mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(msg) = mail.pop_front() {
+        let mut mail = self.lock();
+        while let Some(msg) = mail.queue.pop_front() {
             if let Outbound::Line(text) = &msg {
                 self.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
             }
@@ -416,7 +455,7 @@ impl Backlog {
                 return Flow::Close;
             }
         }
-        *mail = VecDeque::new(); // an idle client keeps no queue
+        mail.queue = VecDeque::new(); // an idle client keeps no queue
         Flow::Continue
     }
 }
