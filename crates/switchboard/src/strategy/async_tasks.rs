@@ -13,17 +13,19 @@
 //! **What it costs.** Per idle client, one task: its future (the locals of
 //! `serve_client` across an `.await`) plus the runtime's per-socket state
 //! and the client's mailbox. **An idle connection holds its session, an
-//! empty mailbox, the task's waiting state and a reply buffer of at most
-//! [`REPLY_KEPT`] bytes: no read buffer.** The task reads as
-//! `stream.read(&mut buf).await` would, but into a buffer that belongs to
-//! the worker thread, lent only while the read is polled ([`read_lent`]),
-//! as the event loop lends one buffer to every connection; it owns input
-//! only while a line is unfinished (the session holds it). Per message,
+//! empty mailbox and the task's waiting state: no buffer.** The task reads
+//! as `stream.read(&mut buf).await` would, but into a buffer that belongs
+//! to the worker thread, lent only while the read is polled
+//! ([`read_lent`]), and answers into the worker thread's reply buffer
+//! ([`Replies`]), as the event loop lends its buffers to every connection;
+//! it owns bytes only while a line is unfinished (the session holds it) or
+//! a write has to wait. Per message,
 //! what the event loop pays plus the runtime's scheduling: a waker, a queue
 //! push and pop, and with several workers, now and then a steal from
-//! another thread. Leanness costs plainness in two places, each said where
-//! it is: [`read_lent`] instead of `read(&mut buf)`, and [`Backlog`], a
-//! mailbox instead of an mpsc channel.
+//! another thread. Leanness costs plainness in three places, each said
+//! where it is: [`read_lent`] instead of `read(&mut buf)`, [`Replies`]
+//! instead of a `Vec` of its own, and [`Backlog`], a mailbox instead of an
+//! mpsc channel.
 //!
 //! **Where it breaks.** Where any event loop does, but later: a line that
 //! takes long to answer (a big `calc`) blocks one worker thread and the tasks
@@ -37,7 +39,7 @@
 //! each message, which is part of the runtime's price: the fewer, and the
 //! less each one sets up anew, the cheaper.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::ErrorKind;
@@ -70,10 +72,6 @@ pub const MODEL: Model = Model {
 /// A reply that is not all written within this long fails, and the client
 /// is dropped: a task does not wait forever on a client that never reads.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The reply buffer a task keeps once its replies are written: room for a
-/// short line's answer, so that ping-pong does not allocate per message;
-/// one grown past it by a burst is let go.
-const REPLY_KEPT: usize = 256;
 /// How long a stopping server waits for its tasks to send their goodbyes.
 const TASKS_GRACE: Duration = Duration::from_millis(500);
 
@@ -181,7 +179,7 @@ fn serve_client(
         };
         let _ = stream.set_nodelay(true);
         let mut session = Session::new(id);
-        let mut out = Vec::new();
+        let mut out = Replies::default();
         // One timer for the client's life, pushed back whenever it is heard
         // from; none without a timeout.
         let mut idle = server
@@ -193,14 +191,14 @@ fn serve_client(
                 // Its turn is spent (replies piled up, or the session's time
                 // budget ran out): the other tasks go first, then the rest.
                 tokio::task::yield_now().await;
-                session.resume(&server.context(), &mut out)
+                session.resume(&server.context(), out.buf())
             } else {
                 let (flow, heard) = tokio::select! {
                     // Checked first: a goodbye comes before anything else.
                     biased;
-                    () = backlog.mail() => (backlog.deliver(&mut out), false),
+                    () = backlog.mail() => (backlog.deliver(out.buf()), false),
                     answered = read_lent(&mut stream, |read| {
-                        answer(read, &mut session, &server, &mut out)
+                        answer(read, &mut session, &server, out.buf())
                     }) => answered,
                     // The timer and the client's data can be due together (after
                     // the server stalled): what arrived is read before the
@@ -209,9 +207,9 @@ fn serve_client(
                     () = expired(&mut idle) => LENT.with_borrow_mut(|buf| {
                         match std::io::Read::read(&mut &*SockRef::from(&stream), buf) {
                             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                                (tell(Outbound::Close(Goodbye::IdleTimeout), &mut out), false)
+                                (tell(Outbound::Close(Goodbye::IdleTimeout), out.buf()), false)
                             }
-                            read => answer(read.map(|n| &buf[..n]), &mut session, &server, &mut out),
+                            read => answer(read.map(|n| &buf[..n]), &mut session, &server, out.buf()),
                         }
                     }),
                 };
@@ -231,16 +229,13 @@ fn serve_client(
                 // Backpressure for free: while the client does not read, this
                 // await does not return, and nothing more is read from it. (At
                 // shutdown a write that is stuck is abandoned with its task.)
-                if !write_all(&mut stream, &out, &backlog).await {
+                if !write_all(&mut stream, &out.0, &backlog).await {
                     tracing::debug!(client = %id, "client is not taking its replies; closing");
                     server.clients().leave(id);
                     break;
                 }
-                out.clear();
-                if out.capacity() > REPLY_KEPT {
-                    out = Vec::new(); // a burst's buffer is not kept for the idle time after it
-                }
             }
+            out.give_back();
             if flow == Flow::Close {
                 break;
             }
@@ -299,6 +294,40 @@ fn read_lent<'a, R>(
             Poll::Ready(then(read.map(|()| buf.filled())))
         })
     })
+}
+
+thread_local! {
+    /// The reply buffer of the worker thread a task runs on (see [`Replies`]).
+    static REPLIES: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A task's replies, in the worker thread's reply buffer ([`REPLIES`]):
+/// taken when the task has something to answer, given back once it is
+/// written, so a waiting task holds no reply buffer and the buffer keeps
+/// the size that bursts of replies grew it to. Only a write that has to
+/// wait keeps it across an `.await`; the thread then grows another.
+#[derive(Default)]
+struct Replies(Vec<u8>);
+
+impl Replies {
+    fn buf(&mut self) -> &mut Vec<u8> {
+        if self.0.capacity() == 0 {
+            self.0 = REPLIES.take();
+        }
+        &mut self.0
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn give_back(&mut self) {
+        if self.0.capacity() > 0 {
+            let mut buf = std::mem::take(&mut self.0);
+            buf.clear();
+            REPLIES.set(buf);
+        }
+    }
 }
 
 /// Watches a task: if it dies serving its client (a panic outside the mode,
