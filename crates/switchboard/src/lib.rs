@@ -51,7 +51,7 @@
 //! | [`EventLoop`] | 1 | `poll`, once for all | a few hundred bytes | one line is slow (everyone waits), or one core is not enough |
 //! | [`EventLoopWorkers`] | 1 + N | `poll`; workers in a queue | as the event loop | every worker busy with slow lines; the loop's core |
 //! | [`MultiReactor`] | N + 1 | `poll`, one per loop | as the event loop | load lands unevenly on loops; a slow line stalls its loop |
-//! | [`AsyncTasks`] | N + 1 | `.await`, per task | a task and its buffer | a slow line blocks a runtime thread; the runtime's costs are not yours |
+//! | [`AsyncTasks`] | N + 1 | `.await`, per task | a task and its mailbox; reads and replies use the worker thread's buffers | a slow line blocks a runtime thread; the runtime's costs are not yours |
 //! | [`IoUring`] | 1 | the completion ring | one armed multishot receive; buffers are the ring's, taken as data arrives | one line is slow; Linux only, often forbidden in sandboxes |
 //!
 //! (Each server also has a console thread, and one more for signals.)
