@@ -341,14 +341,15 @@ pub fn knee_sentence(sweeps: &[Sweep]) -> String {
     if knees.is_empty() {
         return String::new();
     }
-    knees.sort_by(|a, b| b.1.achieved_per_s.total_cmp(&a.1.achieved_per_s));
+    // The offered rate, as each model's own line and the chart name the step.
+    knees.sort_by(|a, b| b.1.offered_per_s.total_cmp(&a.1.offered_per_s));
     let parts: Vec<String> = knees
         .iter()
         .map(|(s, k)| {
             format!(
                 "{} {}/s ({:.0}% of its closed-loop max)",
                 s.strategy,
-                si(k.achieved_per_s),
+                si(k.offered_per_s),
                 k.of_max * 100.0
             )
         })
@@ -657,7 +658,7 @@ pub mod tests {
                 steps: steps.clone(),
                 floor_p99_us: found.floor_p99_us,
                 knee: found.knee.map(|k| Knee {
-                    achieved_per_s: k.achieved_per_s * scale,
+                    offered_per_s: k.offered_per_s * scale,
                     ..k
                 }),
                 broke_at: found.broke_at,
