@@ -12,9 +12,9 @@
 //!
 //! **What it costs.** Per idle client, one task: its future (the locals of
 //! `serve_client` across an `.await`, in tokio's task cell) plus the
-//! runtime's per-socket state and the client's mailbox.
-//! An idle connection holds its session, an empty mailbox and a waiting task: no buffer.
-//! The task reads as `stream.read(&mut buf).await` would, but into a buffer
+//! runtime's per-socket state and the client's mailbox. An idle connection
+//! holds its session, an empty mailbox and a waiting task: no buffer. The
+//! task reads as `stream.read(&mut buf).await` would, but into a buffer
 //! of the worker thread's, lent only while the read is polled
 //! ([`read_lent`]), and answers into the worker thread's reply buffer
 //! ([`Replies`]), as the event loop lends its buffers to every connection:
@@ -23,8 +23,9 @@
 //! runtime's scheduling: a waker, a queue push and pop, and with several
 //! workers, now and then a steal from another thread. What each of these
 //! costs, and what is left of an idle connection's memory, is measured in
-//! `docs/measurements/2026-12-07-async-lean-again.md`.
-//! Leanness costs plainness at [`read_lent`], [`Replies`], [`Backlog`] (a mailbox, not an mpsc channel) and `serve_client` (not an `async fn`).
+//! `docs/measurements/2026-12-07-async-lean-again.md`. Leanness costs
+//! plainness in four places: [`read_lent`], [`Replies`], [`Backlog`] (a
+//! mailbox, not an mpsc channel) and `serve_client` (not an `async fn`).
 //!
 //! **Where it breaks.** Where any event loop does, but later: a line that
 //! takes long to answer (a big `calc`) blocks one worker thread and the tasks
