@@ -16,15 +16,15 @@
 //! holds its session, an empty mailbox and a waiting task: no buffer. The
 //! task reads as `stream.read(&mut buf).await` would, but into a buffer
 //! of the worker thread's, lent only while the read is polled
-//! ([`read_lent`]), and answers into the worker thread's reply buffer
-//! ([`Replies`]), as the event loop lends its buffers to every connection:
+//! (`read_lent`), and answers into the worker thread's reply buffer
+//! (`Replies`), as the event loop lends its buffers to every connection:
 //! it owns bytes only while a line is unfinished (the session holds them)
 //! or a write has to wait. Per message, what the event loop pays plus the
 //! runtime's scheduling: a waker, a queue push and pop, and with several
 //! workers, now and then a steal from another thread. What each of these
 //! costs, and what is left of an idle connection's memory, is measured in
 //! `docs/measurements/2026-12-07-async-lean-again.md`. Leanness costs
-//! plainness in four places: [`read_lent`], [`Replies`], [`Backlog`] (a
+//! plainness in four places: `read_lent`, `Replies`, `Backlog` (a
 //! mailbox, not an mpsc channel) and `serve_client` (not an `async fn`).
 //!
 //! **Where it breaks.** Where any event loop does, but later: a line that
