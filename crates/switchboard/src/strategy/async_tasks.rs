@@ -236,6 +236,7 @@ fn serve_client(
                 if !write_all(&mut stream, &out.0, &backlog).await {
                     tracing::debug!(client = %id, "client is not taking its replies; closing");
                     server.clients().leave(id);
+                    out.give_back();
                     break;
                 }
             }
@@ -357,7 +358,7 @@ impl Drop for Watch<'_> {
 /// runtime handle cloned, the clock read) every message would pay.
 ///
 /// While it waits, what is left counts toward the client's output bound (see
-/// [`TaskOutbox`]), and a line from outside that passes the bound ends the
+/// [`Backlog`]), and a line from outside that passes the bound ends the
 /// wait at once: the client is closed.
 async fn write_all(stream: &mut TcpStream, bytes: &[u8], backlog: &Backlog) -> bool {
     let rest = match stream.try_write(bytes) {
@@ -425,13 +426,11 @@ async fn close_gently(mut stream: TcpStream) {
 /// channel allocates a block of slots per client up front, idle or not,
 /// where an empty queue holds nothing, and a waiting task holds no more
 /// than a reference to it (a `Notify` would have it hold a waiter of its
-/// own). That is the second place this file reads less plainly than a
+/// own). That is one of the places this file reads less plainly than a
 /// tokio server usually does.
 #[derive(Default)]
 struct Backlog {
     mail: Mutex<Mail>,
-    /// Bytes of the lines in the mail.
-    told: AtomicUsize,
     /// Bytes the task is waiting to write (0 when writes go through at once).
     unsent: AtomicUsize,
     /// Wakes a task stuck writing when its bound is passed.
@@ -442,6 +441,10 @@ struct Backlog {
 #[derive(Default)]
 struct Mail {
     queue: VecDeque<Outbound>,
+    /// Bytes of the lines in the queue; `usize::MAX` once the client passed
+    /// its bound, until the task takes the overflow goodbye (as
+    /// [`InFlight`](super::InFlight) marks it for the loops).
+    told: usize,
     /// The task, once it has waited for mail.
     waker: Option<Waker>,
 }
@@ -449,17 +452,6 @@ struct Mail {
 impl Backlog {
     fn lock(&self) -> MutexGuard<'_, Mail> {
         self.mail.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn post(&self, msg: Outbound) {
-        let waker = {
-            let mut mail = self.lock();
-            mail.queue.push_back(msg);
-            mail.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
     }
 
     /// Waits until there is mail.
@@ -481,8 +473,8 @@ impl Backlog {
     fn deliver(&self, out: &mut Vec<u8>) -> Flow {
         let mut mail = self.lock();
         while let Some(msg) = mail.queue.pop_front() {
-            if let Outbound::Line(text) = &msg {
-                self.told.fetch_sub(text.len() + 1, Ordering::Relaxed);
+            if let (Outbound::Line(text), false) = (&msg, mail.told == usize::MAX) {
+                mail.told -= text.len() + 1;
             }
             if tell(msg, out) == Flow::Close {
                 return Flow::Close;
@@ -497,16 +489,54 @@ impl Outbox for Backlog {
     /// Queues `msg`, so the console never waits, counting what waits, so a
     /// client that does not read cannot make it grow without bound.
     fn send(&self, to: ClientId, msg: Outbound) {
-        if let Outbound::Line(text) = &msg {
-            let waiting = self.told.load(Ordering::Relaxed)
-                + beyond_replies(self.unsent.load(Ordering::Relaxed));
-            if past_output_bound(to, waiting, text.len() + 1) {
-                // The task is told to close; it may be stuck in a write.
-                self.overflowed.notify_one();
-                return self.post(Outbound::Close(Goodbye::Overflow));
+        let waker = {
+            let mut mail = self.lock();
+            if mail.told == usize::MAX {
+                return; // its overflow goodbye is on its way
             }
-            self.told.fetch_add(text.len() + 1, Ordering::Relaxed);
+            let msg = match &msg {
+                Outbound::Line(text) => {
+                    let waiting = mail.told + beyond_replies(self.unsent.load(Ordering::Relaxed));
+                    if past_output_bound(to, waiting, text.len() + 1) {
+                        mail.told = usize::MAX;
+                        // The task is told to close; it may be stuck in a write.
+                        self.overflowed.notify_one();
+                        Outbound::Close(Goodbye::Overflow)
+                    } else {
+                        mail.told += text.len() + 1;
+                        msg
+                    }
+                }
+                Outbound::Close(_) => msg,
+            };
+            mail.queue.push_back(msg);
+            mail.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        self.post(msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::OUTPUT_LIMIT;
+
+    /// A client that never reads is sent one overflow goodbye, however much
+    /// more the console sends it, and the queue stops growing there.
+    #[test]
+    fn a_client_past_its_bound_gets_one_goodbye() {
+        let backlog = Backlog::default();
+        let line = "x".repeat(1023);
+        for _ in 0..(OUTPUT_LIMIT / 1024) * 3 {
+            backlog.send(ClientId(1), Outbound::Line(line.clone()));
+        }
+        let mail = backlog.lock();
+        let goodbyes = (mail.queue.iter())
+            .filter(|m| matches!(m, Outbound::Close(Goodbye::Overflow)))
+            .count();
+        assert_eq!(goodbyes, 1);
+        assert_eq!(mail.queue.len(), OUTPUT_LIMIT / 1024 + 1);
     }
 }
