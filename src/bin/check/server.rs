@@ -45,8 +45,8 @@ const PORTS: std::ops::Range<u16> = 20_000..32_768;
 /// differs per process and per call so that graders running side by side spread out.
 fn free_port() -> std::io::Result<u16> {
     use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
+    // A fresh `RandomState` is seeded anew for every call.
+    let hasher = std::collections::hash_map::RandomState::new().build_hasher();
     let span = u64::from(PORTS.end - PORTS.start);
     let start = hasher.finish() % span;
     // Try a bounded number; on a machine where they are all taken, let the kernel pick.
@@ -62,7 +62,9 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// Whether a server's output says its bind failed because the port was in use (in the
-/// words of Rust, Python, C's `perror`, Java and Node).
+/// words of Rust, Python, C's `perror`, Java and Node). Read only after the server
+/// exited without listening, to start it again elsewhere; readiness itself is never
+/// read from the output.
 fn says_address_in_use(output: &str) -> bool {
     let output = output.to_ascii_lowercase();
     ["address already in use", "address in use", "eaddrinuse"]

@@ -355,8 +355,8 @@ pub fn knee_sentence(sweeps: &[Sweep]) -> String {
         })
         .collect();
     format!(
-        "Under open-loop load at {} clients, the highest rates carried before latency and \
-         throughput broke (the knees): {}.",
+        "Under open-loop load at {} clients, the highest rates offered and carried before \
+         latency and throughput broke (the knees): {}.",
         knees[0].0.clients,
         parts.join(", ")
     )
@@ -675,8 +675,8 @@ pub mod tests {
         let said = knee_sentence(&[sweep("event-loop", 1.0), sweep("async", 0.5)]);
         assert_eq!(
             said,
-            "Under open-loop load at 10 clients, the highest rates carried before latency and \
-             throughput broke (the knees): event-loop 70.0k/s (70% of its closed-loop max), \
+            "Under open-loop load at 10 clients, the highest rates offered and carried before \
+             latency and throughput broke (the knees): event-loop 70.0k/s (70% of its closed-loop max), \
              async 35.0k/s (70% of its closed-loop max)."
         );
     }

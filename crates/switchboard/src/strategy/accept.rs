@@ -317,4 +317,20 @@ mod tests {
         f.recovered(at(20)); // nothing left to report
         assert_eq!(f.last_report, Some(at(11)));
     }
+
+    /// A failed accept pauses accepting for the backoff, and the pause ends
+    /// once, when it has run out.
+    #[test]
+    fn a_failure_pauses_accepting_for_the_backoff() {
+        let now = Instant::now();
+        let mut pause = AcceptPause::default();
+        assert!(!pause.paused());
+        let emfile = std::io::Error::from_raw_os_error(24);
+        pause.failed(&emfile, now);
+        assert!(pause.paused());
+        assert_eq!(pause.until(), Some(now + ACCEPT_BACKOFF));
+        assert!(!pause.over(now));
+        assert!(pause.over(now + ACCEPT_BACKOFF));
+        assert!(!pause.paused() && !pause.over(now + ACCEPT_BACKOFF));
+    }
 }

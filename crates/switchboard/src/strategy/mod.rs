@@ -316,3 +316,48 @@ impl std::fmt::Debug for Model {
         f.debug_struct("Model").field("name", &self.name).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Without a limit no sweep is ever due; with one, the first is due at
+    /// once and the next a sweep interval later.
+    #[test]
+    fn idle_sweeps_come_at_their_interval() {
+        let start = Instant::now();
+        let mut off = IdleSweep::new(None, start);
+        assert_eq!(
+            (off.next(), off.due(start + Duration::from_secs(60))),
+            (None, None)
+        );
+        let limit = Duration::from_secs(2);
+        let mut sweep = IdleSweep::new(Some(limit), start);
+        assert_eq!(sweep.due(start), Some(limit));
+        let next = start + idle_sweep_interval(limit);
+        assert_eq!(sweep.next(), Some(next));
+        assert_eq!(sweep.due(next - Duration::from_millis(1)), None);
+        assert_eq!(sweep.due(next), Some(limit));
+    }
+
+    /// Connections come out of `Closing` in the order they started closing,
+    /// each once its grace has run out, and not before.
+    #[test]
+    fn closing_connections_expire_in_order_after_their_grace() {
+        let start = Instant::now();
+        let mut closing = Closing::default();
+        closing.push(1, start);
+        closing.push(2, start + Duration::from_secs(1));
+        assert_eq!(closing.next(), Some(start + CLOSE_GRACE));
+        assert_eq!(
+            closing.expired(start + CLOSE_GRACE - Duration::from_millis(1)),
+            None
+        );
+        let late = start + CLOSE_GRACE + Duration::from_secs(1);
+        assert_eq!(closing.expired(late), Some(1));
+        assert_eq!(closing.expired(late), Some(2));
+        assert_eq!((closing.expired(late), closing.next()), (None, None));
+    }
+}

@@ -39,24 +39,24 @@ pub fn no_spin(ctx: &mut Ctx) -> Result<(), Verdict> {
         format!("no client connected; watching CPU for {IDLE_WINDOW:?}"),
     );
     let half = IDLE_WINDOW / 2;
-    let mut shares = Vec::new();
-    for _ in 0..2 {
+    let busy_share = |ctx: &Ctx| {
         let before = measure(ctx);
         std::thread::sleep(half);
-        let (Some(before), Some(after)) = (before, measure(ctx)) else {
-            return Err(Verdict::Skip(
-                "the server's CPU time could not be read".into(),
-            ));
-        };
-        shares.push(after.saturating_sub(before).as_secs_f64() / half.as_secs_f64());
-    }
-    let share = shares.iter().copied().fold(f64::INFINITY, f64::min);
+        let (before, after) = (before?, measure(ctx)?);
+        Some(after.saturating_sub(before).as_secs_f64() / half.as_secs_f64())
+    };
+    let (Some(first), Some(second)) = (busy_share(ctx), busy_share(ctx)) else {
+        return Err(Verdict::Skip(
+            "the server's CPU time could not be read".into(),
+        ));
+    };
+    let share = first.min(second);
     ctx.log.note(
         "server",
         format!(
             "busy (running or ready to run) {:.0}% of the first half, {:.0}% of the second",
-            shares[0] * 100.0,
-            shares[1] * 100.0
+            first * 100.0,
+            second * 100.0
         ),
     );
     if share > SPIN_SHARE {

@@ -164,8 +164,9 @@ impl Unsent {
 }
 
 /// Every field counts: ten thousand idle clients hold ten thousand of these
-/// (the registry's seat and the table's slot come on top). So the client's id lives in its session, one time serves both
-/// phases, and a buffer of replies is a connection's own only while its
+/// (the registry's seat and the table's slot come on top). So the client's
+/// id lives in its session, a closing connection's deadline in the loop's
+/// `Closing`, and a buffer of replies is a connection's own only while its
 /// client is behind.
 pub(crate) struct Conn {
     stream: TcpStream,
@@ -416,9 +417,7 @@ impl Conn {
 
     /// The client was heard from (or is to be treated so) at `now`.
     fn heard(&mut self, now: Instant) {
-        if self.phase == Phase::Open {
-            self.since = now;
-        }
+        self.since = now;
     }
 
     /// Everything is said: the loop closes the connection once its replies

@@ -76,16 +76,27 @@ impl Op {
     }
 }
 
-/// One completion, as the loop reads it.
+/// One completion, as the loop reads it. Made only here, from the kernel's
+/// completion ring: an accept's result is then a descriptor nobody owns yet
+/// (see [`Ring::accepted`]).
 pub(super) struct Completion {
-    pub(super) op: Op,
-    /// What the system call would have returned: a count, a descriptor, or
-    /// a negated errno.
-    pub(super) result: i32,
+    op: Op,
+    result: i32,
     flags: u32,
 }
 
 impl Completion {
+    /// The operation this completes.
+    pub(super) fn op(&self) -> Op {
+        self.op
+    }
+
+    /// What the system call would have returned: a count, a descriptor, or
+    /// a negated errno.
+    pub(super) fn result(&self) -> i32 {
+        self.result
+    }
+
     /// Whether a multishot receive stays armed after this completion.
     pub(super) fn more(&self) -> bool {
         more(self.flags)
@@ -254,11 +265,16 @@ impl Ring {
         }));
     }
 
-    /// The socket a successful accept completion names.
-    pub(super) fn accepted(&self, fd: i32) -> TcpStream {
+    /// The socket a successful accept completion names; `None` for any
+    /// other completion.
+    pub(super) fn accepted(&self, done: &Completion) -> Option<TcpStream> {
+        if done.op != Op::Accept || done.result < 0 {
+            return None;
+        }
         // SAFETY: a successful accept completion's result is a new
-        // descriptor that nothing else owns.
-        unsafe { TcpStream::from_raw_fd(fd) }
+        // descriptor that nothing else owns, and completions are made only
+        // from the kernel's ring, each taken once.
+        Some(unsafe { TcpStream::from_raw_fd(done.result) })
     }
 
     pub(super) fn accept(&mut self, listener: &TcpListener) -> bool {

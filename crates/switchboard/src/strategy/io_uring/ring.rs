@@ -121,14 +121,14 @@ impl Loop {
     }
 
     fn complete(&mut self, done: Completion) {
-        match done.op {
-            Op::Accept => self.accepted(done.result),
+        match done.op() {
+            Op::Accept => self.accepted(&done),
             Op::Wake => {
                 self.deliver_console_messages();
                 self.submit_wake_recv();
             }
             Op::Recv(id) => self.received(id, &done),
-            Op::Send(id) => self.sent(id, done.result),
+            Op::Send(id) => self.sent(id, done.result()),
             Op::Cancel(id) => self.cancelled(id),
         }
     }
@@ -143,11 +143,11 @@ impl Loop {
             // The single-shot path's own buffer, out of the way of the session.
             let own = conn.recv_buf.take();
             let bytes = match (chosen, &own) {
-                (Some(bid), _) => self.ring.provided(bid, done.result),
-                (None, Some(own)) if done.result > 0 => own.filled(done.result as usize),
+                (Some(bid), _) => self.ring.provided(bid, done.result()),
+                (None, Some(own)) if done.result() > 0 => own.filled(done.result() as usize),
                 _ => &[],
             };
-            let flow = match done.result {
+            let flow = match done.result() {
                 // Closing: what the client still sends is not answered.
                 _ if conn.phase != Phase::Open => Flow::Continue,
                 n if n > 0 => {
@@ -299,17 +299,20 @@ impl Loop {
         }
     }
 
-    fn accepted(&mut self, result: i32) {
+    fn accepted(&mut self, done: &Completion) {
         self.accepting = false;
-        if result < 0 {
-            let e = std::io::Error::from_raw_os_error(-result);
-            if !(peer_gave_up(&e) || e.kind() == std::io::ErrorKind::Interrupted) {
-                self.accept_pause.failed(&e, self.now);
-                return;
+        match self.ring.accepted(done) {
+            Some(stream) => {
+                self.accept_pause.taken(self.now);
+                self.admit(stream);
             }
-        } else {
-            self.accept_pause.taken(self.now);
-            self.admit(self.ring.accepted(result));
+            None => {
+                let e = std::io::Error::from_raw_os_error(-done.result());
+                if !(peer_gave_up(&e) || e.kind() == std::io::ErrorKind::Interrupted) {
+                    self.accept_pause.failed(&e, self.now);
+                    return;
+                }
+            }
         }
         self.submit_accept();
     }
@@ -477,19 +480,18 @@ impl Loop {
             let mut done = std::mem::take(&mut self.done);
             self.ring.reap(&mut done);
             for completion in done.drain(..) {
-                match completion.op {
+                match completion.op() {
                     Op::Accept => {
                         self.accepting = false;
-                        if completion.result >= 0 {
-                            // A client just too late is told, not dropped.
-                            let mut late = self.ring.accepted(completion.result);
+                        // A client just too late is told, not dropped.
+                        if let Some(mut late) = self.ring.accepted(&completion) {
                             let _ = late.set_nonblocking(true);
                             let goodbye = Goodbye::ShuttingDown.line();
                             close_gently(&mut late, goodbye.as_bytes());
                         }
                     }
                     Op::Recv(id) => self.received(id, &completion),
-                    Op::Send(id) => self.sent(id, completion.result),
+                    Op::Send(id) => self.sent(id, completion.result()),
                     Op::Cancel(id) => self.cancelled(id),
                     Op::Wake => {} // no more console
                 }
