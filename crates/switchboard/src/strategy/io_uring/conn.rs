@@ -6,7 +6,7 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::kernel::KernelBuf;
+use super::kernel::{Incoming, KernelBuf, Outgoing};
 use crate::server::Server;
 use crate::session::{Flow, Session, OUTPUT_LIMIT};
 
@@ -24,16 +24,13 @@ pub(super) enum Phase {
 
 /// One client. Idle on the multishot path, it holds its session, its socket
 /// and one armed receive in the kernel: no buffer, as `held`, `out` and
-/// `in_flight` are empty and unallocated then. Every field counts, as ten
+/// `outgoing` are empty and unallocated then. Every field counts, as ten
 /// thousand idle clients hold ten thousand of these.
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
     pub(super) session: Session,
-    /// The single-shot path's own receive buffer: the kernel's while
-    /// `receiving`. None on the multishot path.
-    pub(super) recv_buf: Option<KernelBuf>,
-    /// A receive is armed (a multishot one until a completion without MORE).
-    pub(super) receiving: bool,
+    /// The receive armed in the kernel, and the single-shot path's buffer.
+    pub(super) incoming: Incoming,
     /// The multishot receive is being called back.
     pub(super) cancelling: bool,
     /// Input that arrived while replies had to go out first (a multishot
@@ -47,12 +44,8 @@ pub(super) struct Conn {
     pub(super) held_eof: bool,
     /// Replies not yet handed to the kernel.
     pub(super) out: Vec<u8>,
-    /// The kernel's while `sending`: bytes handed over, `sent` of them done
-    /// (a u32, as a send takes at most that many, and what waits stops
-    /// growing near [`OUTPUT_LIMIT`]; it packs beside the socket).
-    pub(super) in_flight: Vec<u8>,
-    pub(super) sent: u32,
-    pub(super) sending: bool,
+    /// Replies handed to the kernel, and whether a send of them is in flight.
+    pub(super) outgoing: Outgoing,
     pub(super) phase: Phase,
     /// When the client was last heard from, for `--idle-timeout`.
     pub(super) last_heard: Instant,
@@ -70,15 +63,12 @@ impl Conn {
         Conn {
             stream,
             session,
-            recv_buf,
-            receiving: false,
+            incoming: Incoming::new(recv_buf),
             cancelling: false,
             held: None,
             held_eof: false,
             out: Vec::new(),
-            in_flight: Vec::new(),
-            sent: 0,
-            sending: false,
+            outgoing: Outgoing::default(),
             phase: Phase::Open,
             last_heard: now,
         }
@@ -86,7 +76,7 @@ impl Conn {
 
     /// Replies not yet sent: not yet handed over, or handed over and not done.
     pub(super) fn unsent(&self) -> usize {
-        self.out.len() + self.in_flight.len() - self.sent as usize
+        self.out.len() + self.outgoing.unsent()
     }
 
     /// Whether the session can take new input now: open, with nothing

@@ -288,12 +288,7 @@ impl Ring {
 
     /// Arms client `id`'s receive: a multishot one drawing on the provided
     /// buffers, or a single one into `own`, the connection's buffer.
-    pub(super) fn receive(
-        &mut self,
-        id: u64,
-        stream: &impl AsRawFd,
-        own: Option<&KernelBuf>,
-    ) -> bool {
+    fn receive(&mut self, id: u64, stream: &impl AsRawFd, own: Option<&KernelBuf>) -> bool {
         let fd = types::Fd(stream.as_raw_fd());
         let entry = match (&self.provided, own) {
             (Some(_), _) => opcode::RecvMulti::new(fd, BufRing::GROUP).build(),
@@ -303,7 +298,8 @@ impl Ring {
         // SAFETY: the provided buffers outlive every receive (they are
         // leaked if one may still be in flight when the ring goes); a
         // connection's own buffer is an allocation of its own (it does not
-        // move with the connection), kept until `receiving` is false.
+        // move with the connection), held by an `Incoming` that reads it
+        // only from its completion and leaks it if dropped while armed.
         unsafe { self.push(&entry.user_data(Op::Recv(id).user_data())) }
     }
 
@@ -314,11 +310,13 @@ impl Ring {
         unsafe { self.push(&recv.build().user_data(Op::Wake.user_data())) }
     }
 
-    pub(super) fn send(&mut self, id: u64, stream: &TcpStream, bytes: &[u8]) -> bool {
+    /// Only through [`Outgoing::submit`], which keeps the bytes still.
+    fn send(&mut self, id: u64, stream: &TcpStream, bytes: &[u8]) -> bool {
         let len = bytes.len().min(u32::MAX as usize) as u32;
         let send = opcode::Send::new(types::Fd(stream.as_raw_fd()), bytes.as_ptr(), len);
-        // SAFETY: the caller's `in_flight` is neither touched nor freed
-        // while `sending`; the connection is kept until it is false.
+        // SAFETY: `bytes` are an `Outgoing`'s, which lets nobody touch,
+        // move or free them while its send is in flight, and leaks them if
+        // it is dropped then.
         unsafe { self.push(&send.build().user_data(Op::Send(id).user_data())) }
     }
 
@@ -344,11 +342,11 @@ impl Ring {
         self.kernel_may_hold_buffers = true;
     }
 
-    /// The first `len` bytes of provided buffer `bid`, which a completion
-    /// just named.
-    pub(super) fn provided(&self, bid: u16, len: i32) -> &[u8] {
-        match &self.provided {
-            Some(ring) if len > 0 => ring.filled(bid, len as usize),
+    /// The bytes of the provided buffer a receive completion names (none if
+    /// it names none).
+    pub(super) fn provided(&self, done: &Completion) -> &[u8] {
+        match (&self.provided, done.buffer()) {
+            (Some(ring), Some(bid)) if done.result > 0 => ring.filled(bid, done.result as usize),
             _ => &[],
         }
     }
@@ -519,8 +517,9 @@ impl KernelBuf {
         self.0.as_ptr().cast()
     }
 
-    /// The first `n` bytes, once the kernel has given the buffer back.
-    pub(super) fn filled(&self, n: usize) -> &[u8] {
+    /// The first `n` bytes, once the kernel has given the buffer back (only
+    /// [`Incoming::completed`] asks, from the receive's completion).
+    fn filled(&self, n: usize) -> &[u8] {
         // SAFETY: a live allocation of `LEN` bytes; called only after the
         // receive into it completed (`n` is what it wrote).
         unsafe { std::slice::from_raw_parts(self.ptr(), n.min(KernelBuf::LEN)) }
@@ -532,5 +531,127 @@ impl Drop for KernelBuf {
         // SAFETY: made by `Box::leak` in `new`, and dropped only when no
         // operation of the kernel's holds it (see `Conn` and the loop's `Drop`).
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// A connection's replies handed to the kernel: the bytes, how many of them
+/// are sent, and whether a send of them is in flight. While one is, the
+/// bytes are the kernel's: nothing here lets them be touched, moved or
+/// freed before its completion comes back ([`Outgoing::completed`]), and
+/// dropped meanwhile they are leaked, not freed under the kernel's feet.
+#[derive(Default)]
+pub(super) struct Outgoing {
+    bytes: Vec<u8>,
+    /// A u32, as a send takes at most that many, and what waits stops
+    /// growing near the output bound; it packs beside the socket.
+    sent: u32,
+    sending: bool,
+}
+
+impl Outgoing {
+    /// Whether a send is in flight.
+    pub(super) fn sending(&self) -> bool {
+        self.sending
+    }
+
+    /// Bytes handed over and not yet sent.
+    pub(super) fn unsent(&self) -> usize {
+        self.bytes.len() - self.sent as usize
+    }
+
+    /// Takes `out`'s replies to send next, when everything before them is
+    /// sent: the two buffers swap.
+    pub(super) fn take(&mut self, out: &mut Vec<u8>) {
+        if !self.sending && self.bytes.is_empty() {
+            std::mem::swap(&mut self.bytes, out);
+        }
+    }
+
+    /// Hands the kernel what is not sent yet, unless a send is in flight;
+    /// false only if the submission ring was full (try again).
+    pub(super) fn submit(&mut self, ring: &mut Ring, id: u64, stream: &TcpStream) -> bool {
+        if self.sending || self.unsent() == 0 {
+            return true;
+        }
+        self.sending = ring.send(id, stream, &self.bytes[self.sent as usize..]);
+        self.sending
+    }
+
+    /// The send in flight completed with `result`. `Ok(Some(buffer))` once
+    /// every byte is sent (its allocation, emptied, to keep for later),
+    /// `Ok(None)` while some remain, `Err(())` if the send failed (then
+    /// nothing more will be sent).
+    pub(super) fn completed(&mut self, result: i32) -> Result<Option<Vec<u8>>, ()> {
+        self.sending = false;
+        if result < 0 {
+            self.bytes.clear();
+            self.sent = 0;
+            return Err(());
+        }
+        self.sent += result as u32;
+        if self.unsent() > 0 {
+            return Ok(None);
+        }
+        self.sent = 0;
+        Ok(Some(std::mem::take(&mut self.bytes)))
+    }
+}
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        if self.sending {
+            std::mem::forget(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+/// A connection's receive: whether one is armed, and on the single-shot
+/// path the buffer it fills. While a receive is armed that buffer is the
+/// kernel's: it is read only from the receive's completion
+/// ([`Incoming::completed`]), and dropped meanwhile it is leaked.
+pub(super) struct Incoming {
+    own: Option<KernelBuf>,
+    armed: bool,
+}
+
+impl Incoming {
+    /// A connection's receive, not armed yet; `own` only on the
+    /// single-shot path.
+    pub(super) fn new(own: Option<KernelBuf>) -> Self {
+        Incoming { own, armed: false }
+    }
+
+    /// Whether a receive is armed (a multishot one until a completion
+    /// without MORE).
+    pub(super) fn armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Arms a receive unless one is: false only if the submission ring was
+    /// full (try again).
+    pub(super) fn arm(&mut self, ring: &mut Ring, id: u64, stream: &TcpStream) -> bool {
+        if !self.armed {
+            self.armed = ring.receive(id, stream, self.own.as_ref());
+        }
+        self.armed
+    }
+
+    /// A receive completed: the bytes it brought, from the provided buffer
+    /// it names or from the connection's own buffer, which is ours again
+    /// once a single-shot receive has completed.
+    pub(super) fn completed<'a>(&'a mut self, ring: &'a Ring, done: &Completion) -> &'a [u8] {
+        self.armed &= done.more();
+        match &self.own {
+            Some(own) if !self.armed && done.result > 0 => own.filled(done.result as usize),
+            _ => ring.provided(done),
+        }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if self.armed {
+            std::mem::forget(self.own.take());
+        }
     }
 }

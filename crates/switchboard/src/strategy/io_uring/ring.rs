@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use socket2::SockRef;
 
 use super::conn::{Conn, Phase, Spares};
-use super::kernel::{Completion, KernelBuf, Op, Ring};
+use super::kernel::{Completion, Incoming, KernelBuf, Op, Ring};
 use crate::error::Error;
 use crate::protocol::{Goodbye, Outbound};
 use crate::server::Server;
@@ -139,14 +139,9 @@ impl Loop {
     fn received(&mut self, id: u64, done: &Completion) {
         let chosen = done.buffer();
         if let Some(conn) = self.conns.get_mut(&id) {
-            conn.receiving &= done.more();
-            // The single-shot path's own buffer, out of the way of the session.
-            let own = conn.recv_buf.take();
-            let bytes = match (chosen, &own) {
-                (Some(bid), _) => self.ring.provided(bid, done.result()),
-                (None, Some(own)) if done.result() > 0 => own.filled(done.result() as usize),
-                _ => &[],
-            };
+            // Out of the connection, for the session to have it meanwhile.
+            let mut incoming = std::mem::replace(&mut conn.incoming, Incoming::new(None));
+            let bytes = incoming.completed(&self.ring, done);
             let flow = match done.result() {
                 // Closing: what the client still sends is not answered.
                 _ if conn.phase != Phase::Open => Flow::Continue,
@@ -169,7 +164,7 @@ impl Loop {
                     Flow::Close
                 }
             };
-            conn.recv_buf = own;
+            conn.incoming = incoming;
             if flow == Flow::Close {
                 conn.phase = Phase::Closing;
                 self.closing.push(id, self.now);
@@ -187,17 +182,12 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        conn.sending = false;
-        if result < 0 {
-            conn.out.clear();
-            conn.in_flight.clear();
-            conn.sent = 0;
-            conn.phase = Phase::Done;
-        } else {
-            conn.sent += result as u32;
-            if conn.sent as usize == conn.in_flight.len() {
-                self.spares.take_back(&mut conn.in_flight);
-                conn.sent = 0;
+        match conn.outgoing.completed(result) {
+            Ok(Some(mut emptied)) => self.spares.take_back(&mut emptied),
+            Ok(None) => {}
+            Err(()) => {
+                conn.out.clear();
+                conn.phase = Phase::Done;
             }
         }
         self.pump(id);
@@ -229,38 +219,31 @@ impl Loop {
                 self.stalled.push(id);
             }
         }
-        if conn.phase != Phase::Done && !conn.sending {
-            if conn.in_flight.is_empty() {
-                std::mem::swap(&mut conn.in_flight, &mut conn.out);
-            }
-            let sent = conn.sent as usize;
-            if sent < conn.in_flight.len() {
-                conn.sending = self.ring.send(id, &conn.stream, &conn.in_flight[sent..]);
-                if !conn.sending {
-                    self.stalled.push(id);
-                }
+        if conn.phase != Phase::Done {
+            conn.outgoing.take(&mut conn.out);
+            if !conn.outgoing.submit(&mut self.ring, id, &conn.stream) {
+                self.stalled.push(id);
             }
         }
         // An idle connection holds no reply buffer.
         if conn.out.is_empty() {
             self.spares.take_back(&mut conn.out);
         }
-        if conn.wants_input() && !conn.receiving && !conn.cancelling {
-            conn.receiving = self.ring.receive(id, &conn.stream, conn.recv_buf.as_ref());
-            if !conn.receiving {
+        if conn.wants_input() && !conn.incoming.armed() && !conn.cancelling {
+            if !conn.incoming.arm(&mut self.ring, id, &conn.stream) {
                 self.stalled.push(id);
             }
-        } else if !conn.wants_input() && conn.receiving && !conn.cancelling {
+        } else if !conn.wants_input() && conn.incoming.armed() && !conn.cancelling {
             // A multishot receive would go on reading what there is no room
             // to answer: it is called back, and re-armed once there is.
             conn.cancelling = self.ring.multishot() && self.ring.cancel_receive(id);
         }
-        let said_all = !conn.sending && conn.unsent() == 0;
+        let said_all = !conn.outgoing.sending() && conn.unsent() == 0;
         if conn.phase == Phase::Closing && said_all {
             conn.phase = Phase::Done;
         }
         if conn.phase == Phase::Done {
-            if conn.receiving || conn.sending {
+            if conn.incoming.armed() || conn.outgoing.sending() {
                 // Ends what is in flight, so its buffer comes back; the
                 // connection goes with the last completion.
                 let _ = conn.stream.shutdown(Direction::Both);
@@ -513,11 +496,11 @@ impl Drop for Loop {
         for (_, mut conn) in self.conns.drain() {
             self.server.clients().leave(conn.session.id());
             let _ = conn.stream.set_nonblocking(true);
-            if !conn.sending {
+            if !conn.outgoing.sending() {
                 let _ = conn.stream.write(Goodbye::Internal.line().as_bytes());
             }
             let _ = conn.stream.shutdown(Direction::Both);
-            if conn.receiving || conn.sending {
+            if conn.incoming.armed() || conn.outgoing.sending() {
                 self.ring.kernel_may_hold_buffers();
                 std::mem::forget(conn);
             }
