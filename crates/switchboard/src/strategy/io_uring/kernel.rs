@@ -210,9 +210,7 @@ impl Ring {
             for c in done.drain(..) {
                 works |= c.result == 1 && c.more();
                 ended |= !c.more();
-                if let Some(bid) = c.buffer() {
-                    self.give_back(bid);
-                }
+                self.give_back(c);
             }
             // Its end ends the receive (with 0), which then lends nothing.
             let _ = ours.shutdown(Direction::Both);
@@ -343,17 +341,20 @@ impl Ring {
     }
 
     /// The bytes of the provided buffer a receive completion names (none if
-    /// it names none).
-    pub(super) fn provided(&self, done: &Completion) -> &[u8] {
+    /// it names none), for as long as the completion is kept: it is given
+    /// back by giving up the completion ([`Ring::give_back`]).
+    pub(super) fn provided<'a>(&'a self, done: &'a Completion) -> &'a [u8] {
         match (&self.provided, done.buffer()) {
             (Some(ring), Some(bid)) if done.result > 0 => ring.filled(bid, done.result as usize),
             _ => &[],
         }
     }
 
-    /// Gives provided buffer `bid` back to the kernel, its bytes handed on.
-    pub(super) fn give_back(&mut self, bid: u16) {
-        if let Some(ring) = &mut self.provided {
+    /// Gives the provided buffer a receive completion names back to the
+    /// kernel, its bytes handed on. The completion is given up with it, so
+    /// no buffer goes back twice, nor while its bytes are still read.
+    pub(super) fn give_back(&mut self, done: Completion) {
+        if let (Some(ring), Some(bid)) = (&mut self.provided, done.buffer()) {
             ring.give_back(bid);
         }
     }
@@ -639,7 +640,7 @@ impl Incoming {
     /// A receive completed: the bytes it brought, from the provided buffer
     /// it names or from the connection's own buffer, which is ours again
     /// once a single-shot receive has completed.
-    pub(super) fn completed<'a>(&'a mut self, ring: &'a Ring, done: &Completion) -> &'a [u8] {
+    pub(super) fn completed<'a>(&'a mut self, ring: &'a Ring, done: &'a Completion) -> &'a [u8] {
         self.armed &= done.more();
         match &self.own {
             Some(own) if !self.armed && done.result > 0 => own.filled(done.result as usize),

@@ -127,7 +127,7 @@ impl Loop {
                 self.deliver_console_messages();
                 self.submit_wake_recv();
             }
-            Op::Recv(id) => self.received(id, &done),
+            Op::Recv(id) => self.received(id, done),
             Op::Send(id) => self.sent(id, done.result()),
             Op::Cancel(id) => self.cancelled(id),
         }
@@ -136,12 +136,11 @@ impl Loop {
     /// A receive completed: the bytes it names go to the session — or wait
     /// in `held` if replies must go out first — and the buffer goes back to
     /// the ring. A multishot receive stays armed while the flags say MORE.
-    fn received(&mut self, id: u64, done: &Completion) {
-        let chosen = done.buffer();
+    fn received(&mut self, id: u64, done: Completion) {
         if let Some(conn) = self.conns.get_mut(&id) {
             // Out of the connection, for the session to have it meanwhile.
             let mut incoming = std::mem::replace(&mut conn.incoming, Incoming::new(None));
-            let bytes = incoming.completed(&self.ring, done);
+            let bytes = incoming.completed(&self.ring, &done);
             let flow = match done.result() {
                 // Closing: what the client still sends is not answered.
                 _ if conn.phase != Phase::Open => Flow::Continue,
@@ -170,9 +169,7 @@ impl Loop {
                 self.closing.push(id, self.now);
             }
         }
-        if let Some(bid) = chosen {
-            self.ring.give_back(bid);
-        }
+        self.ring.give_back(done);
         self.pump(id);
     }
 
@@ -473,7 +470,7 @@ impl Loop {
                             close_gently(&mut late, goodbye.as_bytes());
                         }
                     }
-                    Op::Recv(id) => self.received(id, &completion),
+                    Op::Recv(id) => self.received(id, completion),
                     Op::Send(id) => self.sent(id, completion.result()),
                     Op::Cancel(id) => self.cancelled(id),
                     Op::Wake => {} // no more console
