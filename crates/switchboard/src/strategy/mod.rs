@@ -168,6 +168,45 @@ pub(crate) fn past_output_bound(id: ClientId, outside: usize, more: usize) -> bo
     past
 }
 
+/// What [`add_from_outside`] did with a message.
+pub(crate) enum Told {
+    /// Its line was added to the output.
+    Queued,
+    /// A goodbye was added: the connection closes once it is sent.
+    Closing,
+    /// The output is past its bound: the connection must close now, its
+    /// output dropped (no goodbye would get through).
+    Dropped,
+}
+
+/// Adds `msg`, from outside client `id`'s session (an operator's line, a
+/// relay, a goodbye), to its output through `add`, where `unsent` bytes of
+/// its own replies and earlier lines already wait: a line only within the
+/// one output bound. What a loop does with each outcome is its own.
+pub(crate) fn add_from_outside(
+    id: ClientId,
+    msg: &Outbound,
+    unsent: usize,
+    mut add: impl FnMut(&[u8]),
+) -> Told {
+    match msg {
+        Outbound::Line(text) => {
+            if past_output_bound(id, beyond_replies(unsent), text.len() + 1) {
+                return Told::Dropped;
+            }
+            add(text.as_bytes());
+            add(b"\n");
+            Told::Queued
+        }
+        // Its output is past the bound: no goodbye would get through.
+        Outbound::Close(Goodbye::Overflow) => Told::Dropped,
+        Outbound::Close(why) => {
+            add(why.line().as_bytes());
+            Told::Closing
+        }
+    }
+}
+
 /// Of a buffer holding a client's own replies and lines from outside, what
 /// lies beyond the replies' allowance ([`OUTPUT_LIMIT`], where they stop the
 /// client's reading): at most what came from outside.
@@ -340,6 +379,28 @@ mod tests {
         assert_eq!(sweep.next(), Some(next));
         assert_eq!(sweep.due(next - Duration::from_millis(1)), None);
         assert_eq!(sweep.due(next), Some(limit));
+    }
+
+    /// A line from outside is added within the bound and refused past it;
+    /// a goodbye is added and closes; the overflow goodbye adds nothing.
+    #[test]
+    fn messages_from_outside_meet_the_one_bound() {
+        let mut out = Vec::new();
+        let line = Outbound::Line("hello".into());
+        let told = add_from_outside(ClientId(1), &line, 0, |b| out.extend_from_slice(b));
+        assert!(matches!(told, Told::Queued));
+        assert_eq!(out, b"hello\n");
+        let full = 2 * OUTPUT_LIMIT;
+        let told = add_from_outside(ClientId(1), &line, full, |b| out.extend_from_slice(b));
+        assert!(matches!(told, Told::Dropped));
+        let bye = Outbound::Close(Goodbye::ShuttingDown);
+        let told = add_from_outside(ClientId(1), &bye, 0, |b| out.extend_from_slice(b));
+        assert!(matches!(told, Told::Closing));
+        assert!(out.ends_with(Goodbye::ShuttingDown.line().as_bytes()));
+        let overflow = Outbound::Close(Goodbye::Overflow);
+        let before = out.len();
+        let told = add_from_outside(ClientId(1), &overflow, 0, |b| out.extend_from_slice(b));
+        assert!(matches!(told, Told::Dropped) && out.len() == before);
     }
 
     /// Connections come out of `Closing` in the order they started closing,

@@ -14,7 +14,7 @@ use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::{Context, Flow, Session, OUTPUT_LIMIT};
 use crate::strategy::accept::close_gently;
-use crate::strategy::{beyond_replies, past_output_bound};
+use crate::strategy::{add_from_outside, Told};
 
 /// Reads per connection per turn, so one fast sender cannot starve the rest.
 const READ_BUDGET: usize = 16;
@@ -474,23 +474,15 @@ impl Conn {
         if self.is_closing() {
             return true;
         }
-        match msg {
-            Outbound::Line(text) => {
-                let unsent = self.unsent.len();
-                if past_output_bound(self.id(), beyond_replies(unsent), text.len() + 1) {
-                    return false;
-                }
-                self.unsent.push(text.as_bytes());
-                self.unsent.push(b"\n");
-            }
-            // Its output is past the bound: no goodbye would get through.
-            Outbound::Close(Goodbye::Overflow) => return false,
-            Outbound::Close(why) => {
-                self.unsent.push(why.line().as_bytes());
+        let (id, unsent) = (self.id(), self.unsent.len());
+        match add_from_outside(id, &msg, unsent, |bytes| self.unsent.push(bytes)) {
+            Told::Queued => true,
+            Told::Closing => {
                 self.start_closing();
+                true
             }
+            Told::Dropped => false,
         }
-        true
     }
 
     /// Stops watching the socket and closes it gently (see

@@ -22,7 +22,7 @@ use crate::protocol::{Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::{Flow, Session};
 use crate::strategy::accept::{already_gone, close_gently, peer_gave_up, AcceptPause};
-use crate::strategy::{beyond_replies, past_output_bound, Closing, IdleSweep, Inbox, Wake};
+use crate::strategy::{add_from_outside, Closing, IdleSweep, Inbox, Told, Wake};
 
 /// How long a stopping server waits for its goodbyes to go out, and then
 /// for the kernel to give back the buffers still in flight. Where the event
@@ -341,26 +341,18 @@ impl Loop {
         if conn.phase != Phase::Open {
             return;
         }
-        match msg {
-            Outbound::Line(text) => {
-                let outside = beyond_replies(conn.unsent());
-                if past_output_bound(conn.session.id(), outside, text.len() + 1) {
-                    conn.out.clear();
-                    conn.phase = Phase::Done;
-                } else {
-                    conn.out.extend_from_slice(text.as_bytes());
-                    conn.out.push(b'\n');
-                }
-            }
-            // Its output is past the bound: no goodbye would get through.
-            Outbound::Close(Goodbye::Overflow) => {
-                conn.out.clear();
-                conn.phase = Phase::Done;
-            }
-            Outbound::Close(why) => {
-                conn.out.extend_from_slice(why.line().as_bytes());
+        let (client, unsent) = (conn.session.id(), conn.unsent());
+        match add_from_outside(client, &msg, unsent, |bytes| {
+            conn.out.extend_from_slice(bytes)
+        }) {
+            Told::Queued => {}
+            Told::Closing => {
                 conn.phase = Phase::Closing;
                 self.closing.push(id, self.now);
+            }
+            Told::Dropped => {
+                conn.out.clear();
+                conn.phase = Phase::Done;
             }
         }
         self.pump(id);
