@@ -1,12 +1,12 @@
 """A thread-per-client calculator (server2 --mode calc): each line is an arithmetic
 expression answered with its value, as Python computes it, by a small
-recursive-descent parser; never by eval().
+recursive-descent parser; never by eval(). The line loop is lines.py's.
   python3 calc_server.py HOST PORT [eval]
   eval   FAULTY: answers with eval(), which runs anything a client sends as code"""
 import re
-import socket
 import sys
-import threading
+
+from lines import serve_forever  # lines.py, beside this file
 
 bug = sys.argv[3] if len(sys.argv) > 3 else ""
 TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\*\*|//|[-+*/%()])")
@@ -113,37 +113,4 @@ def answer(text):
         return "invalid expression: %s" % e
 
 
-def serve(conn):
-    buf, greeted = b"", False
-    with conn:
-        while True:
-            try:
-                data = conn.recv(4096)
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                text = line.rstrip(b"\r").decode("utf-8", "replace")
-                try:
-                    if text.lower() in ("bye", "exit"):
-                        conn.sendall(b"bye\n")
-                        return
-                    if not greeted and text.lower() == "hi":
-                        conn.sendall(b"Hello\n")
-                    else:
-                        conn.sendall(answer(text).encode() + b"\n")
-                except OSError:
-                    return
-                greeted = True
-
-
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind((sys.argv[1], int(sys.argv[2])))
-server.listen(128)
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+serve_forever(answer)

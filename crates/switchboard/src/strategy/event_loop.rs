@@ -385,10 +385,13 @@ impl<H: Hooks> Loop<H> {
         if !self.again.is_empty() {
             return Some(Duration::ZERO);
         }
-        let timers = [self.idle_sweep.next(), self.closing.next()];
-        [self.accept_pause.until()]
+        let timers = [
+            self.accept_pause.until(),
+            self.idle_sweep.next(),
+            self.closing.next(),
+        ];
+        timers
             .into_iter()
-            .chain(timers)
             .flatten()
             .min()
             .map(|at| at.saturating_duration_since(self.now))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::kernel::{Incoming, KernelBuf, Outgoing};
 use crate::server::Server;
-use crate::session::{Flow, Session, OUTPUT_LIMIT};
+use crate::session::{Context, Flow, Session, OUTPUT_LIMIT};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,14 +106,7 @@ impl Conn {
             }
             return Flow::Continue;
         }
-        let flow = self
-            .session
-            .on_bytes(&server.context(), bytes, &mut self.out);
-        if flow == Flow::Continue && self.held_eof && !self.session.has_backlog() {
-            self.held_eof = false;
-            return self.session.on_eof(&server.context(), &mut self.out);
-        }
-        flow
+        self.answer(&server.context(), bytes)
     }
 
     /// Answers what waited: the session's own backlog first, then what
@@ -124,10 +117,16 @@ impl Conn {
             return self.session.resume(&context, &mut self.out);
         }
         let held = self.held.take().unwrap_or_default();
-        let flow = self.session.on_bytes(&context, &held, &mut self.out);
+        self.answer(&context, &held)
+    }
+
+    /// Answers `bytes`, and then the client's end if it came after them and
+    /// nothing of theirs is left to answer.
+    fn answer(&mut self, context: &Context<'_>, bytes: &[u8]) -> Flow {
+        let flow = self.session.on_bytes(context, bytes, &mut self.out);
         if flow == Flow::Continue && self.held_eof && !self.session.has_backlog() {
             self.held_eof = false;
-            return self.session.on_eof(&context, &mut self.out);
+            return self.session.on_eof(context, &mut self.out);
         }
         flow
     }

@@ -363,10 +363,14 @@ impl Loop {
     fn next_timer(&self) -> Option<Duration> {
         // Stalled operations are retried as soon as the ring has room.
         let retry = (self.wake_stalled || !self.stalled.is_empty()).then_some(self.now);
-        let timers = [self.idle_sweep.next(), self.closing.next()];
-        [self.accept_pause.until(), retry]
+        let timers = [
+            self.accept_pause.until(),
+            retry,
+            self.idle_sweep.next(),
+            self.closing.next(),
+        ];
+        timers
             .into_iter()
-            .chain(timers)
             .flatten()
             .min()
             .map(|at| at.saturating_duration_since(self.now))
