@@ -40,32 +40,30 @@
 //! which is part of the runtime's price: the fewer, and the less each one
 //! sets up anew, the cheaper.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+mod backlog;
+mod buffers;
+
 use std::future::Future;
 use std::io::ErrorKind;
-use std::marker::PhantomData;
 use std::net::Shutdown;
-use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{ready, Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Sleep;
 
 use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
-use super::{beyond_replies, past_output_bound, ConnectionStrategy, Model};
-use crate::clients::Outbox;
+use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
 use crate::session::{Flow, Session};
+use backlog::{tell, Backlog};
+use buffers::{poll_read_lent, read_now, send, Arrived, Replies};
 
 /// `--model async`.
 pub const MODEL: Model = Model {
@@ -74,9 +72,6 @@ pub const MODEL: Model = Model {
     strategy: &AsyncTasks,
 };
 
-/// A reply that is not all written within this long fails, and the client
-/// is dropped: a task does not wait forever on a client that never reads.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping server waits for its tasks to send their goodbyes.
 const TASKS_GRACE: Duration = Duration::from_millis(500);
 
@@ -339,171 +334,6 @@ fn wait<'a>(stream: &'a mut TcpStream, client: &'a mut Client) -> impl Future<Ou
     })
 }
 
-/// Size of each worker thread's read buffer (as the event loop's).
-const READ_BUFFER: usize = 64 * 1024;
-
-thread_local! {
-    /// The read buffer of the worker thread a task runs on, lent for one
-    /// read and the session's answer to it, never across an `.await`: so
-    /// a waiting task holds none.
-    static LENT: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
-}
-
-/// Bytes a read left in the worker thread's buffer ([`LENT`]). Not `Send`,
-/// so a task cannot keep it across an `.await`, after which the task may run
-/// on another thread and the buffer may hold another task's bytes: the
-/// compiler sees to it that they are used first.
-struct Arrived {
-    len: usize,
-    _this_thread: PhantomData<*const ()>,
-}
-
-impl Arrived {
-    fn new(len: usize) -> Self {
-        Arrived {
-            len,
-            _this_thread: PhantomData,
-        }
-    }
-
-    /// Lends the bytes to `f`.
-    fn bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
-        LENT.with_borrow(|buf| f(&buf[..self.len]))
-    }
-}
-
-/// `stream.read(&mut buf)`, polled, into the worker thread's buffer.
-///
-/// It reads through tokio's own `poll_read`, as `read().await` does: one
-/// `recv` per wake-up, and a read that does not fill the buffer tells tokio
-/// the socket is drained. Waiting with `readable().await` and reading with
-/// `try_read` costs a second `recv`, failing with `WouldBlock`, per message
-/// (see `docs/measurements/2026-12-07-async-lean-again.md`).
-fn poll_read_lent(stream: &mut TcpStream, cx: &mut Context<'_>) -> Poll<std::io::Result<Arrived>> {
-    LENT.with_borrow_mut(|buf| {
-        let mut buf = ReadBuf::new(buf);
-        ready!(Pin::new(stream).poll_read(cx, &mut buf))?;
-        Poll::Ready(Ok(Arrived::new(buf.filled().len())))
-    })
-}
-
-/// A read straight from the kernel, that does not wait.
-fn read_now(stream: &TcpStream) -> std::io::Result<Arrived> {
-    LENT.with_borrow_mut(|buf| std::io::Read::read(&mut &*SockRef::from(stream), buf))
-        .map(Arrived::new)
-}
-
-thread_local! {
-    /// The reply buffer of the worker thread a task runs on (see [`Replies`]).
-    static REPLIES: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// A task's replies, in the worker thread's reply buffer ([`REPLIES`]):
-/// taken when the task has something to answer, given back when dropped,
-/// so a waiting task holds no reply buffer and the buffer keeps the size
-/// that bursts of replies grew it to. Only a write that has to wait keeps
-/// it across an `.await`; the thread then grows another.
-struct Replies(Vec<u8>);
-
-impl Replies {
-    fn take() -> Self {
-        Replies(REPLIES.take())
-    }
-}
-
-impl Deref for Replies {
-    type Target = Vec<u8>;
-    fn deref(&self) -> &Vec<u8> {
-        &self.0
-    }
-}
-
-impl DerefMut for Replies {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0
-    }
-}
-
-impl Drop for Replies {
-    fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.0);
-        buf.clear();
-        // A task dropped as its thread ends finds no buffer to give it to.
-        let _ = REPLIES.try_with(|replies| replies.set(buf));
-    }
-}
-
-/// Writes `out`: at once, without waiting, when the socket takes it all
-/// (the usual case), or else in a boxed wait of at most [`WRITE_TIMEOUT`]
-/// for a client that does not take it. Resolves to false if it could not
-/// all be written.
-///
-/// Boxed: the rare wait's state (a timer among it) would otherwise be part
-/// of every task, waiting or not. While it waits, what is left counts toward
-/// the client's output bound (see [`Backlog`]), and a line from outside that
-/// passes the bound ends the wait at once: the client is closed.
-fn send<'a>(
-    stream: &'a mut TcpStream,
-    out: Replies,
-    mailbox: &'a Backlog,
-) -> Sending<impl Future<Output = bool> + 'a> {
-    if out.is_empty() {
-        return Sending::Settled(true);
-    }
-    let written = match stream.try_write(&out) {
-        Ok(n) if n == out.len() => return Sending::Settled(true),
-        Ok(n) => n,
-        Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
-        Err(_) => return Sending::Settled(false),
-    };
-    Sending::Waiting(Box::pin(async move {
-        let rest = &out[written..];
-        mailbox.unsent.store(rest.len(), Ordering::Relaxed);
-        let written = tokio::select! {
-            written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(rest)) => {
-                matches!(written, Ok(Ok(())))
-            }
-            () = std::future::poll_fn(|cx| mailbox.poll_overflowed(cx)) => false,
-        };
-        mailbox.unsent.store(0, Ordering::Relaxed);
-        written
-    }))
-}
-
-/// Replies on their way out (see [`send`]).
-enum Sending<W> {
-    /// Written, or failed, without waiting.
-    Settled(bool),
-    /// Waiting for the client to take the rest.
-    Waiting(Pin<Box<W>>),
-}
-
-impl<W: Future<Output = bool>> Future for Sending<W> {
-    type Output = bool;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
-        match self.get_mut() {
-            Sending::Settled(written) => Poll::Ready(*written),
-            Sending::Waiting(wait) => wait.as_mut().poll(cx),
-        }
-    }
-}
-
-/// A message from outside the session: an operator's line, or a goodbye.
-fn tell(msg: Outbound, out: &mut Vec<u8>) -> Flow {
-    match msg {
-        Outbound::Line(text) => {
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'\n');
-            Flow::Continue
-        }
-        Outbound::Close(why) => {
-            out.extend_from_slice(why.line().as_bytes());
-            Flow::Close
-        }
-    }
-}
-
 /// Ends our side, then swallows what the client already sent: closing with
 /// unread input makes the kernel send a reset, which can destroy our last
 /// line (`bye`, an `ERR`) before the client reads it.
@@ -517,116 +347,10 @@ fn close_gently(stream: TcpStream) {
     }
 }
 
-/// A client's output that waits: lines from outside queued for its task,
-/// and replies its socket has not taken. Together they are held to the one
-/// output bound. It is the console's way to the task (its [`Outbox`]): a
-/// queue and the task's waker rather than an mpsc channel, because a
-/// channel allocates a block of slots per client up front, idle or not,
-/// where an empty queue holds nothing, and a waiting task holds no more
-/// than a reference to it (a `Notify` would have it hold a waiter of its
-/// own). That is one of the places this file reads less plainly than a
-/// tokio server usually does.
-#[derive(Default)]
-struct Backlog {
-    mail: Mutex<Mail>,
-    /// Bytes the task is waiting to write (0 when writes go through at once).
-    unsent: AtomicUsize,
-}
-
-/// Lines and goodbyes from outside, in the order sent, and who to wake.
-#[derive(Default)]
-struct Mail {
-    queue: VecDeque<Outbound>,
-    /// Bytes of the lines in the queue; `usize::MAX` once the client passed
-    /// its bound, until the task takes the overflow goodbye (as
-    /// [`InFlight`](super::InFlight) marks it for the loops).
-    told: usize,
-    /// The task, once it has waited for mail (or, while a write waits,
-    /// for its overflow).
-    waker: Option<Waker>,
-}
-
-impl Backlog {
-    fn lock(&self) -> MutexGuard<'_, Mail> {
-        self.mail.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Ready when there is mail; else the task is woken when some comes.
-    fn poll_mail(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_until(cx, |mail| !mail.queue.is_empty())
-    }
-
-    /// Ready once the client has passed its output bound; else the task is
-    /// woken by the next line sent to it (it then polls again).
-    fn poll_overflowed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_until(cx, |mail| mail.told == usize::MAX)
-    }
-
-    fn poll_until(&self, cx: &mut Context<'_>, ready: impl Fn(&Mail) -> bool) -> Poll<()> {
-        let mut mail = self.lock();
-        if ready(&mail) {
-            return Poll::Ready(());
-        }
-        if !matches!(&mail.waker, Some(waker) if waker.will_wake(cx.waker())) {
-            mail.waker = Some(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-
-    /// Takes the mail into `out`, up to a goodbye.
-    fn deliver(&self, out: &mut Vec<u8>) -> Flow {
-        let mut mail = self.lock();
-        // Taken whole: an idle client keeps no queue.
-        for msg in std::mem::take(&mut mail.queue) {
-            if let (Outbound::Line(text), false) = (&msg, mail.told == usize::MAX) {
-                mail.told -= text.len() + 1;
-            }
-            if tell(msg, out) == Flow::Close {
-                return Flow::Close;
-            }
-        }
-        Flow::Continue
-    }
-}
-
-impl Outbox for Backlog {
-    /// Queues `msg`, so the console never waits, counting what waits, so a
-    /// client that does not read cannot make it grow without bound.
-    fn send(&self, to: ClientId, msg: Outbound) {
-        let waker = {
-            let mut mail = self.lock();
-            if mail.told == usize::MAX {
-                return; // its overflow goodbye is on its way
-            }
-            let msg = match &msg {
-                Outbound::Line(text) => {
-                    let waiting = mail.told + beyond_replies(self.unsent.load(Ordering::Relaxed));
-                    if past_output_bound(to, waiting, text.len() + 1) {
-                        // The task is told to close (woken below, even if
-                        // it is stuck in a write: see `poll_overflowed`).
-                        mail.told = usize::MAX;
-                        Outbound::Close(Goodbye::Overflow)
-                    } else {
-                        mail.told += text.len() + 1;
-                        msg
-                    }
-                }
-                Outbound::Close(_) => msg,
-            };
-            mail.queue.push_back(msg);
-            mail.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mode::Echo;
-    use crate::session::OUTPUT_LIMIT;
 
     /// The most a task's future may keep beside its socket and still fit,
     /// with tokio's own header, scheduler and trailer, in tokio's 256-byte
@@ -658,22 +382,5 @@ mod tests {
                 "a task keeps {beside} bytes beside its socket"
             );
         });
-    }
-
-    /// A client that never reads is sent one overflow goodbye, however much
-    /// more the console sends it, and the queue stops growing there.
-    #[test]
-    fn a_client_past_its_bound_gets_one_goodbye() {
-        let backlog = Backlog::default();
-        let line = "x".repeat(1023);
-        for _ in 0..(OUTPUT_LIMIT / 1024) * 3 {
-            backlog.send(ClientId(1), Outbound::Line(line.clone()));
-        }
-        let mail = backlog.lock();
-        let goodbyes = (mail.queue.iter())
-            .filter(|m| matches!(m, Outbound::Close(Goodbye::Overflow)))
-            .count();
-        assert_eq!(goodbyes, 1);
-        assert_eq!(mail.queue.len(), OUTPUT_LIMIT / 1024 + 1);
     }
 }
