@@ -45,9 +45,9 @@
 //! older shape, said in one log line at start: one receive submitted at a
 //! time into a 4 KiB buffer each connection owns, idle or not.
 //!
-//! **The files.** `ring.rs`: the loop, submit and complete first, then the
-//! hardening it shares with the event loop (closing grace, the idle sweep,
-//! accept back-off, the console's mailbox: `strategy/mod.rs` and
+//! **The files.** `ring.rs`: the loop, submit and complete. `ring/hardening.rs`:
+//! what it shares with the event loop (closing grace, the idle sweep, accept
+//! back-off, the console's mailbox: `strategy/mod.rs` and
 //! `strategy/accept.rs`) and the shutdown it does not. `conn.rs`: one
 //! connection's state. `kernel.rs`: the rings and the buffers lent to the
 //! kernel, where every `unsafe` is.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::kernel::{Incoming, KernelBuf, Outgoing};
 use crate::server::Server;
 use crate::session::{Context, Flow, Session, OUTPUT_LIMIT};
+use crate::strategy::Closing;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,14 @@ impl Conn {
             return self.session.on_eof(context, &mut self.out);
         }
         flow
+    }
+
+    /// Everything is said (`bye`, an `ERR` line, end of input): the
+    /// connection closes once its replies are sent, or when its grace in
+    /// `closing` runs out.
+    pub(super) fn start_closing(&mut self, closing: &mut Closing<u64>, id: u64, now: Instant) {
+        self.phase = Phase::Closing;
+        closing.push(id, now);
     }
 
     /// Whether the client has been silent for `limit` while open.

@@ -1,28 +1,27 @@
 //! The io-uring model's loop: submit, wait, complete (the lesson is in
 //! `io_uring.rs`). The core comes first — [`Loop::run`], then what each
 //! completion does (`received`, `sent`) and [`Loop::pump`], which submits
-//! whatever a connection's state calls for. Below it, the hardening every
-//! loop has: the door, the console, the timers, the shutdown. One
-//! connection's state is in `conn.rs`; the rings and every `unsafe` in
-//! `kernel.rs`.
+//! whatever a connection's state calls for. The hardening every loop has —
+//! the door, the console, the timers, the shutdown — is in
+//! `ring/hardening.rs`. One connection's state is in `conn.rs`; the rings
+//! and every `unsafe` in `kernel.rs`.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{Shutdown as Direction, TcpListener, TcpStream};
+use std::net::{Shutdown as Direction, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use socket2::SockRef;
+mod hardening;
 
 use super::conn::{Conn, Phase, Spares};
 use super::kernel::{Completion, Incoming, KernelBuf, Op, Ring};
 use crate::error::Error;
-use crate::protocol::{Goodbye, Outbound};
 use crate::server::Server;
-use crate::session::{Flow, Session};
-use crate::strategy::accept::{already_gone, close_gently, peer_gave_up, AcceptPause};
-use crate::strategy::{add_from_outside, Closing, IdleSweep, Inbox, Told, Wake};
+use crate::session::Flow;
+use crate::strategy::accept::{close_gently, AcceptPause};
+use crate::strategy::{Closing, IdleSweep, Inbox, Wake};
 
 /// How long a stopping server waits for its goodbyes to go out, and then
 /// for the kernel to give back the buffers still in flight. Where the event
@@ -165,8 +164,7 @@ impl Loop {
             };
             conn.incoming = incoming;
             if flow == Flow::Close {
-                conn.phase = Phase::Closing;
-                self.closing.push(id, self.now);
+                conn.start_closing(&mut self.closing, id, self.now);
             }
         }
         self.ring.give_back(done);
@@ -208,8 +206,7 @@ impl Loop {
         if conn.phase == Phase::Open && conn.can_resume() {
             self.spares.lend(&mut conn.out);
             if conn.resume(&self.server) == Flow::Close {
-                conn.phase = Phase::Closing;
-                self.closing.push(id, self.now);
+                conn.start_closing(&mut self.closing, id, self.now);
             } else if conn.can_resume() {
                 // Its turn is spent (the session's time budget): the rest
                 // waits until every other completion of this turn is handled.
@@ -265,239 +262,6 @@ impl Loop {
             context: "waiting for completions",
             source: e,
         })
-    }
-
-    // -- The door: one accept in flight at a time. --------------------------
-
-    fn submit_accept(&mut self) {
-        if self.accepting || self.accept_pause.paused() {
-            return;
-        }
-        self.accepting = self.ring.accept(&self.listener);
-        if !self.accepting {
-            self.accept_pause.pause(self.now); // the submission ring is full
-        }
-    }
-
-    fn accepted(&mut self, done: &Completion) {
-        self.accepting = false;
-        match self.ring.accepted(done) {
-            Some(stream) => {
-                self.accept_pause.taken(self.now);
-                self.admit(stream);
-            }
-            None => {
-                let e = std::io::Error::from_raw_os_error(-done.result());
-                if !(peer_gave_up(&e) || e.kind() == std::io::ErrorKind::Interrupted) {
-                    self.accept_pause.failed(&e, self.now);
-                    return;
-                }
-            }
-        }
-        self.submit_accept();
-    }
-
-    fn admit(&mut self, mut stream: TcpStream) {
-        let Ok(peer) = stream.peer_addr() else {
-            return; // gone already
-        };
-        if already_gone(SockRef::from(&stream)) {
-            return;
-        }
-        let seats = self.server.limits.max_clients;
-        let busy = Goodbye::Busy("too many clients");
-        let id = match self.server.admit(peer, self.inbox.mailbox(), seats, busy) {
-            Ok(id) => id,
-            Err(refused) => {
-                let _ = stream.set_nonblocking(true);
-                return close_gently(&mut stream, refused.line().as_bytes());
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        // Only the single-shot path gives a connection a buffer of its own.
-        let own = (!self.ring.multishot()).then(KernelBuf::new);
-        let conn = Conn::new(stream, Session::new(id), own, self.now);
-        self.conns.insert(id.0, Box::new(conn));
-        self.pump(id.0);
-    }
-
-    // -- The console: its messages come through the inbox, woken by a byte. --
-
-    fn submit_wake_recv(&mut self) {
-        self.wake_stalled = !self.ring.wake_recv(&self.wake, self.wake_buf);
-    }
-
-    /// Carries the operator's messages (queued by the console thread) out.
-    fn deliver_console_messages(&mut self) {
-        while let Some((id, msg)) = self.inbox.next() {
-            self.tell(id.0, msg);
-        }
-    }
-
-    fn tell(&mut self, id: u64, msg: Outbound) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        if conn.phase != Phase::Open {
-            return;
-        }
-        let (client, unsent) = (conn.session.id(), conn.unsent());
-        match add_from_outside(client, &msg, unsent, |bytes| {
-            conn.out.extend_from_slice(bytes)
-        }) {
-            Told::Queued => {}
-            Told::Closing => {
-                conn.phase = Phase::Closing;
-                self.closing.push(id, self.now);
-            }
-            Told::Dropped => {
-                conn.out.clear();
-                conn.phase = Phase::Done;
-            }
-        }
-        self.pump(id);
-    }
-
-    // -- Timers: the accept pause, closing grace, the idle sweep. -----------
-
-    fn next_timer(&self) -> Option<Duration> {
-        // Stalled operations are retried as soon as the ring has room.
-        let retry = (self.wake_stalled || !self.stalled.is_empty()).then_some(self.now);
-        let timers = [
-            self.accept_pause.until(),
-            retry,
-            self.idle_sweep.next(),
-            self.closing.next(),
-        ];
-        timers
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(self.now))
-    }
-
-    /// Resumes accepting after a pause, closes clients that never took their
-    /// last replies, and closes clients silent too long. Unlike the event
-    /// loop, nothing needs reading before a client is judged silent: what
-    /// it sent was reaped this turn, before the timers.
-    fn after_timers(&mut self) {
-        let now = self.now;
-        if self.accept_pause.over(now) {
-            self.submit_accept();
-        }
-        while let Some(id) = self.closing.expired(now) {
-            if let Some(conn) = self.conns.get_mut(&id) {
-                if conn.phase == Phase::Closing {
-                    tracing::debug!("client did not take its last replies; closing");
-                    conn.phase = Phase::Done;
-                    self.pump(id);
-                }
-            }
-        }
-        if let Some(limit) = self.idle_sweep.due(now) {
-            let idle: Vec<u64> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.is_idle(now, limit))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in idle {
-                self.tell(id, Outbound::Close(Goodbye::IdleTimeout));
-            }
-        }
-    }
-
-    // -- Shutdown: goodbyes, then every lent buffer back. --------------------
-
-    /// Tells every client the server is going, gives the goodbyes a
-    /// moment to go out, then waits for the kernel to give back every
-    /// buffer still in flight. One it never gives back is leaked, never
-    /// freed under the kernel's feet.
-    fn shut_down(&mut self) {
-        // The accept in flight holds the listening socket: until it is
-        // cancelled, the port would accept connections after we exit.
-        if self.accepting {
-            self.ring.cancel_accept();
-        }
-        self.deliver_console_messages();
-        let ids: Vec<u64> = self.conns.keys().copied().collect();
-        for id in ids {
-            self.tell(id, Outbound::Close(Goodbye::ShuttingDown));
-        }
-        self.drain_until(Instant::now() + STOP_GRACE);
-        let ids: Vec<u64> = self.conns.keys().copied().collect();
-        for id in ids {
-            if let Some(conn) = self.conns.get_mut(&id) {
-                conn.phase = Phase::Done;
-            }
-            self.pump(id);
-        }
-        self.drain_until(Instant::now() + STOP_GRACE);
-        tracing::debug!(
-            submitted = self.ring.submitted,
-            "io-uring: operations submitted over the server's life"
-        );
-        for (_, conn) in self.conns.drain() {
-            self.server.clients().leave(conn.session.id());
-            self.ring.kernel_may_hold_buffers();
-            std::mem::forget(conn); // the kernel may still write into it
-        }
-    }
-
-    /// Reaps completions until every connection is gone (and the accept
-    /// with them), or until `until`.
-    fn drain_until(&mut self, until: Instant) {
-        while !self.conns.is_empty() || self.accepting {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.wait(Some(left)).is_err() {
-                return;
-            }
-            self.now = Instant::now();
-            let mut done = std::mem::take(&mut self.done);
-            self.ring.reap(&mut done);
-            for completion in done.drain(..) {
-                match completion.op() {
-                    Op::Accept => {
-                        self.accepting = false;
-                        // A client just too late is told, not dropped.
-                        if let Some(mut late) = self.ring.accepted(&completion) {
-                            let _ = late.set_nonblocking(true);
-                            let goodbye = Goodbye::ShuttingDown.line();
-                            close_gently(&mut late, goodbye.as_bytes());
-                        }
-                    }
-                    Op::Recv(id) => self.received(id, completion),
-                    Op::Send(id) => self.sent(id, completion.result()),
-                    Op::Cancel(id) => self.cancelled(id),
-                    Op::Wake => {} // no more console
-                }
-            }
-            self.done = done;
-        }
-    }
-}
-
-impl Drop for Loop {
-    /// However the loop ends — an error, a panic — each client still here
-    /// is told (best effort), shut down and forgotten by the registry, so
-    /// none is left hanging or holding a seat; a connection with an
-    /// operation in flight is leaked, never freed under the kernel's feet.
-    fn drop(&mut self) {
-        // An accept may still be in flight and keep the listener open:
-        // shut, it takes no client that nobody would serve.
-        let _ = SockRef::from(&self.listener).shutdown(Direction::Both);
-        for (_, mut conn) in self.conns.drain() {
-            self.server.clients().leave(conn.session.id());
-            let _ = conn.stream.set_nonblocking(true);
-            if !conn.outgoing.sending() {
-                let _ = conn.stream.write(Goodbye::Internal.line().as_bytes());
-            }
-            let _ = conn.stream.shutdown(Direction::Both);
-            if conn.incoming.armed() || conn.outgoing.sending() {
-                self.ring.kernel_may_hold_buffers();
-                std::mem::forget(conn);
-            }
-        }
     }
 }
 
