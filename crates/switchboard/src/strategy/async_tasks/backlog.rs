@@ -32,8 +32,9 @@ pub(super) struct Backlog {
 struct Mail {
     queue: VecDeque<Outbound>,
     /// Bytes of the lines in the queue; `usize::MAX` once the client passed
-    /// its bound, until the task takes the overflow goodbye (as
-    /// [`InFlight`](crate::strategy::InFlight) marks it for the loops).
+    /// its bound, for good: the task is closing it, and a write that waits
+    /// watches for it (`poll_overflowed`). As
+    /// [`InFlight`](crate::strategy::InFlight) marks it for the loops.
     told: usize,
     /// The task, once it has waited for mail (or, while a write waits,
     /// for its overflow).
