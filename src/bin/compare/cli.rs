@@ -159,7 +159,8 @@ pub struct Cli {
     /// Measure every row this many times, in rounds. Each ratio to the baseline is then
     /// the median over the rounds (with the lowest and highest), each strategy divided by
     /// the baseline run of its own round; the table keeps each row's run least disturbed
-    /// by other processes (lowest `other`). For shared or busy machines.
+    /// by other processes (lowest `other`), and each idle row's run of the middle memory.
+    /// For shared or busy machines.
     #[arg(long, default_value_t = 1, value_parser = positive)]
     pub repeat: usize,
 

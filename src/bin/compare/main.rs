@@ -163,10 +163,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         runs[i].push(row);
     }
     let mut step = order.len();
-    let rows: Vec<Row> = runs
-        .iter()
-        .filter_map(|r| stats::least_disturbed(r))
-        .collect();
+    let rows: Vec<Row> = runs.iter().filter_map(|r| stats::kept_run(r)).collect();
     let sweeps: Vec<sweep::Sweep> = match sweeping {
         true => targets
             .iter()

@@ -35,7 +35,10 @@ pub fn report(
         settings.gen_threads,
         settings.cpus,
         if settings.repeat > 1 {
-            format!(", least disturbed of {} runs per row", settings.repeat)
+            format!(
+                ", least disturbed of {} runs per row (idle: middle memory)",
+                settings.repeat
+            )
         } else {
             String::new()
         },

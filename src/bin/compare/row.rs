@@ -157,7 +157,7 @@ pub struct Settings {
     pub gen_threads: usize,
     /// Heavy: how many clients send the slow calc line.
     pub heavy_clients: usize,
-    /// Measurements per row (the least disturbed is kept).
+    /// Measurements per row (the least disturbed is kept; of idle rows, the middle memory).
     pub repeat: usize,
     /// Logical CPUs of this machine.
     pub cpus: usize,

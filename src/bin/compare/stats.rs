@@ -206,12 +206,23 @@ pub fn ratio_lines(ratios: &[Ratios]) -> String {
     out
 }
 
-/// Of the measurements of one row, the one other processes disturbed least. A run whose
-/// disturbance is unknown (its server could not be sampled) comes last; of equals, the
-/// first.
-pub fn least_disturbed(runs: &[Row]) -> Option<Row> {
-    let other = |r: &Row| r.other_load.unwrap_or(f64::INFINITY);
-    let kept = runs.iter().min_by(|a, b| other(a).total_cmp(&other(b)))?;
+/// Of the measurements of one row, the one it keeps: the one other processes disturbed
+/// least (a run whose disturbance is unknown comes last; of equals, the first). An idle
+/// row has no CPU window to judge that by, and its figure is memory, which moves from
+/// one fresh server to the next: it keeps the run of the middle resident memory, so
+/// that `--repeat` steadies the memory slope too.
+pub fn kept_run(runs: &[Row]) -> Option<Row> {
+    let kept = match runs.first()?.workload {
+        WorkloadName::Idle => {
+            let mut held: Vec<&Row> = runs.iter().collect();
+            held.sort_by_key(|r| r.held_rss_bytes.unwrap_or(u64::MAX));
+            held[held.len() / 2]
+        }
+        _ => {
+            let other = |r: &Row| r.other_load.unwrap_or(f64::INFINITY);
+            runs.iter().min_by(|a, b| other(a).total_cmp(&other(b)))?
+        }
+    };
     Some(Row {
         repeats: runs.len(),
         ..kept.clone()
@@ -317,5 +328,37 @@ mod tests {
         let mut runs = rounds(1_000_000);
         runs[1][0].messages = 1_000;
         assert!(ratios(&runs)[0].user_per_msg.is_none());
+    }
+
+    /// A row keeps its least disturbed run; an idle row, the run of the middle memory.
+    #[test]
+    fn which_run_a_row_keeps() {
+        let mut busy = row("server3", 10, 2.0);
+        busy.other_load = Some(0.4);
+        let mut quiet = row("server3", 10, 3.0);
+        quiet.other_load = Some(0.01);
+        let kept = kept_run(&[busy, quiet]).expect("a run");
+        assert_eq!((kept.other_load, kept.repeats), (Some(0.01), 2));
+
+        let idle = |rss: Option<u64>| Row {
+            workload: WorkloadName::Idle,
+            held_rss_bytes: rss,
+            ..row("async", 1000, 0.0)
+        };
+        let runs = [
+            idle(Some(9 << 20)),
+            idle(Some(5 << 20)),
+            idle(Some(7 << 20)),
+        ];
+        assert_eq!(
+            kept_run(&runs).expect("a run").held_rss_bytes,
+            Some(7 << 20)
+        );
+        // A run that could not be read counts as the largest.
+        let runs = [idle(None), idle(Some(5 << 20)), idle(Some(7 << 20))];
+        assert_eq!(
+            kept_run(&runs).expect("a run").held_rss_bytes,
+            Some(7 << 20)
+        );
     }
 }
