@@ -18,6 +18,13 @@ if [ -x /autograder/source/check ]; then
     exit 0
 fi
 
+case "$SWITCHBOARD_GIT $SWITCHBOARD_REV" in
+*example.invalid* | *PIN-A-COMMIT-HERE*)
+    echo "setup.sh: set SWITCHBOARD_GIT and SWITCHBOARD_REV at its top (the repository and commit of switchboard that build check), or put a check binary beside it in the zip" >&2
+    exit 1
+    ;;
+esac
+
 curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 # shellcheck disable=SC1091
 . "$HOME/.cargo/env"
