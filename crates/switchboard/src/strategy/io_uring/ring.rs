@@ -6,14 +6,14 @@
 //! `ring/hardening.rs`. One connection's state is in `conn.rs`; the rings
 //! and every `unsafe` in `kernel.rs`.
 
+mod hardening;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown as Direction, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-mod hardening;
 
 use super::conn::{Conn, Phase, Spares};
 use super::kernel::{Completion, Incoming, KernelBuf, Op, Ring};
