@@ -57,7 +57,7 @@ use socket2::SockRef;
 pub(super) use self::conn::{Back, Conn, Input};
 use self::conn::{Next, Shared, WarmBuffer};
 use super::accept::{already_gone, close_gently, peer_gave_up, AcceptPause};
-use super::{Closing, ConnectionStrategy, IdleSweep, Inbox, Model, Wake};
+use super::{until_first, Closing, ConnectionStrategy, IdleSweep, Inbox, Model, Wake};
 use crate::error::Error;
 use crate::protocol::{ClientId, Goodbye, Outbound};
 use crate::server::Server;
@@ -390,11 +390,7 @@ impl<H: Hooks> Loop<H> {
             self.idle_sweep.next(),
             self.closing.next(),
         ];
-        timers
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(self.now))
+        until_first(self.now, timers)
     }
 
     /// Resumes accepting after a pause, closes clients that never took their

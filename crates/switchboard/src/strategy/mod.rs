@@ -85,6 +85,16 @@ pub(crate) fn idle_sweep_interval(limit: std::time::Duration) -> std::time::Dura
     (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
+/// How long a loop may wait for events: until the first of `deadlines`
+/// (its timers', each `None` when not set), from `now`; without limit if
+/// none is set.
+pub(crate) fn until_first(
+    now: std::time::Instant,
+    deadlines: impl IntoIterator<Item = Option<std::time::Instant>>,
+) -> Option<std::time::Duration> {
+    (deadlines.into_iter().flatten().min()).map(|at| at.saturating_duration_since(now))
+}
+
 /// A loop's clock for `--idle-timeout`: when it next looks for clients
 /// silent too long, every [`idle_sweep_interval`] of the limit, so that no
 /// connection needs a timer of its own.

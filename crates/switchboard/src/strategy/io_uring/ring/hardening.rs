@@ -14,7 +14,7 @@ use crate::session::Session;
 use crate::strategy::accept::{already_gone, close_gently, peer_gave_up};
 use crate::strategy::io_uring::conn::{Conn, Phase};
 use crate::strategy::io_uring::kernel::{Completion, KernelBuf, Op};
-use crate::strategy::{add_from_outside, Told};
+use crate::strategy::{add_from_outside, until_first, Told};
 
 impl Loop {
     // -- The door: one accept in flight at a time. --------------------------
@@ -118,11 +118,7 @@ impl Loop {
             self.idle_sweep.next(),
             self.closing.next(),
         ];
-        timers
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(self.now))
+        until_first(self.now, timers)
     }
 
     /// Resumes accepting after a pause, closes clients that never took their
