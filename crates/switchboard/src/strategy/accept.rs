@@ -127,7 +127,8 @@ pub(super) fn peer_gave_up(e: &std::io::Error) -> bool {
     )
 }
 
-/// A TCP stream as the strategies close it: std's blocking one or mio's.
+/// A TCP stream as the strategies close it: std's blocking one, mio's, or
+/// socket2's view of any other (tokio's).
 pub(super) trait Socket: std::io::Read + std::io::Write {
     fn shutdown_write(&self);
 }
@@ -145,6 +146,12 @@ impl Socket for &TcpStream {
 }
 
 impl Socket for mio::net::TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Socket for &socket2::Socket {
     fn shutdown_write(&self) {
         let _ = self.shutdown(std::net::Shutdown::Write);
     }

@@ -45,7 +45,6 @@ mod buffers;
 
 use std::future::Future;
 use std::io::ErrorKind;
-use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -56,7 +55,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Sleep;
 
-use super::accept::{already_gone, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
+use super::accept::{already_gone, close_gently, peer_gave_up, AcceptFailures, ACCEPT_BACKOFF};
 use super::{ConnectionStrategy, Model};
 use crate::error::Error;
 use crate::protocol::{ClientId, Goodbye, Outbound};
@@ -131,9 +130,9 @@ async fn accept_loop(listener: std::net::TcpListener, server: Server) -> Result<
                         tokio::spawn(serve_client(stream, client));
                     }
                     Err(refused) => {
-                        // A fresh socket takes one line.
-                        let _ = stream.try_write(refused.line().as_bytes());
-                        close_gently(stream);
+                        // tokio's stream, closed through socket2's view of it.
+                        let goodbye = refused.line();
+                        close_gently(&mut &*SockRef::from(&stream), goodbye.as_bytes());
                     }
                 }
             }
@@ -201,7 +200,7 @@ fn serve_client(mut stream: TcpStream, mut client: Client) -> impl Future<Output
                 break;
             }
         }
-        close_gently(stream);
+        close_gently(&mut &*SockRef::from(&stream), &[]);
     }
 }
 
@@ -332,19 +331,6 @@ fn wait<'a>(stream: &'a mut TcpStream, client: &'a mut Client) -> impl Future<Ou
             None => Poll::Pending,
         }
     })
-}
-
-/// Ends our side, then swallows what the client already sent: closing with
-/// unread input makes the kernel send a reset, which can destroy our last
-/// line (`bye`, an `ERR`) before the client reads it.
-fn close_gently(stream: TcpStream) {
-    let _ = SockRef::from(&stream).shutdown(Shutdown::Write);
-    let mut sink = [0; 1024];
-    for _ in 0..16 {
-        if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
-            break;
-        }
-    }
 }
 
 #[cfg(test)]
